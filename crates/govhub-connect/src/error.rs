@@ -1,0 +1,94 @@
+use govhub_core::{Classified, ErrorClass};
+
+/// Why a poll or an ack failed. Messages name the connector and never quote record
+/// contents or credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The request could not be sent or no response came (connection refused, timeout).
+    #[error("connector {connector}: request to {url} failed: {message}")]
+    Transport {
+        /// Connector name.
+        connector: String,
+        /// Request URL without credentials.
+        url: String,
+        /// What went wrong.
+        message: String,
+        /// Whether it timed out.
+        timeout: bool,
+    },
+    /// The API answered with an HTTP error status.
+    #[error("connector {connector}: {url} answered HTTP {status}")]
+    Status {
+        /// Connector name.
+        connector: String,
+        /// Request URL without credentials.
+        url: String,
+        /// HTTP status code.
+        status: u16,
+    },
+    /// The API answered 200 but its business status says it failed.
+    #[error("connector {connector}: {url} reported status {code}: {message}")]
+    Business {
+        /// Connector name.
+        connector: String,
+        /// Request URL without credentials.
+        url: String,
+        /// The status value the API gave.
+        code: String,
+        /// The API's message.
+        message: String,
+    },
+    /// The response is not the JSON shape the config describes.
+    #[error("connector {connector}: {url}: {message}")]
+    Envelope {
+        /// Connector name.
+        connector: String,
+        /// Request URL without credentials.
+        url: String,
+        /// What is missing or malformed.
+        message: String,
+    },
+    /// A cursor could not be read or written under the data directory.
+    #[error("connector {connector}: cursor store at {path}: {source}")]
+    CursorStore {
+        /// Connector name.
+        connector: String,
+        /// The cursor file.
+        path: String,
+        /// The I/O or JSON error.
+        source: std::io::Error,
+    },
+    /// The configuration cannot be built.
+    #[error("connector {connector}: invalid config: {message}")]
+    Config {
+        /// Connector name.
+        connector: String,
+        /// Every problem, `field: message`, separated by `; `.
+        message: String,
+    },
+}
+
+impl Classified for ConnectError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            ConnectError::Transport { .. } | ConnectError::Business { .. } => ErrorClass::External,
+            ConnectError::Status { status, .. } if *status == 401 || *status == 403 => {
+                ErrorClass::User
+            }
+            ConnectError::Status { .. } | ConnectError::Envelope { .. } => ErrorClass::External,
+            ConnectError::CursorStore { .. } => ErrorClass::Internal,
+            ConnectError::Config { .. } => ErrorClass::User,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            ConnectError::Transport { .. } => true,
+            ConnectError::Status { status, .. } => *status == 429 || *status >= 500,
+            ConnectError::Envelope { .. } => true,
+            ConnectError::Business { .. }
+            | ConnectError::CursorStore { .. }
+            | ConnectError::Config { .. } => false,
+        }
+    }
+}

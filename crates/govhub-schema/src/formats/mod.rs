@@ -1,0 +1,9 @@
+//! Chinese identifier formats, checked with their real algorithms.
+//!
+//! Each is registered as a JSON Schema `format` by [`crate::Standard`] and is usable on
+//! its own by normalization.
+
+pub mod resident_id;
+
+/// Every custom format: its `format` name and its check.
+pub(crate) const ALL: &[(&str, fn(&str) -> bool)] = &[("cn-resident-id", resident_id::is_valid)];

@@ -1,0 +1,13 @@
+//! The unified standard.
+//!
+//! Every record kind govhub accepts has a JSON Schema (2020-12) under `schemas/`, one file
+//! per kind and version. [`Standard`] compiles them once at start-up — a schema that does
+//! not compile stops start-up — and validates records against them, reporting every
+//! [`Violation`] without quoting the record's values (they may be personal data).
+
+pub mod formats;
+mod standard;
+mod violation;
+
+pub use govhub_core::Violation;
+pub use standard::{KindSchema, SchemaError, Standard};

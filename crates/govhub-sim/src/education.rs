@@ -1,0 +1,188 @@
+//! The education department's student registry (学籍管理系统).
+//!
+//! `GET /api/v1/students?page=P&size=S` pages through students by page number (from 1)
+//! and answers with the `{code, msg, data: {total, list}}` envelope common to Chinese
+//! government APIs; `code` is 0 on success.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Datelike;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::population::{Resident, Sex};
+
+/// Path of the students endpoint.
+pub const STUDENTS_PATH: &str = "/api/v1/students";
+/// Largest page size the API allows.
+pub const MAX_PAGE_SIZE: u64 = 500;
+
+/// What makes an invalid student record invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defect {
+    /// The resident ID's check character is wrong (a typing error).
+    BadCheckDigit,
+    /// Grade 13 does not exist.
+    GradeOutOfRange,
+    /// The school has no name.
+    MissingSchoolName,
+    /// The birth date is 30 February.
+    ImpossibleBirthDate,
+}
+
+const DEFECTS: [Defect; 4] = [
+    Defect::BadCheckDigit,
+    Defect::GradeOutOfRange,
+    Defect::MissingSchoolName,
+    Defect::ImpossibleBirthDate,
+];
+
+/// The simulated registry: `students` records from `seed`, of which every
+/// `invalid_every`-th is invalid (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EducationSim {
+    /// Seed of the synthetic population.
+    pub seed: u64,
+    /// Number of students.
+    pub students: u64,
+    /// One record in this many is invalid; 0 disables invalid records.
+    pub invalid_every: u64,
+}
+
+/// One student record as the registry serves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Student {
+    /// The record's id in the registry (`student_id`).
+    pub id: String,
+    /// The record.
+    pub value: Value,
+    /// Why it is invalid, if it is.
+    pub defect: Option<Defect>,
+}
+
+/// Reference year for grades: a student born in `YEAR - 7` is in grade 1.
+const SCHOOL_YEAR: i32 = 2026;
+
+impl EducationSim {
+    /// Student `i` (`0..students`).
+    pub fn student(&self, i: u64) -> Student {
+        let child = Resident::generate(self.seed, i, 2008, 2019);
+        let parent = Resident::generate(self.seed, 1_000_000_000 + i, 1968, 1992);
+        let grade = i64::from((SCHOOL_YEAR - child.birth_date.year() - 6).clamp(1, 12));
+        let id = format!("EDU{i:010}");
+        let defect = (self.invalid_every > 0 && i % self.invalid_every == self.invalid_every - 1)
+            .then(|| DEFECTS[((i / self.invalid_every) % DEFECTS.len() as u64) as usize]);
+        let mut value = json!({
+            "student_id": id,
+            "student": {
+                "name": child.name,
+                "resident_id": child.resident_id,
+                "sex": child.sex.as_str(),
+                "birth_date": child.birth_date.to_string(),
+            },
+            "school": {
+                "code": format!("{}{:04}", &child.division[..6], i % 37),
+                "name": format!("第{}小学", i % 37 + 1),
+            },
+            "grade": grade,
+            "enrolled_on": format!("{}-09-01", SCHOOL_YEAR - grade as i32 + 1),
+            "guardian": {
+                "name": parent.name,
+                "relation": if parent.sex == Sex::Male { "father" } else { "mother" },
+                "phone": parent.phone,
+            },
+        });
+        match defect {
+            Some(Defect::BadCheckDigit) => {
+                let rid = &child.resident_id;
+                let wrong = if rid.ends_with('0') { '1' } else { '0' };
+                value["student"]["resident_id"] = json!(format!("{}{wrong}", &rid[..17]));
+            }
+            Some(Defect::GradeOutOfRange) => value["grade"] = json!(13),
+            Some(Defect::MissingSchoolName) => {
+                if let Some(school) = value["school"].as_object_mut() {
+                    school.remove("name");
+                }
+            }
+            Some(Defect::ImpossibleBirthDate) => {
+                value["student"]["birth_date"] = json!(format!("{}-02-30", child.birth_date.year()))
+            }
+            None => {}
+        }
+        Student { id, value, defect }
+    }
+
+    /// Every student, in registry order.
+    pub fn all(&self) -> impl Iterator<Item = Student> + '_ {
+        (0..self.students).map(|i| self.student(i))
+    }
+
+    /// The registry's HTTP API.
+    pub fn router(self) -> Router {
+        Router::new()
+            .route(STUDENTS_PATH, get(list_students))
+            .with_state(Arc::new(self))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    page: Option<u64>,
+    size: Option<u64>,
+}
+
+async fn list_students(
+    State(sim): State<Arc<EducationSim>>,
+    Query(query): Query<PageQuery>,
+) -> (StatusCode, Json<Value>) {
+    let page = query.page.unwrap_or(1);
+    let size = query.size.unwrap_or(100);
+    if page == 0 || size == 0 || size > MAX_PAGE_SIZE {
+        let msg = format!("page must be >= 1 and size within 1..={MAX_PAGE_SIZE}");
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"code": 40001, "msg": msg})),
+        );
+    }
+    let start = (page - 1).saturating_mul(size).min(sim.students);
+    let end = start.saturating_add(size).min(sim.students);
+    let list: Vec<Value> = (start..end).map(|i| sim.student(i).value).collect();
+    (
+        StatusCode::OK,
+        Json(json!({
+            "code": 0,
+            "msg": "ok",
+            "data": {"total": sim.students, "list": list},
+        })),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_nth_record_is_invalid_with_defects_in_rotation() {
+        let sim = EducationSim {
+            seed: 1,
+            students: 100,
+            invalid_every: 10,
+        };
+        let defects: Vec<Defect> = sim.all().filter_map(|s| s.defect).collect();
+        assert_eq!(defects.len(), 10);
+        assert_eq!(&defects[..4], &DEFECTS);
+        let rid = sim.student(9).value["student"]["resident_id"].clone();
+        assert!(!govhub_schema::formats::resident_id::is_valid(
+            rid.as_str().unwrap()
+        ));
+        assert_eq!(sim.student(19).value["grade"], json!(13));
+        assert!(sim.student(29).value["school"].get("name").is_none());
+        let birth = sim.student(39).value["student"]["birth_date"].clone();
+        assert!(birth.as_str().unwrap().ends_with("-02-30"));
+        assert_eq!(sim.student(8).defect, None);
+    }
+}

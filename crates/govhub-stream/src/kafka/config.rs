@@ -1,0 +1,90 @@
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+
+/// Settings of the Kafka sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkConfig {
+    /// Comma-separated `host:port` list of brokers to bootstrap from.
+    pub bootstrap_servers: String,
+    /// Create missing topics at start-up (partitions and replication from the broker's
+    /// defaults). Turn off where topics are provisioned by the platform team.
+    #[serde(default = "yes")]
+    pub create_topics: bool,
+    /// How long to keep retrying a record before its delivery fails, in milliseconds.
+    #[serde(default = "default_delivery_timeout_ms")]
+    pub delivery_timeout_ms: u32,
+    /// Extra librdkafka producer properties (e.g. `security.protocol`,
+    /// `sasl.mechanisms`, `compression.type`). govhub's delivery guarantees override any
+    /// `acks`, `enable.idempotence` or `max.in.flight` given here.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_delivery_timeout_ms() -> u32 {
+    120_000
+}
+
+/// Properties the delivery guarantee depends on; user properties cannot change them.
+const GUARANTEES: &[(&str, &str)] = &[
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("max.in.flight.requests.per.connection", "5"),
+];
+
+impl KafkaSinkConfig {
+    /// A config for `bootstrap_servers` with every default.
+    pub fn new(bootstrap_servers: &str) -> Self {
+        KafkaSinkConfig {
+            bootstrap_servers: bootstrap_servers.to_owned(),
+            create_topics: true,
+            delivery_timeout_ms: default_delivery_timeout_ms(),
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// Every problem with the settings, as `(field, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if self.bootstrap_servers.trim().is_empty() {
+            problems.push(("bootstrap_servers".into(), "must not be empty".into()));
+        }
+        for (key, _) in GUARANTEES {
+            if self.properties.contains_key(*key) {
+                problems.push((
+                    format!("properties.{key}"),
+                    "is fixed by govhub's delivery guarantee; remove it".into(),
+                ));
+            }
+        }
+        if self.properties.contains_key("bootstrap.servers") {
+            problems.push((
+                "properties.bootstrap.servers".into(),
+                "use bootstrap_servers instead".into(),
+            ));
+        }
+        problems
+    }
+
+    /// The librdkafka producer configuration.
+    pub(crate) fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4")
+            .set("message.timeout.ms", self.delivery_timeout_ms.to_string());
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        for (key, value) in GUARANTEES {
+            config.set(*key, *value);
+        }
+        config
+    }
+}

@@ -1,0 +1,8 @@
+//! The Kafka sink: CloudEvents in binary mode, idempotent producer, acks=all, and a
+//! write that returns only when the broker has acknowledged every record.
+
+mod config;
+mod sink;
+
+pub use config::KafkaSinkConfig;
+pub use sink::KafkaSink;

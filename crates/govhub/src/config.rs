@@ -1,0 +1,197 @@
+//! The hub's one config file (TOML): data directory, topic prefix, the Kafka sink, and
+//! every connector. Validation is pure: [`HubConfig::problems`] touches neither network
+//! nor files and reports every problem with its config path.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use govhub_connect::HttpSourceConfig;
+use govhub_schema::Standard;
+use govhub_stream::{KafkaSinkConfig, Topics};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of one govhub process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubConfig {
+    /// Directory for committed cursors and, without `[kafka]`, the embedded log.
+    pub data_dir: PathBuf,
+    /// Prefix of every topic name.
+    #[serde(default = "default_topic_prefix")]
+    pub topic_prefix: String,
+    /// Seconds to wait before polling again once every connector has caught up.
+    #[serde(default = "default_poll_interval_secs")]
+    pub poll_interval_secs: NonZeroU64,
+    /// The Kafka sink. Without it events go to the embedded log under `data_dir`.
+    #[serde(default)]
+    pub kafka: Option<KafkaSinkConfig>,
+    /// Connectors by name; the name is used in metrics, logs and the cursor file.
+    pub connectors: BTreeMap<String, HttpSourceConfig>,
+}
+
+fn default_topic_prefix() -> String {
+    govhub_stream::Topics::default().prefix().to_owned()
+}
+
+fn default_poll_interval_secs() -> NonZeroU64 {
+    NonZeroU64::new(30).unwrap_or(NonZeroU64::MIN)
+}
+
+/// A config that could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the config structure.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message, with line and column.
+        source: Box<toml::de::Error>,
+    },
+}
+
+/// One problem found by validation, at a config path such as
+/// `connectors.education.pagination.page_size`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted path of the offending setting.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl HubConfig {
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: origin.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The poll interval as a duration.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.poll_interval_secs.get())
+    }
+
+    /// The topic names under the configured prefix.
+    pub fn topics(&self) -> Result<Topics, Problem> {
+        Topics::new(&self.topic_prefix).map_err(|message| Problem {
+            path: "topic_prefix".into(),
+            message,
+        })
+    }
+
+    /// Every problem with the config against `standard`; empty when it can run.
+    pub fn problems(&self, standard: &Standard) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut add = |path: String, message: String| problems.push(Problem { path, message });
+        if let Err(p) = self.topics() {
+            add(p.path, p.message);
+        }
+        if self.connectors.is_empty() {
+            add("connectors".into(), "declare at least one connector".into());
+        }
+        if let Some(kafka) = &self.kafka {
+            for (field, message) in kafka.problems() {
+                add(format!("kafka.{field}"), message);
+            }
+        }
+        for (name, connector) in &self.connectors {
+            let at = |field: &str| format!("connectors.{name}.{field}");
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            {
+                add(
+                    format!("connectors.{name}"),
+                    "connector names use only a-z 0-9 _ -".into(),
+                );
+            }
+            if standard.latest(&connector.kind).is_none() {
+                let known: Vec<String> = standard.iter().map(|k| k.kind.clone()).collect();
+                add(
+                    at("kind"),
+                    format!(
+                        "no schema for kind {:?} in the standard (known: {})",
+                        connector.kind,
+                        known.join(", ")
+                    ),
+                );
+            }
+            for (field, message) in connector.problems() {
+                add(at(&field), message);
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../deploy/govhub.example.toml");
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let config = HubConfig::parse(EXAMPLE, "example").unwrap();
+        let standard = Standard::embedded().unwrap();
+        assert_eq!(config.problems(&standard), vec![]);
+        assert!(config.kafka.is_some());
+        assert!(config.connectors.contains_key("education"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_location() {
+        let text = EXAMPLE.replace("records = ", "recrods = ");
+        let err = HubConfig::parse(&text, "example").unwrap_err().to_string();
+        assert!(err.contains("recrods"), "{err}");
+        assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let mut config = HubConfig::parse(EXAMPLE, "example").unwrap();
+        config.topic_prefix = "bad prefix".into();
+        let edu = config.connectors.get_mut("education").unwrap();
+        edu.kind = "education.nothing".into();
+        edu.url = "not a url".into();
+        let problems = config.problems(&Standard::embedded().unwrap());
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "topic_prefix",
+                "connectors.education.kind",
+                "connectors.education.url"
+            ]
+        );
+    }
+}

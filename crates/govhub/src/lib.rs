@@ -1,0 +1,11 @@
+//! The govhub hub: configuration, the pipeline that carries records from sources through
+//! the stages to a sink, and the demo.
+//!
+//! The binary (`main.rs`) is a thin CLI over this library, so end-to-end tests drive the
+//! same code paths the operators run.
+
+pub mod config;
+pub mod demo;
+pub mod hub;
+pub mod pipeline;
+pub mod sink;

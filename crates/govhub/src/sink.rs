@@ -1,0 +1,48 @@
+//! The sink a hub writes to: Kafka when configured, otherwise the embedded log.
+
+use std::time::Duration;
+
+use govhub_core::{OutEvent, Sink, Written};
+use govhub_stream::{EmbeddedLog, KafkaSink, StreamError};
+
+/// Either of govhub's sinks, chosen by configuration.
+#[derive(Debug)]
+pub enum HubSink {
+    /// The production sink.
+    Kafka(KafkaSink),
+    /// Durable files under the data directory.
+    Log(EmbeddedLog),
+}
+
+impl HubSink {
+    /// Makes sure the sink can take `topics`: checks that a broker answers and creates
+    /// missing topics. The embedded log needs nothing.
+    pub async fn prepare(&mut self, topics: &[String]) -> Result<(), StreamError> {
+        match self {
+            HubSink::Kafka(kafka) => {
+                kafka.check_reachable(Duration::from_secs(10)).await?;
+                kafka.ensure_topics(topics).await
+            }
+            HubSink::Log(_) => Ok(()),
+        }
+    }
+
+    /// A short description for start-up logs.
+    pub fn describe(&self) -> String {
+        match self {
+            HubSink::Kafka(k) => format!("{k:?}"),
+            HubSink::Log(l) => format!("embedded log at {}", l.dir().display()),
+        }
+    }
+}
+
+impl Sink for HubSink {
+    type Error = StreamError;
+
+    async fn write(&mut self, events: Vec<OutEvent>) -> Result<Written, StreamError> {
+        match self {
+            HubSink::Kafka(kafka) => kafka.write(events).await,
+            HubSink::Log(log) => log.write(events).await,
+        }
+    }
+}
