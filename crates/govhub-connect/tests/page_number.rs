@@ -1,5 +1,7 @@
 //! The HTTP source against the simulated education registry, over a real socket.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 use std::net::SocketAddr;
 use std::num::NonZeroU64;
 

@@ -118,7 +118,8 @@ fn synthetic_name(rng: &mut SplitMix64) -> String {
     };
     let mut name = (*surname).to_owned();
     for _ in 0..(1 + rng.below(2)) {
-        name.push_str(*rng.pick(GIVEN));
+        let given: &&str = rng.pick(GIVEN);
+        name.push_str(given);
     }
     name
 }

@@ -5,5 +5,8 @@
 
 pub mod resident_id;
 
+/// A format check: whether a string is well-formed.
+pub(crate) type Check = fn(&str) -> bool;
+
 /// Every custom format: its `format` name and its check.
-pub(crate) const ALL: &[(&str, fn(&str) -> bool)] = &[("cn-resident-id", resident_id::is_valid)];
+pub(crate) const ALL: &[(&str, Check)] = &[("cn-resident-id", resident_id::is_valid)];

@@ -1,0 +1,239 @@
+//! The first record's whole way, against a real Kafka broker: simulated registry → HTTP
+//! source → schema validation → CloudEvents on Kafka, invalid records on the dead-letter
+//! topic. Each test writes under its own random topic prefix.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use govhub::config::HubConfig;
+use govhub::demo::EXAMPLE_CONFIG;
+use govhub::hub::{BuildError, Hub};
+use govhub_core::content_id;
+use govhub_schema::Standard;
+use govhub_sim::RunningSim;
+use govhub_sim::education::{Defect, EducationSim, STUDENTS_PATH};
+use govhub_stream::{DEAD_LETTER_TYPE, DeadLetter, KafkaSinkConfig};
+use govhub_tests::{Received, random_prefix, read_topic, read_topic_with_kcat, require_broker};
+use tokio_util::sync::CancellationToken;
+
+const SIM: EducationSim = EducationSim {
+    seed: 11,
+    students: 230,
+    invalid_every: 23,
+};
+
+struct Setup {
+    config: HubConfig,
+    _sim: RunningSim,
+    _dir: tempfile::TempDir,
+}
+
+/// The example config pointed at a fresh simulator, the test broker and a random prefix.
+async fn setup(servers: &str, sim: EducationSim) -> Setup {
+    let server = govhub_sim::serve(sim.router(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = HubConfig::parse(EXAMPLE_CONFIG, "example").unwrap();
+    config.data_dir = dir.path().to_owned();
+    config.topic_prefix = random_prefix();
+    config.kafka = Some(KafkaSinkConfig::new(servers));
+    config.connectors.get_mut("education").unwrap().url = server.url(STUDENTS_PATH);
+    Setup {
+        config,
+        _sim: server,
+        _dir: dir,
+    }
+}
+
+async fn sync_once(config: &HubConfig) -> govhub::pipeline::Counts {
+    let standard = Arc::new(Standard::embedded().unwrap());
+    let mut hub = Hub::build(config, standard).await.unwrap();
+    let mut counts = BTreeMap::new();
+    hub.sync_all(&mut counts, &CancellationToken::new())
+        .await
+        .unwrap();
+    counts.remove("education").unwrap_or_default()
+}
+
+fn topic(config: &HubConfig, suffix: &str) -> String {
+    format!("{}{suffix}", config.topic_prefix)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_valid_record_arrives_once_as_a_cloudevent() {
+    let servers = require_broker();
+    let setup = setup(&servers, SIM).await;
+    let counts = sync_once(&setup.config).await;
+    assert_eq!(
+        (counts.pulled, counts.published, counts.rejected),
+        (230, 220, 10)
+    );
+
+    let events = read_topic(&servers, &topic(&setup.config, "education.enrollment.v1"));
+    let expected: BTreeMap<String, serde_json::Value> = SIM
+        .all()
+        .filter(|s| s.defect.is_none())
+        .map(|s| (s.id, s.value))
+        .collect();
+    assert_eq!(
+        events.len(),
+        expected.len(),
+        "each valid record exactly once"
+    );
+    let keys: BTreeSet<&str> = events.iter().filter_map(|e| e.key.as_deref()).collect();
+    assert_eq!(keys.len(), expected.len(), "no key twice");
+
+    for event in &events {
+        let key = event.key.as_deref().expect("every event has a key");
+        assert_eq!(&event.value, &expected[key], "value of {key}");
+        assert_eq!(event.header("ce_specversion"), Some("1.0"));
+        assert_eq!(
+            event.header("ce_type"),
+            Some("govhub.education.enrollment.v1")
+        );
+        assert_eq!(
+            event.header("ce_source"),
+            Some("/govhub/education/education")
+        );
+        assert_eq!(event.header("ce_subject"), Some(key));
+        assert_eq!(event.header("content-type"), Some("application/json"));
+        assert_eq!(event.header("ce_department"), Some("education"));
+        assert!(
+            event
+                .header("ce_dataschema")
+                .is_some_and(|s| s.ends_with("/education/enrollment.v1.json"))
+        );
+        let time = event.header("ce_time").expect("ce_time");
+        assert!(
+            time.ends_with('Z') && time.len() == 24,
+            "RFC 3339 UTC: {time}"
+        );
+        let id = content_id("/govhub/education/education", key, &event.value);
+        assert_eq!(event.header("ce_id"), Some(id.as_str()), "deterministic id");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_invalid_record_reaches_the_dead_letter_topic_with_its_reasons() {
+    let servers = require_broker();
+    let setup = setup(&servers, SIM).await;
+    sync_once(&setup.config).await;
+
+    let letters = read_topic(&servers, &topic(&setup.config, "dlq.v1"));
+    let invalid: BTreeMap<String, (Defect, serde_json::Value)> = SIM
+        .all()
+        .filter_map(|s| s.defect.map(|d| (s.id, (d, s.value))))
+        .collect();
+    assert_eq!(letters.len(), invalid.len());
+    for Received {
+        key,
+        headers,
+        value,
+        ..
+    } in letters
+    {
+        let key = key.expect("dead letters are keyed by source record id");
+        let (defect, original) = &invalid[&key];
+        assert!(headers.contains(&("ce_type".into(), DEAD_LETTER_TYPE.into())));
+        let letter: DeadLetter = serde_json::from_value(value).expect("dead letter shape");
+        assert_eq!(&letter.payload, original, "original payload of {key}");
+        assert_eq!(letter.source_record_id, key);
+        assert_eq!(
+            (letter.connector.as_str(), letter.stage.as_str()),
+            ("education", "validate")
+        );
+        assert!(
+            letter
+                .schema
+                .is_some_and(|s| s.ends_with("enrollment.v1.json"))
+        );
+        let (keyword, path) = match defect {
+            Defect::BadCheckDigit => ("format", "/student/resident_id"),
+            Defect::GradeOutOfRange => ("maximum", "/grade"),
+            Defect::MissingSchoolName => ("required", "/school"),
+            Defect::ImpossibleBirthDate => ("format", "/student/birth_date"),
+        };
+        let v = letter
+            .violations
+            .iter()
+            .find(|v| v.keyword == keyword && v.instance_path == path)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{key}: no {keyword} violation at {path}: {:?}",
+                    letter.violations
+                )
+            });
+        assert!(v.schema_path.ends_with(keyword), "{}", v.schema_path);
+        assert!(!v.message.is_empty());
+        // Messages mask values: no personal data from the record in them.
+        let rid = original["student"]["resident_id"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(!v.message.contains(rid), "{}", v.message);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kcat_reads_the_same_records() {
+    let servers = require_broker();
+    let setup = setup(&servers, SIM).await;
+    sync_once(&setup.config).await;
+    for suffix in ["education.enrollment.v1", "dlq.v1"] {
+        let topic = topic(&setup.config, suffix);
+        let mut ours: Vec<(String, String, serde_json::Value)> = read_topic(&servers, &topic)
+            .into_iter()
+            .map(|e| {
+                let id = e.header("ce_id").unwrap_or_default().to_owned();
+                (e.key.unwrap_or_default(), id, e.value)
+            })
+            .collect();
+        let mut theirs = read_topic_with_kcat(&servers, &topic);
+        ours.sort_by(|a, b| a.0.cmp(&b.0));
+        theirs.sort_by(|a, b| a.0.cmp(&b.0));
+        assert!(!theirs.is_empty());
+        assert_eq!(ours, theirs, "{topic}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_publishes_nothing_and_a_replay_repeats_the_same_ids() {
+    let servers = require_broker();
+    let setup = setup(&servers, SIM).await;
+    sync_once(&setup.config).await;
+
+    // The cursor was committed after the write: a second run has nothing to publish.
+    let again = sync_once(&setup.config).await;
+    assert_eq!(again.pulled, 0);
+    let enrollment = topic(&setup.config, "education.enrollment.v1");
+    assert_eq!(read_topic(&servers, &enrollment).len(), 220);
+
+    // A crash after the write but before the cursor commit replays the batch; the
+    // replayed events carry the same ce_id, so consumers can drop them.
+    std::fs::remove_file(setup.config.data_dir.join("cursors/education.json")).unwrap();
+    sync_once(&setup.config).await;
+    let events = read_topic(&servers, &enrollment);
+    assert_eq!(events.len(), 440);
+    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &events {
+        *ids.entry(e.header("ce_id").unwrap()).or_default() += 1;
+    }
+    assert_eq!(ids.len(), 220);
+    assert!(ids.values().all(|n| *n == 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_broker_stops_start_up_with_a_clear_error() {
+    let setup = setup("127.0.0.1:1", SIM).await;
+    let standard = Arc::new(Standard::embedded().unwrap());
+    let err = Hub::build(&setup.config, standard).await.unwrap_err();
+    assert!(matches!(err, BuildError::Stream(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("no broker reachable at 127.0.0.1:1"),
+        "{text}"
+    );
+}
