@@ -15,8 +15,9 @@ use govhub_core::content_id;
 use govhub_schema::Standard;
 use govhub_sim::RunningSim;
 use govhub_sim::education::{Defect, EducationSim, STUDENTS_PATH};
+use govhub_stream::LogEntry;
 use govhub_stream::{DEAD_LETTER_TYPE, DeadLetter, KafkaSinkConfig};
-use govhub_tests::{Received, random_prefix, read_topic, read_topic_with_kcat, require_broker};
+use govhub_tests::{random_prefix, read_topic, read_topic_with_kcat, require_broker};
 use tokio_util::sync::CancellationToken;
 
 const SIM: EducationSim = EducationSim {
@@ -129,7 +130,7 @@ async fn every_invalid_record_reaches_the_dead_letter_topic_with_its_reasons() {
         .filter_map(|s| s.defect.map(|d| (s.id, (d, s.value))))
         .collect();
     assert_eq!(letters.len(), invalid.len());
-    for Received {
+    for LogEntry {
         key,
         headers,
         value,
@@ -236,4 +237,33 @@ async fn an_unreachable_broker_stops_start_up_with_a_clear_error() {
         text.contains("no broker reachable at 127.0.0.1:1"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_read_back_from_kafka_and_replay_leaves_failing_ones() {
+    let servers = require_broker();
+    let setup = setup(&servers, SIM).await;
+    sync_once(&setup.config).await;
+
+    let letters = govhub::dlq::read(&setup.config).await.unwrap();
+    let ids: BTreeSet<String> = letters
+        .iter()
+        .map(|s| s.letter.source_record_id.clone())
+        .collect();
+    let expected: BTreeSet<String> = SIM
+        .all()
+        .filter(|s| s.defect.is_some())
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, expected);
+    assert!(letters.iter().all(|s| s.id.len() == 32));
+
+    // Nothing was fixed: replay publishes nothing and every dead letter stays.
+    let standard = Standard::embedded().unwrap();
+    let report = govhub::dlq::replay(&setup.config, &standard, None)
+        .await
+        .unwrap();
+    assert_eq!((report.published, report.still_failing), (0, 10));
+    let enrollment = topic(&setup.config, "education.enrollment.v1");
+    assert_eq!(read_topic(&servers, &enrollment).len(), 220);
 }

@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use govhub_stream::{KafkaSinkConfig, LogEntry};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
 
 /// Where the tests expect a broker: `GOVHUB_TEST_KAFKA`, default `127.0.0.1:9092`.
 pub fn broker() -> String {
@@ -38,95 +37,17 @@ pub fn random_prefix() -> String {
     format!("t{}.govhub.", &id[..10])
 }
 
-/// One message as read back from Kafka.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Received {
-    /// Partition it was read from.
-    pub partition: i32,
-    /// Its offset.
-    pub offset: i64,
-    /// Key as text.
-    pub key: Option<String>,
-    /// Headers as text, in order.
-    pub headers: Vec<(String, String)>,
-    /// Value parsed as JSON.
-    pub value: serde_json::Value,
-}
-
-impl Received {
-    /// The first header of this name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Every message of `topic`, from the beginning to the high watermark of each partition
-/// as it is when called: exactly what the topic holds, so a duplicate would show.
-pub fn read_topic(servers: &str, topic: &str) -> Vec<Received> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("group.id", format!("govhub-test-{}", uuid::Uuid::new_v4()))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("consumer");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("topic metadata");
-    let partitions: Vec<i32> = metadata.topics()[0]
-        .partitions()
-        .iter()
-        .map(|p| p.id())
-        .collect();
-    assert!(!partitions.is_empty(), "topic {topic} has no partitions");
-    let mut assignment = TopicPartitionList::new();
-    let mut high = BTreeMap::new();
-    for &p in &partitions {
-        let (_, hi) = consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(10))
-            .expect("watermarks");
-        high.insert(p, hi);
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .expect("assignment");
-    }
-    consumer.assign(&assignment).expect("assign");
-    let mut out = Vec::new();
-    let mut next: BTreeMap<i32, i64> = partitions.iter().map(|p| (*p, 0)).collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while next.iter().any(|(p, n)| *n < high[p]) {
-        assert!(Instant::now() < deadline, "timed out reading {topic}");
-        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let message = message.expect("consume");
-        let headers = message
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| {
-                        let value = h.value.map(|v| String::from_utf8_lossy(v).into_owned());
-                        (h.key.to_owned(), value.unwrap_or_default())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        next.insert(message.partition(), message.offset() + 1);
-        out.push(Received {
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message
-                .key()
-                .map(|k| String::from_utf8_lossy(k).into_owned()),
-            headers,
-            value: serde_json::from_slice(message.payload().unwrap_or_default())
-                .expect("every govhub value is JSON"),
-        });
-    }
-    out
+/// Every message of `topic`, from the beginning to each partition's high watermark as
+/// it is when called: exactly what the topic holds, so a duplicate would show. Read
+/// with govhub's own reader; [`read_topic_with_kcat`] is the independent check.
+pub fn read_topic(servers: &str, topic: &str) -> Vec<LogEntry> {
+    govhub_stream::kafka::read_topic(
+        &KafkaSinkConfig::new(servers),
+        topic,
+        &BTreeMap::new(),
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("reading {topic}: {e}"))
 }
 
 /// The same messages read by kcat, an independent client (Debian package `kcat`):

@@ -4,6 +4,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use govhub_schema::mapping::Mapping;
+
 use crate::PaginationConfig;
 
 /// Configuration of one HTTP pull connector.
@@ -30,6 +32,10 @@ pub struct HttpSourceConfig {
     /// Timeout of one request, in seconds.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: NonZeroU64,
+    /// How a native record becomes the canonical one; empty when the department already
+    /// sends canonical records. Applied by the pipeline's map stage, not by the source.
+    #[serde(default, skip_serializing_if = "Mapping::is_empty")]
+    pub mapping: Mapping,
 }
 
 /// Where an API reports success or failure in the body, e.g. `{"code": 0, "msg": "ok"}`.

@@ -35,6 +35,7 @@ fn config(url: String, page_size: u64) -> HttpSourceConfig {
             ..PageNumberConfig::default()
         }),
         timeout_secs: NonZeroU64::new(5).unwrap(),
+        mapping: Default::default(),
     }
 }
 

@@ -5,9 +5,14 @@
 //! not compile stops start-up — and validates records against them, reporting every
 //! [`Violation`] without quoting the record's values (they may be personal data).
 
+pub mod compat;
+pub mod docs;
 pub mod formats;
+pub mod mapping;
+pub mod normalize;
 mod standard;
+pub mod text;
 mod violation;
 
 pub use govhub_core::Violation;
-pub use standard::{KindSchema, SchemaError, Standard};
+pub use standard::{ID_BASE, KindSchema, SchemaError, Standard};

@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use include_dir::{Dir, include_dir};
 use serde_json::Value;
@@ -67,6 +68,12 @@ impl govhub_core::Classified for SchemaError {
     }
 }
 
+/// The `$id` prefix of every file of the standard; the rest is the file's path.
+pub const ID_BASE: &str = "https://govhub.invalid/schemas/";
+
+/// The directory of shared definitions: `$ref` targets, not record kinds.
+const SHARED_DIR: &str = "common";
+
 /// One compiled record kind at one version.
 #[derive(Debug)]
 pub struct KindSchema {
@@ -78,12 +85,19 @@ pub struct KindSchema {
     pub id: String,
     /// Path relative to the schema root, e.g. `education/enrollment.v1.json`.
     pub path: String,
+    /// The schema as written, with its `$ref`s unresolved.
+    pub schema: Value,
     validator: jsonschema::Validator,
 }
 
 impl KindSchema {
     /// Every violation of the schema by `record`; empty when the record is valid.
     pub fn validate(&self, record: &Value) -> Vec<Violation> {
+        // Most records are valid; the boolean check is several times cheaper than
+        // collecting errors, which only the invalid few need.
+        if self.validator.is_valid(record) {
+            return Vec::new();
+        }
         self.validator
             .iter_errors(record)
             .map(|e| violation(&e))
@@ -100,6 +114,10 @@ impl KindSchema {
 #[derive(Debug)]
 pub struct Standard {
     kinds: BTreeMap<(String, u32), KindSchema>,
+    /// Every file of the standard, shared definitions and record kinds, by `$id`.
+    resources: Arc<BTreeMap<String, Value>>,
+    /// `$id`s of the shared definitions under `common/`.
+    shared: Vec<String>,
 }
 
 impl Standard {
@@ -118,29 +136,59 @@ impl Standard {
     }
 
     /// Compiles `(relative path, contents)` pairs.
+    ///
+    /// Every file is parsed and indexed by `$id` before any is compiled, so a `$ref` may
+    /// point at any file of the standard whatever the order they were read in.
     fn from_files(mut files: Vec<(String, String)>) -> Result<Self, SchemaError> {
         files.sort();
-        let mut kinds = BTreeMap::new();
+        let mut parsed = Vec::with_capacity(files.len());
+        let mut resources = BTreeMap::new();
+        let mut shared = Vec::new();
         for (path, text) in files {
             let schema: Value =
                 serde_json::from_str(&text).map_err(|source| SchemaError::Json {
                     path: path.clone(),
                     source,
                 })?;
-            let (kind, version) =
-                kind_of(&path).ok_or_else(|| SchemaError::Name { path: path.clone() })?;
-            let compiled = compile(&path, &schema)?;
-            let id = schema
-                .get("$id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
+            let kind = kind_of(&path).ok_or_else(|| SchemaError::Name { path: path.clone() })?;
+            let id = match schema.get("$id") {
+                None => format!("{ID_BASE}{path}"),
+                Some(Value::String(id)) => id.clone(),
+                Some(_) => {
+                    return Err(SchemaError::Compile {
+                        path,
+                        message: "$id is not a string".into(),
+                    });
+                }
+            };
+            if id.contains('#') || resources.contains_key(&id) {
+                return Err(SchemaError::Compile {
+                    path,
+                    message: format!("$id {id} is a fragment or is used by another file"),
+                });
+            }
+            if path.starts_with(&format!("{SHARED_DIR}/")) {
+                shared.push(id.clone());
+            }
+            resources.insert(id.clone(), schema.clone());
+            parsed.push((path, kind, id, schema));
+        }
+        let resources = Arc::new(resources);
+        let mut kinds = BTreeMap::new();
+        for (path, (kind, version), id, schema) in parsed {
+            // Shared definitions are compiled too, so that a broken one is reported under
+            // its own name rather than under every schema that uses it.
+            let validator = compile(&path, &id, &schema, &resources)?;
+            if shared.contains(&id) {
+                continue;
+            }
             let entry = KindSchema {
                 kind: kind.clone(),
                 version,
                 id,
                 path: path.clone(),
-                validator: compiled,
+                schema,
+                validator,
             };
             if kinds.insert((kind.clone(), version), entry).is_some() {
                 return Err(SchemaError::Duplicate {
@@ -150,26 +198,82 @@ impl Standard {
                 });
             }
         }
-        Ok(Standard { kinds })
+        Ok(Standard {
+            kinds,
+            resources,
+            shared,
+        })
     }
 
     /// The newest version of `kind`, if the standard has it.
     pub fn latest(&self, kind: &str) -> Option<&KindSchema> {
-        self.kinds
-            .range((kind.to_owned(), 0)..=(kind.to_owned(), u32::MAX))
-            .next_back()
-            .map(|(_, schema)| schema)
+        self.of_kind(kind).next_back()
+    }
+
+    /// `kind` at `version`, if the standard has it.
+    pub fn get(&self, kind: &str, version: u32) -> Option<&KindSchema> {
+        self.kinds.get(&(kind.to_owned(), version))
+    }
+
+    /// The versions of `kind` the standard has, oldest first; empty for an unknown kind.
+    pub fn versions(&self, kind: &str) -> Vec<u32> {
+        self.of_kind(kind).map(|schema| schema.version).collect()
     }
 
     /// Every kind and version, in order.
     pub fn iter(&self) -> impl Iterator<Item = &KindSchema> {
         self.kinds.values()
     }
+
+    /// The raw file of the standard whose `$id` is `id` (a `#fragment` is ignored): a
+    /// shared definition under `common/` or a record kind's schema.
+    pub fn resource(&self, id: &str) -> Option<&Value> {
+        let id = id.split_once('#').map_or(id, |(id, _)| id);
+        self.resources.get(id)
+    }
+
+    /// The shared definitions under `common/`, as `($id, schema)`, in path order.
+    pub fn definitions(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.shared
+            .iter()
+            .filter_map(|id| Some((id.as_str(), self.resources.get(id)?)))
+    }
+
+    fn of_kind(&self, kind: &str) -> impl DoubleEndedIterator<Item = &KindSchema> {
+        self.kinds
+            .range((kind.to_owned(), 0)..=(kind.to_owned(), u32::MAX))
+            .map(|(_, schema)| schema)
+    }
 }
 
-fn compile(path: &str, schema: &Value) -> Result<jsonschema::Validator, SchemaError> {
+/// Serves `$ref`s from the files of the standard; nothing is fetched from the network,
+/// so a `$ref` to a file the standard lacks fails compilation.
+struct StandardRetriever(Arc<BTreeMap<String, Value>>);
+
+impl jsonschema::Retrieve for StandardRetriever {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let id = uri.as_str();
+        let id = id.split_once('#').map_or(id, |(id, _)| id);
+        self.0
+            .get(id)
+            .cloned()
+            .ok_or_else(|| "no file of the standard has this $id".into())
+    }
+}
+
+fn compile(
+    path: &str,
+    id: &str,
+    schema: &Value,
+    resources: &Arc<BTreeMap<String, Value>>,
+) -> Result<jsonschema::Validator, SchemaError> {
     let mut options = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
+        .with_base_uri(id)
+        .with_retriever(StandardRetriever(Arc::clone(resources)))
         .should_validate_formats(true)
         .should_ignore_unknown_formats(false);
     for (name, check) in formats::ALL {
@@ -286,5 +390,137 @@ mod tests {
         )
         .unwrap();
         assert!(Standard::from_dir(dir.path()).is_err());
+    }
+
+    fn write(root: &Path, path: &str, schema: &Value) {
+        let file = root.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, schema.to_string()).unwrap();
+    }
+
+    /// A tiny standard: a shared definition, and one kind in two versions using it.
+    fn tiny_standard() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "common/code.v1.json",
+            &json!({
+                "$id": "https://govhub.invalid/schemas/common/code.v1.json",
+                "$defs": {"division": {"type": "string", "format": "cn-division-code"}},
+                "type": "object",
+                "properties": {"division": {"$ref": "#/$defs/division"}}
+            }),
+        );
+        for version in [1, 2] {
+            write(
+                dir.path(),
+                &format!("x/place.v{version}.json"),
+                &json!({
+                    "$id": format!("https://govhub.invalid/schemas/x/place.v{version}.json"),
+                    "type": "object",
+                    "properties": {
+                        "here": {"$ref": "https://govhub.invalid/schemas/common/code.v1.json"},
+                        "there": {"$ref": "../common/code.v1.json#/$defs/division"}
+                    }
+                }),
+            );
+        }
+        dir
+    }
+
+    #[test]
+    fn refs_resolve_between_files_by_id() {
+        let dir = tiny_standard();
+        let standard = Standard::from_dir(dir.path()).unwrap();
+        let place = standard.get("x.place", 1).unwrap();
+        assert!(
+            place
+                .validate(&json!({"here": {"division": "110105"}, "there": "110000"}))
+                .is_empty()
+        );
+        let violations = place.validate(&json!({"here": {"division": "990105"}, "there": "1"}));
+        let at: Vec<_> = violations
+            .iter()
+            .map(|v| (v.keyword.as_str(), v.instance_path.as_str()))
+            .collect();
+        assert_eq!(at, [("format", "/here/division"), ("format", "/there")]);
+    }
+
+    #[test]
+    fn shared_definitions_are_resources_not_kinds() {
+        let dir = tiny_standard();
+        let standard = Standard::from_dir(dir.path()).unwrap();
+        let kinds: Vec<_> = standard.iter().map(KindSchema::topic_suffix).collect();
+        assert_eq!(kinds, ["x.place.v1", "x.place.v2"]);
+        assert!(standard.latest("common.code").is_none());
+        let id = "https://govhub.invalid/schemas/common/code.v1.json";
+        assert!(standard.resource(id).is_some());
+        assert!(
+            standard
+                .resource(&format!("{id}#/$defs/division"))
+                .is_some()
+        );
+        assert!(
+            standard
+                .resource("https://govhub.invalid/schemas/common/nope.v1.json")
+                .is_none()
+        );
+        let shared: Vec<_> = standard.definitions().map(|(id, _)| id).collect();
+        assert_eq!(shared, [id]);
+    }
+
+    #[test]
+    fn versions_and_raw_schemas_are_available() {
+        let dir = tiny_standard();
+        let standard = Standard::from_dir(dir.path()).unwrap();
+        assert_eq!(standard.versions("x.place"), [1, 2]);
+        assert!(standard.versions("x.nothing").is_empty());
+        assert_eq!(standard.latest("x.place").unwrap().version, 2);
+        assert!(standard.get("x.place", 3).is_none());
+        let v2 = standard.get("x.place", 2).unwrap();
+        assert_eq!(v2.path, "x/place.v2.json");
+        assert_eq!(v2.schema["$id"], json!(v2.id));
+        assert!(v2.schema["properties"]["here"]["$ref"].is_string());
+    }
+
+    #[test]
+    fn a_ref_to_a_missing_file_fails_naming_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "x/y.v1.json",
+            &json!({"properties": {"a": {"$ref": "https://govhub.invalid/schemas/common/gone.v1.json"}}}),
+        );
+        let err = Standard::from_dir(dir.path()).unwrap_err();
+        assert!(matches!(err, SchemaError::Compile { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.starts_with("x/y.v1.json:"), "{message}");
+        assert!(message.contains("common/gone.v1.json"), "{message}");
+    }
+
+    #[test]
+    fn a_broken_shared_definition_is_reported_under_its_own_name() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "common/bad.v1.json", &json!({"type": 12}));
+        let err = Standard::from_dir(dir.path()).unwrap_err();
+        assert!(err.to_string().starts_with("common/bad.v1.json:"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_id_defaults_to_the_files_path_and_ids_are_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "x/a.v1.json", &json!({"type": "object"}));
+        let standard = Standard::from_dir(dir.path()).unwrap();
+        assert_eq!(
+            standard.latest("x.a").unwrap().id,
+            "https://govhub.invalid/schemas/x/a.v1.json"
+        );
+        write(
+            dir.path(),
+            "x/b.v1.json",
+            &json!({"$id": "https://govhub.invalid/schemas/x/a.v1.json"}),
+        );
+        let err = Standard::from_dir(dir.path()).unwrap_err();
+        assert!(err.to_string().starts_with("x/b.v1.json:"), "{err}");
     }
 }

@@ -9,10 +9,14 @@ use serde_json::Value;
 
 use crate::StreamError;
 
-/// One event as stored in the embedded log: a JSON line in `<dir>/<topic>.jsonl`.
+/// One stored event: a JSON line of the embedded log (`<dir>/<topic>.jsonl`), or a
+/// message read back from Kafka.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
-    /// Position in the topic, from 0.
+    /// Partition (always 0 in the embedded log, which has one per topic).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub partition: i32,
+    /// Position in the partition, from 0.
     pub offset: u64,
     /// The event key.
     pub key: Option<String>,
@@ -20,6 +24,10 @@ pub struct LogEntry {
     pub headers: Vec<(String, String)>,
     /// The value, as JSON (every govhub value is JSON).
     pub value: Value,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 impl LogEntry {
@@ -132,6 +140,7 @@ impl EmbeddedLog {
             let mut buf = Vec::new();
             for event in events {
                 let entry = LogEntry {
+                    partition: 0,
                     offset,
                     key: event.key,
                     headers: event

@@ -134,16 +134,25 @@ impl HubConfig {
                     "connector names use only a-z 0-9 _ -".into(),
                 );
             }
-            if standard.latest(&connector.kind).is_none() {
-                let known: Vec<String> = standard.iter().map(|k| k.kind.clone()).collect();
-                add(
-                    at("kind"),
-                    format!(
-                        "no schema for kind {:?} in the standard (known: {})",
-                        connector.kind,
-                        known.join(", ")
-                    ),
-                );
+            match standard.latest(&connector.kind) {
+                None => {
+                    let mut known: Vec<String> = standard.iter().map(|k| k.kind.clone()).collect();
+                    known.dedup();
+                    add(
+                        at("kind"),
+                        format!(
+                            "no schema for kind {:?} in the standard (known: {})",
+                            connector.kind,
+                            known.join(", ")
+                        ),
+                    );
+                }
+                Some(schema) => {
+                    let resolve = |id: &str| standard.resource(id).cloned();
+                    for (field, message) in connector.mapping.problems(&schema.schema, &resolve) {
+                        add(format!("connectors.{name}.mapping{field}"), message);
+                    }
+                }
             }
             for (field, message) in connector.problems() {
                 add(at(&field), message);
@@ -174,6 +183,20 @@ mod tests {
         let err = HubConfig::parse(&text, "example").unwrap_err().to_string();
         assert!(err.contains("recrods"), "{err}");
         assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn a_mapping_to_a_field_the_standard_lacks_is_a_config_error() {
+        let text = format!(
+            "{EXAMPLE}\n[connectors.education.mapping]\n\"/student/nmae\" = {{ from = \"/xm\" }}\n\"/grade\" = {{ from = \"/nj\", as = \"integer\" }}\n"
+        );
+        let config = HubConfig::parse(&text, "example").unwrap();
+        let problems = config.problems(&Standard::embedded().unwrap());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            problems[0].to_string(),
+            r#"connectors.education.mapping["/student/nmae"]: the canonical record has no such field"#
+        );
     }
 
     #[test]

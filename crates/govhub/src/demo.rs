@@ -123,10 +123,10 @@ mod tests {
         assert_eq!(report.stored["govhub.dlq.v1"], 10);
         // Each of the simulator's four defects is caught by the schema.
         for reason in [
-            "format at /student/resident_id",
-            "maximum at /grade",
-            "required at /school",
-            "format at /student/birth_date",
+            "validate: format at /student/resident_id",
+            "validate: maximum at /grade",
+            "validate: required at /school",
+            "validate: format at /student/birth_date",
         ] {
             assert!(
                 edu.reasons.contains_key(reason),

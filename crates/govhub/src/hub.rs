@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use govhub_connect::{ConnectError, HttpSource};
+use govhub_schema::mapping::CompiledMapping;
 use govhub_schema::{SchemaError, Standard};
-use govhub_stream::{EmbeddedLog, KafkaSink, Publisher, StreamError};
+use govhub_stream::{Publisher, StreamError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{HubConfig, Problem};
@@ -36,6 +37,7 @@ struct Connector {
     name: String,
     source: HttpSource,
     kind: String,
+    mapping: CompiledMapping,
 }
 
 /// The standard, the sink and the connectors of one config, ready to sync.
@@ -57,10 +59,7 @@ impl Hub {
             return Err(BuildError::Config(problems));
         }
         let topics = config.topics().map_err(|p| BuildError::Config(vec![p]))?;
-        let mut sink = match &config.kafka {
-            Some(kafka) => HubSink::Kafka(KafkaSink::new(kafka.clone())?),
-            None => HubSink::Log(EmbeddedLog::open(&config.data_dir.join("log"))?),
-        };
+        let mut sink = HubSink::from_config(config)?;
         let mut connectors = Vec::new();
         let mut topic_names = vec![topics.dlq()];
         for (name, connector) in &config.connectors {
@@ -71,6 +70,7 @@ impl Hub {
                 name: name.clone(),
                 source: HttpSource::new(name, connector.clone(), &config.data_dir)?,
                 kind: connector.kind.clone(),
+                mapping: connector.mapping.compile(),
             });
         }
         sink.prepare(&topic_names).await?;
@@ -96,6 +96,7 @@ impl Hub {
                 continue; // ruled out by config validation in build()
             };
             let stages = Stages {
+                mapping: &connector.mapping,
                 schema,
                 publisher: &self.publisher,
             };

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod dlq;
 pub mod hub;
 pub mod pipeline;
 pub mod sink;

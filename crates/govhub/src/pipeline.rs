@@ -3,13 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use govhub_core::{Batch, Classified, ErrorClass, OutEvent, Sink, Source};
+use govhub_core::{Batch, Classified, ErrorClass, OutEvent, Sink, Source, Violation};
 use govhub_schema::KindSchema;
+use govhub_schema::mapping::CompiledMapping;
 use govhub_stream::Publisher;
+use serde_json::Value;
 
 /// The CPU-only stages one connector's records pass through.
 #[derive(Debug, Clone, Copy)]
 pub struct Stages<'a> {
+    /// The connector's mapping from native to canonical records (empty: none).
+    pub mapping: &'a CompiledMapping,
     /// Schema of the connector's record kind (its newest version).
     pub schema: &'a KindSchema,
     /// Turns records into events and dead letters.
@@ -27,7 +31,7 @@ pub struct Counts {
     pub rejected: u64,
     /// Batches written and acked.
     pub batches: u64,
-    /// Rejections by reason (`keyword at instance path`); never contains values.
+    /// Rejections by reason (`stage: keyword at instance path`); never contains values.
     pub reasons: BTreeMap<String, u64>,
 }
 
@@ -70,38 +74,56 @@ impl Counts {
 }
 
 impl Stages<'_> {
-    /// Validates every record of `batch` and renders it as an event: an accepted record
-    /// onto its kind's topic, a rejected one onto the dead-letter topic. Counts are
-    /// updated; nothing is dropped.
+    /// Maps and validates every record of `batch` and renders it as an event: an
+    /// accepted record onto its kind's topic, a rejected one onto the dead-letter topic.
+    /// Counts are updated; nothing is dropped.
     pub fn process(&self, batch: &Batch, counts: &mut Counts) -> Vec<OutEvent> {
         let kind_version = self.schema.topic_suffix();
         let mut events = Vec::with_capacity(batch.records.len());
         for record in &batch.records {
             counts.pulled += 1;
-            let violations = self.schema.validate(&record.payload);
-            if violations.is_empty() {
-                counts.published += 1;
-                events.push(self.publisher.accepted(
-                    record,
-                    record.payload.clone(),
-                    &kind_version,
-                    &self.schema.id,
-                ));
-            } else {
-                counts.rejected += 1;
-                for v in &violations {
-                    let reason = format!("{} at {}", v.keyword, v.instance_path);
-                    *counts.reasons.entry(reason).or_default() += 1;
+            let outcome = self.canonical(&record.payload);
+            match outcome {
+                Ok(canonical) => {
+                    counts.published += 1;
+                    events.push(self.publisher.accepted(
+                        record,
+                        canonical,
+                        &kind_version,
+                        &self.schema.id,
+                    ));
                 }
-                events.push(self.publisher.dead_letter(
-                    record,
-                    "validate",
-                    Some(&self.schema.id),
-                    violations,
-                ));
+                Err((stage, violations)) => {
+                    counts.rejected += 1;
+                    for v in &violations {
+                        let reason = format!("{stage}: {} at {}", v.keyword, v.instance_path);
+                        *counts.reasons.entry(reason).or_default() += 1;
+                    }
+                    events.push(self.publisher.dead_letter(
+                        record,
+                        stage,
+                        Some(&self.schema.id),
+                        violations,
+                    ));
+                }
             }
         }
         events
+    }
+
+    /// The canonical form of a native record, or the stage that rejected it and why.
+    pub fn canonical(&self, native: &Value) -> Result<Value, (&'static str, Vec<Violation>)> {
+        let canonical = if self.mapping.is_empty() {
+            native.clone()
+        } else {
+            self.mapping.apply(native).map_err(|v| ("map", v))?
+        };
+        let violations = self.schema.validate(&canonical);
+        if violations.is_empty() {
+            Ok(canonical)
+        } else {
+            Err(("validate", violations))
+        }
     }
 }
 
@@ -153,4 +175,88 @@ pub async fn sync<S: Source, K: Sink>(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use govhub_core::SourceRecord;
+    use govhub_schema::Standard;
+    use govhub_stream::{DeadLetter, Topics};
+    use serde_json::json;
+
+    use super::*;
+
+    /// A registry that sends native field names, compact dates and sex codes.
+    const MAPPING: &str = r#"
+"/student_id" = { from = "/xjh" }
+"/student/name" = { from = "/xm", normalize = "name" }
+"/student/resident_id" = { from = "/sfzh", normalize = "resident_id", optional = true }
+"/student/sex" = { from = "/xb", codes = "sex_gb2261" }
+"/student/birth_date" = { from = "/csrq", date = "auto" }
+"/school/code" = { from = "/xxdm", as = "string" }
+"/school/name" = { from = "/xxmc", text = ["trim"] }
+"/grade" = { from = "/nj", as = "integer" }
+"/enrolled_on" = { from = "/rxrq", date = "auto" }
+"#;
+
+    fn record(id: &str, payload: Value) -> SourceRecord {
+        SourceRecord {
+            connector: "edu".into(),
+            department: "education".into(),
+            kind: "education.enrollment".into(),
+            source_record_id: id.into(),
+            payload,
+            fetched_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn native_records_are_mapped_validated_or_dead_lettered_with_their_stage() {
+        let standard = Standard::embedded().unwrap();
+        let mapping: govhub_schema::mapping::Mapping = toml::from_str(MAPPING).unwrap();
+        let mapping = mapping.compile();
+        let publisher = Publisher::new(Topics::default());
+        let stages = Stages {
+            mapping: &mapping,
+            schema: standard.latest("education.enrollment").unwrap(),
+            publisher: &publisher,
+        };
+        let good = json!({"xjh": "G0001X", "xm": "李 娜", "sfzh": "110105491231002", "xb": "2",
+            "csrq": "2014/9/1", "xxdm": 1101050001_u64, "xxmc": " 实验小学 ", "nj": "5",
+            "rxrq": "2021年9月1日"});
+        let unmappable = json!({"xjh": "G0002X", "xm": "王五", "xb": "7", "csrq": "2014-09-01",
+            "xxdm": "1101050001", "xxmc": "实验小学", "nj": "5", "rxrq": "2021-09-01"});
+        let invalid = json!({"xjh": "G0003X", "xm": "赵六", "xb": 1, "csrq": "2014-09-01",
+            "xxdm": "1101050001", "xxmc": "实验小学", "nj": "15", "rxrq": "2021-09-01"});
+        let batch = Batch {
+            records: vec![
+                record("G0001X", good),
+                record("G0002X", unmappable.clone()),
+                record("G0003X", invalid),
+            ],
+            cursor: json!(null),
+        };
+        let mut counts = Counts::default();
+        let events = stages.process(&batch, &mut counts);
+        assert_eq!(
+            (counts.pulled, counts.published, counts.rejected),
+            (3, 1, 2)
+        );
+        assert_eq!(counts.reasons.get("map: code at /xb"), Some(&1));
+        assert_eq!(counts.reasons.get("validate: maximum at /grade"), Some(&1));
+
+        let canonical: Value = serde_json::from_slice(&events[0].value).unwrap();
+        assert_eq!(canonical["student"]["name"], "李娜");
+        assert_eq!(canonical["student"]["resident_id"], "11010519491231002X");
+        assert_eq!(canonical["student"]["sex"], "female");
+        assert_eq!(canonical["school"]["code"], "1101050001");
+        assert_eq!(canonical["grade"], 5);
+
+        let letter: DeadLetter = serde_json::from_slice(&events[1].value).unwrap();
+        assert_eq!(letter.stage, "map");
+        assert_eq!(letter.payload, unmappable, "the native record, as received");
+        let letter: DeadLetter = serde_json::from_slice(&events[2].value).unwrap();
+        assert_eq!(letter.stage, "validate");
+    }
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 use govhub_core::{OutEvent, Sink, Written};
 use govhub_stream::{EmbeddedLog, KafkaSink, StreamError};
 
+use crate::config::HubConfig;
+
 /// Either of govhub's sinks, chosen by configuration.
 #[derive(Debug)]
 pub enum HubSink {
@@ -15,6 +17,15 @@ pub enum HubSink {
 }
 
 impl HubSink {
+    /// The sink `config` asks for: Kafka with `[kafka]`, else the embedded log under
+    /// `<data_dir>/log`.
+    pub fn from_config(config: &HubConfig) -> Result<Self, StreamError> {
+        Ok(match &config.kafka {
+            Some(kafka) => HubSink::Kafka(KafkaSink::new(kafka.clone())?),
+            None => HubSink::Log(EmbeddedLog::open(&config.data_dir.join("log"))?),
+        })
+    }
+
     /// Makes sure the sink can take `topics`: checks that a broker answers and creates
     /// missing topics. The embedded log needs nothing.
     pub async fn prepare(&mut self, topics: &[String]) -> Result<(), StreamError> {

@@ -6,6 +6,8 @@
 
 use chrono::NaiveDate;
 
+use super::division_code::has_province_prefix;
+
 /// Weights of the first 17 digits: 2^(17-i) mod 11.
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 /// Check character for each value of the weighted sum mod 11.
@@ -44,53 +46,47 @@ pub fn is_valid(id: &str) -> bool {
         && birth_date(id).is_some()
 }
 
+/// The 18-digit form of a 15-digit ID issued before 1999 (6-digit division, `YYMMDD`,
+/// 3-digit sequence): the century `19` goes before the year and the check character is
+/// appended. `None` if `id15` is not 15 ASCII digits, its province does not exist or its
+/// date is impossible.
+pub fn from_legacy(id15: &str) -> Option<String> {
+    let bytes = id15.as_bytes();
+    if bytes.len() != 15 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if !has_province_prefix(&id15[..2]) {
+        return None;
+    }
+    let first17 = format!("{}19{}", &id15[..6], &id15[6..]);
+    birth_date(&first17)?;
+    let check = check_char(&first17)?;
+    Some(format!("{first17}{check}"))
+}
+
+/// The canonical form of a resident ID as typed into department systems: surrounding
+/// whitespace trimmed, full-width digits and `Ｘ` folded to ASCII, a trailing `x`
+/// uppercased, and a 15-digit legacy ID converted to 18 digits. `Some` only if the result
+/// [`is_valid`].
+pub fn normalize(input: &str) -> Option<String> {
+    let mut folded: String = input.trim().chars().map(crate::text::fold_char).collect();
+    if folded.ends_with('x') {
+        folded.pop();
+        folded.push('X');
+    }
+    let id = if folded.len() == 15 {
+        from_legacy(&folded)?
+    } else {
+        folded
+    };
+    is_valid(&id).then_some(id)
+}
+
 /// The birth date encoded in an 18-digit ID (digits 7–14), if it is a real date from
 /// 1900 on.
 pub fn birth_date(id: &str) -> Option<NaiveDate> {
-    let digits = id.get(6..14)?;
-    let date = NaiveDate::parse_from_str(digits, "%Y%m%d").ok()?;
+    let date = super::compact_date(id.get(6..14)?)?;
     (date >= NaiveDate::from_ymd_opt(1900, 1, 1)?).then_some(date)
-}
-
-/// Whether the first two digits name a province-level division (GB/T 2260), including
-/// Hong Kong, Macao and Taiwan (81, 82, 71) which appear on residence permits.
-pub fn has_province_prefix(two: &str) -> bool {
-    matches!(
-        two,
-        "11" | "12"
-            | "13"
-            | "14"
-            | "15"
-            | "21"
-            | "22"
-            | "23"
-            | "31"
-            | "32"
-            | "33"
-            | "34"
-            | "35"
-            | "36"
-            | "37"
-            | "41"
-            | "42"
-            | "43"
-            | "44"
-            | "45"
-            | "46"
-            | "50"
-            | "51"
-            | "52"
-            | "53"
-            | "54"
-            | "61"
-            | "62"
-            | "63"
-            | "64"
-            | "65"
-            | "71"
-            | "81"
-            | "82"
-    )
 }
 
 #[cfg(test)]
@@ -140,5 +136,38 @@ mod tests {
             check_char("99010519491231002").unwrap()
         );
         assert!(!is_valid(&bad_prov));
+    }
+
+    #[test]
+    fn converts_legacy_ids() {
+        // 110105 491231 002: the 18-digit VALID without its century and check character.
+        assert_eq!(from_legacy("110105491231002").as_deref(), Some(VALID));
+        assert_eq!(from_legacy("11010549123100"), None);
+        assert_eq!(from_legacy("1101054912310020"), None);
+        assert_eq!(from_legacy("11010549123100A"), None);
+        assert_eq!(from_legacy("990105491231002"), None);
+        assert_eq!(from_legacy("110105490230002"), None);
+        // 1900 was not a leap year.
+        assert_eq!(from_legacy("110105000229002"), None);
+        assert!(from_legacy("110105960229002").is_some());
+    }
+
+    #[test]
+    fn normalizes_what_people_type() {
+        assert_eq!(normalize(VALID).as_deref(), Some(VALID));
+        assert_eq!(normalize("  11010519491231002x\t").as_deref(), Some(VALID));
+        assert_eq!(
+            normalize("１１０１０５１９４９１２３１００２Ｘ").as_deref(),
+            Some(VALID)
+        );
+        assert_eq!(normalize("11010519491231002ｘ").as_deref(), Some(VALID));
+        assert_eq!(
+            normalize("\u{3000}110105491231002 ").as_deref(),
+            Some(VALID)
+        );
+        assert_eq!(normalize("110105194912310021"), None);
+        assert_eq!(normalize("1101051949 1231002X"), None);
+        assert_eq!(normalize("x"), None);
+        assert_eq!(normalize(""), None);
     }
 }

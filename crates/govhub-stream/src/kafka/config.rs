@@ -71,15 +71,25 @@ impl KafkaSinkConfig {
         problems
     }
 
+    /// Connection settings shared by every client: bootstrap servers and the user's
+    /// properties (TLS, SASL, ...).
+    pub(crate) fn connection_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+
     /// The librdkafka producer configuration.
     pub(crate) fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
-            .set("bootstrap.servers", &self.bootstrap_servers)
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
             .set("message.timeout.ms", self.delivery_timeout_ms.to_string());
-        for (key, value) in &self.properties {
+        for (key, value) in self.connection_config().config_map() {
             config.set(key, value);
         }
         for (key, value) in GUARANTEES {

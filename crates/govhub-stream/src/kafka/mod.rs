@@ -2,7 +2,9 @@
 //! write that returns only when the broker has acknowledged every record.
 
 mod config;
+mod read;
 mod sink;
 
 pub use config::KafkaSinkConfig;
+pub use read::read_topic;
 pub use sink::KafkaSink;
