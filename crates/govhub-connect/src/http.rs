@@ -1,3 +1,4 @@
+use reqwest::header::HeaderMap;
 use reqwest::{Client, Url};
 use serde_json::Value;
 
@@ -13,15 +14,29 @@ pub(crate) fn display_url(url: &Url) -> String {
     shown.to_string()
 }
 
-/// GETs one page and returns the records array it carries.
-pub(crate) async fn fetch_records(
+/// One response: where it came from, its headers, and its body with the records array
+/// moved out.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    /// The URL that answered, after redirects.
+    pub url: Url,
+    /// Response headers (`Link` and the like).
+    pub headers: HeaderMap,
+    /// The JSON body; the records array is moved out, leaving `null` in its place.
+    pub body: Value,
+    /// The records, in the API's order.
+    pub records: Vec<Value>,
+}
+
+/// GETs one page: `url` with `query` appended to its own query.
+pub(crate) async fn fetch_page(
     client: &Client,
     connector: &str,
     url: &Url,
     query: &[(String, String)],
     status: Option<&BusinessStatus>,
     records_pointer: &str,
-) -> Result<Vec<Value>, ConnectError> {
+) -> Result<Fetched, ConnectError> {
     let shown = display_url(url);
     let transport = |e: reqwest::Error| ConnectError::Transport {
         connector: connector.to_owned(),
@@ -49,22 +64,37 @@ pub(crate) async fn fetch_records(
             status: http_status.as_u16(),
         });
     }
+    let answered = response.url().clone();
+    let headers = response.headers().clone();
     let bytes = response.bytes().await.map_err(transport)?;
-    let body: Value = serde_json::from_slice(&bytes)
+    let mut body: Value = serde_json::from_slice(&bytes)
         .map_err(|e| envelope(format!("response is not JSON: {e}")))?;
     if let Some(status) = status {
         check_business_status(connector, &shown, &body, status)?;
     }
-    match body.pointer(records_pointer) {
-        Some(Value::Array(records)) => Ok(records.clone()),
-        Some(Value::Null) => Ok(Vec::new()),
-        Some(_) => Err(envelope(format!(
-            "{records_pointer:?} in the response is not an array"
-        ))),
-        None => Err(envelope(format!(
-            "response has no records at {records_pointer:?}"
-        ))),
+    let records = match body.pointer_mut(records_pointer) {
+        Some(Value::Array(records)) => std::mem::take(records),
+        Some(Value::Null) => Vec::new(),
+        Some(_) => {
+            return Err(envelope(format!(
+                "{records_pointer:?} in the response is not an array"
+            )));
+        }
+        None => {
+            return Err(envelope(format!(
+                "response has no records at {records_pointer:?}"
+            )));
+        }
+    };
+    if let Some(slot) = body.pointer_mut(records_pointer) {
+        *slot = Value::Null;
     }
+    Ok(Fetched {
+        url: answered,
+        headers,
+        body,
+        records,
+    })
 }
 
 fn check_business_status(

@@ -6,15 +6,27 @@
 //! the [`govhub_core::Source`] contract: each poll stages a cursor, which the
 //! [`CursorStore`] persists only when the batch is acked.
 
+pub mod auth;
+pub mod circuit;
 mod config;
 mod cursor_store;
 mod error;
 mod http;
 pub mod pagination;
+pub mod rate_limit;
+mod reliability;
+pub mod retry;
+pub mod secret;
 mod source;
 
+pub use auth::{Auth, AuthConfig, AuthError};
+pub use circuit::{CircuitBreaker, CircuitState, OpenUntil};
 pub use config::{BusinessStatus, HttpSourceConfig};
 pub use cursor_store::CursorStore;
 pub use error::ConnectError;
 pub use pagination::PaginationConfig;
+pub use rate_limit::RateLimiter;
+pub use reliability::ReliabilityConfig;
+pub use retry::{Backoff, Retried, Retry, RetryPolicy};
+pub use secret::{Secret, SecretError, SecretRef};
 pub use source::HttpSource;

@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use govhub_core::{Batch, Source, SourceRecord};
 use reqwest::{Client, Url};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
-use crate::http::{display_url, fetch_records};
-use crate::pagination::cursor_error;
+use crate::http::{display_url, fetch_page};
+use crate::pagination::{Page, PageError, PageRequest};
 use crate::{ConnectError, CursorStore, HttpSourceConfig};
 
 /// A connector that pulls a department's records over HTTP, page by page.
@@ -100,40 +101,87 @@ impl HttpSource {
             fetched_at,
         }
     }
+
+    /// The URL `request` reads. A style may point elsewhere (a `Link` target) but only on
+    /// the connector's own origin: whatever credentials the connector sends go with it.
+    fn target(&self, request: &PageRequest) -> Result<Url, ConnectError> {
+        match &request.url {
+            None => Ok(self.url.clone()),
+            Some(url) if url.origin() == self.url.origin() => Ok(url.clone()),
+            Some(url) => Err(ConnectError::Envelope {
+                connector: self.name.clone(),
+                url: display_url(&self.url),
+                message: format!(
+                    "refusing to follow a page on another origin ({})",
+                    url.origin().ascii_serialization()
+                ),
+            }),
+        }
+    }
+
+    fn page_error(&self, url: &Url, error: PageError) -> ConnectError {
+        let url = display_url(url);
+        let connector = self.name.clone();
+        match error {
+            PageError::Cursor(m) => ConnectError::Envelope {
+                connector,
+                url,
+                message: format!("bad cursor: {m}"),
+            },
+            PageError::Response(message) => ConnectError::Envelope {
+                connector,
+                url,
+                message,
+            },
+            PageError::Config(message) => ConnectError::Config { connector, message },
+        }
+    }
 }
 
 impl Source for HttpSource {
     type Error = ConnectError;
 
     async fn poll(&mut self) -> Result<Option<Batch>, ConnectError> {
-        let shown = display_url(&self.url);
+        let pagination = &self.config.pagination;
         loop {
-            let query = self
-                .config
-                .pagination
-                .query(&self.position)
-                .map_err(|m| cursor_error(&self.name, &shown, m))?;
-            let records = fetch_records(
+            let request = pagination
+                .request(&self.position)
+                .map_err(|e| self.page_error(&self.url, e))?;
+            let url = self.target(&request)?;
+            let fetched = fetch_page(
                 &self.client,
                 &self.name,
-                &self.url,
-                &query,
+                &url,
+                &request.query,
                 self.config.status.as_ref(),
                 &self.config.records,
             )
             .await?;
-            let advance = self
-                .config
-                .pagination
-                .advance(&self.position, records.len())
-                .map_err(|m| cursor_error(&self.name, &shown, m))?;
+            let page = Page {
+                url: &fetched.url,
+                headers: &fetched.headers,
+                body: &fetched.body,
+                records: &fetched.records,
+            };
+            let advance = pagination
+                .advance(&self.position, &page)
+                .map_err(|e| self.page_error(&url, e))?;
+            // Stage only a cursor the next poll can follow: a bad one (say, a next link
+            // to another host) fails this poll rather than every poll after the ack.
+            let next_request = pagination
+                .request(&advance.next)
+                .map_err(|e| self.page_error(&url, e))?;
+            self.target(&next_request)?;
             let fetched_at = Utc::now();
-            let page: String = query.iter().map(|(k, v)| format!("{k}={v}&")).collect();
-            let fresh: Vec<SourceRecord> = records
+            let position = fallback_position(&request);
+            let fresh: Vec<SourceRecord> = fetched
+                .records
                 .into_iter()
                 .enumerate()
                 .skip(advance.skip)
-                .map(|(i, payload)| self.record(payload, format!("#{page}item={i}"), fetched_at))
+                .map(|(i, payload)| {
+                    self.record(payload, format!("#{position}item={i}"), fetched_at)
+                })
                 .collect();
             self.position = advance.next.clone();
             if !fresh.is_empty() {
@@ -168,4 +216,21 @@ impl Source for HttpSource {
     fn nack(&mut self, _batch: &Batch) {
         self.position = self.committed.clone();
     }
+}
+
+/// Where a page is, for the ids of records that lack one: the pagination parameters as
+/// before, and for a URL the API linked to, a digest of it. Never the connector's own
+/// query nor a linked URL as such: either may carry credentials, and these ids are
+/// published.
+fn fallback_position(request: &PageRequest) -> String {
+    let mut position = String::new();
+    if let Some(url) = &request.url {
+        let digest = Sha256::digest(url.as_str().as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        position.push_str(&format!("link={hex}&"));
+    }
+    for (k, v) in &request.query {
+        position.push_str(&format!("{k}={v}&"));
+    }
+    position
 }

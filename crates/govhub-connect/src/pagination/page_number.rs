@@ -3,7 +3,7 @@ use std::num::NonZeroU64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::Advance;
+use super::{Advance, Page, PageError, PageRequest, param_problems};
 
 /// Page-number pagination: `?page=N&size=S`.
 ///
@@ -61,56 +61,47 @@ struct Cursor {
 
 impl PageNumberConfig {
     pub(crate) fn problems(&self) -> Vec<(String, String)> {
-        let mut problems = Vec::new();
-        for (field, name) in [
-            ("page_param", &self.page_param),
-            ("size_param", &self.size_param),
-        ] {
-            if name.trim().is_empty() {
-                problems.push((field.to_owned(), "must not be empty".to_owned()));
-            }
-        }
-        if self.page_param == self.size_param {
-            problems.push((
-                "size_param".to_owned(),
-                "must differ from page_param".to_owned(),
-            ));
-        }
-        problems
+        param_problems(&[
+            ("page_param", Some(&self.page_param)),
+            ("size_param", Some(&self.size_param)),
+        ])
     }
 
     pub(crate) fn start(&self) -> Value {
         json!({"page": self.first_page, "skip": 0})
     }
 
-    fn cursor(&self, cursor: &Value) -> Result<Cursor, String> {
+    fn cursor(&self, cursor: &Value) -> Result<Cursor, PageError> {
         let parsed: Cursor = serde_json::from_value(cursor.clone())
-            .map_err(|e| format!("expected {{\"page\", \"skip\"}}: {e}"))?;
+            .map_err(|e| PageError::Cursor(format!("expected {{\"page\", \"skip\"}}: {e}")))?;
         if parsed.page < self.first_page || parsed.skip >= self.page_size.get() {
-            return Err(format!(
+            return Err(PageError::Cursor(format!(
                 "page {} / skip {} is outside this connector's pages",
                 parsed.page, parsed.skip
-            ));
+            )));
         }
         Ok(parsed)
     }
 
-    pub(crate) fn query(&self, cursor: &Value) -> Result<Vec<(String, String)>, String> {
+    pub(crate) fn request(&self, cursor: &Value) -> Result<PageRequest, PageError> {
         let cursor = self.cursor(cursor)?;
-        Ok(vec![
-            (self.page_param.clone(), cursor.page.to_string()),
-            (self.size_param.clone(), self.page_size.to_string()),
-        ])
+        Ok(PageRequest {
+            query: vec![
+                (self.page_param.clone(), cursor.page.to_string()),
+                (self.size_param.clone(), self.page_size.to_string()),
+            ],
+            url: None,
+        })
     }
 
-    pub(crate) fn advance(&self, cursor: &Value, records: usize) -> Result<Advance, String> {
+    pub(crate) fn advance(&self, cursor: &Value, page: &Page<'_>) -> Result<Advance, PageError> {
         let cursor = self.cursor(cursor)?;
         let size = self.page_size.get();
-        let records = records as u64;
+        let records = page.records.len() as u64;
         if records > size {
-            return Err(format!(
+            return Err(PageError::Response(format!(
                 "the API returned {records} records for a page of {size}"
-            ));
+            )));
         }
         let full = records == size;
         let next = if full {
@@ -129,6 +120,7 @@ impl PageNumberConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pagination::fixture::Response;
 
     fn pager(size: u64) -> PageNumberConfig {
         PageNumberConfig {
@@ -140,7 +132,9 @@ mod tests {
     #[test]
     fn a_full_page_moves_to_the_next_page() {
         let p = pager(10);
-        let a = p.advance(&p.start(), 10).unwrap();
+        let a = p
+            .advance(&p.start(), &Response::records(10).page())
+            .unwrap();
         assert_eq!(
             a,
             Advance {
@@ -150,7 +144,7 @@ mod tests {
             }
         );
         assert_eq!(
-            p.query(&a.next).unwrap(),
+            p.request(&a.next).unwrap().query,
             vec![("page".into(), "2".into()), ("size".into(), "10".into())]
         );
     }
@@ -158,15 +152,17 @@ mod tests {
     #[test]
     fn a_partial_page_is_reread_skipping_what_was_delivered() {
         let p = pager(10);
-        let a = p.advance(&json!({"page": 3, "skip": 0}), 4).unwrap();
+        let a = p
+            .advance(&json!({"page": 3, "skip": 0}), &Response::records(4).page())
+            .unwrap();
         assert_eq!(a.next, json!({"page": 3, "skip": 4}));
         assert!(!a.more);
         // Later the page has grown to 7 records: only the last 3 are new.
-        let b = p.advance(&a.next, 7).unwrap();
+        let b = p.advance(&a.next, &Response::records(7).page()).unwrap();
         assert_eq!(b.skip, 4);
         assert_eq!(b.next, json!({"page": 3, "skip": 7}));
         // Then it fills up.
-        let c = p.advance(&b.next, 10).unwrap();
+        let c = p.advance(&b.next, &Response::records(10).page()).unwrap();
         assert_eq!((c.skip, c.more), (7, true));
         assert_eq!(c.next, json!({"page": 4, "skip": 0}));
     }
@@ -174,10 +170,13 @@ mod tests {
     #[test]
     fn malformed_cursors_and_oversized_pages_are_errors() {
         let p = pager(10);
-        assert!(p.query(&json!({"page": "x"})).is_err());
-        assert!(p.query(&json!({"page": 0, "skip": 0})).is_err());
-        assert!(p.query(&json!({"page": 1, "skip": 10})).is_err());
-        assert!(p.advance(&p.start(), 11).is_err());
+        assert!(p.request(&json!({"page": "x"})).is_err());
+        assert!(p.request(&json!({"page": 0, "skip": 0})).is_err());
+        assert!(p.request(&json!({"page": 1, "skip": 10})).is_err());
+        assert!(
+            p.advance(&p.start(), &Response::records(11).page())
+                .is_err()
+        );
     }
 
     #[test]

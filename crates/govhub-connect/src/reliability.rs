@@ -1,0 +1,213 @@
+//! How hard a connector tries against a slow, flaky, rate-limited department API:
+//! retries, pacing, concurrency, response size and the circuit breaker, in one config
+//! block.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use crate::circuit::CircuitBreaker;
+use crate::rate_limit::RateLimiter;
+use crate::retry::RetryPolicy;
+
+/// Retry, rate-limit, concurrency, size and circuit-breaker settings of one connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReliabilityConfig {
+    /// Retries of one request after its first attempt; `0` disables retrying.
+    pub max_retries: u32,
+    /// Ceiling of the first retry's jittered delay, in milliseconds; doubles per retry.
+    pub initial_backoff_ms: u64,
+    /// Largest ceiling of a retry's jittered delay, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Requests per second allowed to the API; absent means unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<f64>,
+    /// Requests to the API in flight at once.
+    pub max_concurrency: NonZeroUsize,
+    /// Largest response body accepted, in bytes.
+    pub max_response_bytes: u64,
+    /// Consecutive failed polls (after their retries) that open the circuit.
+    pub circuit_failures: u32,
+    /// How long an open circuit refuses polls before letting one trial through, in seconds.
+    pub circuit_open_secs: u64,
+}
+
+impl Default for ReliabilityConfig {
+    fn default() -> Self {
+        ReliabilityConfig {
+            max_retries: 5,
+            initial_backoff_ms: 500,
+            max_backoff_ms: 30_000,
+            requests_per_second: None,
+            max_concurrency: NonZeroUsize::MIN,
+            max_response_bytes: 32 * 1024 * 1024,
+            circuit_failures: 5,
+            circuit_open_secs: 60,
+        }
+    }
+}
+
+impl ReliabilityConfig {
+    /// Every problem with these settings as `(field, message)`; field names are relative
+    /// to this block, so the caller prefixes its own path (e.g. `reliability.`).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let mut problem = |field: &str, message: String| {
+            problems.push((field.to_owned(), message));
+        };
+        if let Some(rate) = self.requests_per_second {
+            // NaN, infinities and non-positive rates have no meaningful interval; leave
+            // the field out for "unlimited" instead.
+            if !(rate.is_finite() && rate > 0.0) {
+                problem(
+                    "requests_per_second",
+                    "must be a finite number greater than 0 (leave it out for no limit)".to_owned(),
+                );
+            }
+        }
+        if self.initial_backoff_ms == 0 {
+            // Zero would make every jittered delay zero: retries would hammer the API.
+            problem("initial_backoff_ms", "must be greater than 0".to_owned());
+        }
+        if self.initial_backoff_ms > self.max_backoff_ms {
+            problem(
+                "initial_backoff_ms",
+                format!("must not exceed max_backoff_ms ({})", self.max_backoff_ms),
+            );
+        }
+        if self.max_response_bytes == 0 {
+            problem("max_response_bytes", "must be greater than 0".to_owned());
+        }
+        if self.circuit_failures == 0 {
+            // Zero failures would mean the circuit is open before anything was tried.
+            problem("circuit_failures", "must be greater than 0".to_owned());
+        }
+        if self.circuit_open_secs == 0 {
+            problem("circuit_open_secs", "must be greater than 0".to_owned());
+        }
+        problems
+    }
+
+    /// The first retry's delay ceiling.
+    pub fn initial_backoff(&self) -> Duration {
+        Duration::from_millis(self.initial_backoff_ms)
+    }
+
+    /// The largest retry delay ceiling.
+    pub fn max_backoff(&self) -> Duration {
+        Duration::from_millis(self.max_backoff_ms)
+    }
+
+    /// How long an open circuit stays open.
+    pub fn circuit_open(&self) -> Duration {
+        Duration::from_secs(self.circuit_open_secs)
+    }
+
+    /// The retry policy these settings describe.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::new(self.max_retries, self.initial_backoff(), self.max_backoff())
+    }
+
+    /// A rate limiter pacing requests evenly (burst 1), or `None` when unlimited.
+    ///
+    /// Burst 1 because department gateways often count requests per short window; a
+    /// burst at start-up is what gets a client throttled.
+    pub fn rate_limiter(&self) -> Option<RateLimiter> {
+        self.requests_per_second
+            .map(|rate| RateLimiter::new(rate, 1))
+    }
+
+    /// A semaphore holding `max_concurrency` permits; take one per request in flight.
+    pub fn concurrency_limit(&self) -> Arc<Semaphore> {
+        // Semaphore::new panics above MAX_PERMITS; a config value must not crash us.
+        Arc::new(Semaphore::new(
+            self.max_concurrency.get().min(Semaphore::MAX_PERMITS),
+        ))
+    }
+
+    /// A closed circuit breaker with these thresholds.
+    pub fn circuit_breaker(&self) -> CircuitBreaker {
+        CircuitBreaker::new(self.circuit_failures, self.circuit_open())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_block_takes_the_defaults() {
+        let config: ReliabilityConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(config, ReliabilityConfig::default());
+        assert_eq!(config.max_retries, 5);
+        assert_eq!(config.initial_backoff(), Duration::from_millis(500));
+        assert_eq!(config.max_backoff(), Duration::from_secs(30));
+        assert_eq!(config.requests_per_second, None);
+        assert_eq!(config.max_concurrency.get(), 1);
+        assert_eq!(config.max_response_bytes, 33_554_432);
+        assert_eq!(config.circuit_failures, 5);
+        assert_eq!(config.circuit_open(), Duration::from_secs(60));
+        assert!(config.problems().is_empty());
+        assert!(config.rate_limiter().is_none());
+        assert_eq!(config.concurrency_limit().available_permits(), 1);
+    }
+
+    #[test]
+    fn unknown_fields_and_zero_concurrency_are_refused() {
+        assert!(serde_json::from_str::<ReliabilityConfig>(r#"{"max_retry": 3}"#).is_err());
+        assert!(serde_json::from_str::<ReliabilityConfig>(r#"{"max_concurrency": 0}"#).is_err());
+    }
+
+    #[test]
+    fn problems_name_the_field() {
+        let bad = ReliabilityConfig {
+            requests_per_second: Some(0.0),
+            initial_backoff_ms: 60_000,
+            max_response_bytes: 0,
+            circuit_failures: 0,
+            circuit_open_secs: 0,
+            ..ReliabilityConfig::default()
+        };
+        let fields: Vec<String> = bad.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            [
+                "requests_per_second",
+                "initial_backoff_ms",
+                "max_response_bytes",
+                "circuit_failures",
+                "circuit_open_secs"
+            ]
+        );
+        for rate in [f64::NAN, f64::INFINITY, -1.0] {
+            let config = ReliabilityConfig {
+                requests_per_second: Some(rate),
+                ..ReliabilityConfig::default()
+            };
+            assert_eq!(config.problems().len(), 1, "{rate}");
+        }
+        let zero = ReliabilityConfig {
+            initial_backoff_ms: 0,
+            ..ReliabilityConfig::default()
+        };
+        assert_eq!(zero.problems()[0].0, "initial_backoff_ms");
+    }
+
+    #[test]
+    fn round_trips() {
+        let config = ReliabilityConfig {
+            requests_per_second: Some(2.5),
+            max_concurrency: NonZeroUsize::new(4).unwrap(),
+            ..ReliabilityConfig::default()
+        };
+        let text = serde_json::to_string(&config).unwrap();
+        let back: ReliabilityConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, config);
+        assert!(back.rate_limiter().is_some());
+        assert_eq!(back.concurrency_limit().available_permits(), 4);
+    }
+}
