@@ -3,18 +3,28 @@
 //! `GET /api/v1/students?page=P&size=S` pages through students by page number (from 1)
 //! and answers with the `{code, msg, data: {total, list}}` envelope common to Chinese
 //! government APIs; `code` is 0 on success.
+//!
+//! Students are the population's children in population order (student `i` is the
+//! `i`-th child), so a registry of `n` students is the first `n` of a larger one, and
+//! the guardian is the child's father or mother from the same household. The registry
+//! is validated against the police's resident data when children enrol, so it carries
+//! no noise; its only bad records are the deliberate [`Defect`]s.
 
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Datelike;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::population::{Resident, Sex};
+use crate::faults::{self, FaultState, Faults};
+use crate::population::{Population, Sex};
+use crate::record::Department;
+use crate::rng::hash;
 
 /// Path of the students endpoint.
 pub const STUDENTS_PATH: &str = "/api/v1/students";
@@ -62,7 +72,14 @@ pub struct Student {
     pub value: Value,
     /// Why it is invalid, if it is.
     pub defect: Option<Defect>,
+    /// Ground truth: the student's index in the population.
+    pub resident_index: u64,
+    /// Ground truth: the guardian's index in the population.
+    pub guardian_index: u64,
 }
+
+/// Domain tag of the registry's hashes.
+const TAG: u64 = 0x0045_4455;
 
 /// Reference year for grades: a student born in `YEAR - 7` is in grade 1.
 const SCHOOL_YEAR: i32 = 2026;
@@ -70,8 +87,13 @@ const SCHOOL_YEAR: i32 = 2026;
 impl EducationSim {
     /// Student `i` (`0..students`).
     pub fn student(&self, i: u64) -> Student {
-        let child = Resident::generate(self.seed, i, 2008, 2019);
-        let parent = Resident::generate(self.seed, 1_000_000_000 + i, 1968, 1992);
+        let population = Population::unbounded(self.seed);
+        let resident_index = population.child(i);
+        let child = population.resident(resident_index);
+        let first = population.household(child.household).members.start;
+        // Either parent (head or spouse) is registered as guardian.
+        let guardian_index = first + hash(&[self.seed, TAG, i]) % 2;
+        let parent = population.resident(guardian_index);
         let grade = i64::from((SCHOOL_YEAR - child.birth_date.year() - 6).clamp(1, 12));
         let id = format!("EDU{i:010}");
         let defect = (self.invalid_every > 0 && i % self.invalid_every == self.invalid_every - 1)
@@ -113,7 +135,13 @@ impl EducationSim {
             }
             None => {}
         }
-        Student { id, value, defect }
+        Student {
+            id,
+            value,
+            defect,
+            resident_index,
+            guardian_index,
+        }
     }
 
     /// Every student, in registry order.
@@ -121,12 +149,37 @@ impl EducationSim {
         (0..self.students).map(|i| self.student(i))
     }
 
+    /// `(department, student id, resident index)` of every student.
+    pub fn ground_truth(&self) -> impl Iterator<Item = (Department, String, u64)> + '_ {
+        let population = Population::unbounded(self.seed);
+        (0..self.students).map(move |i| {
+            (
+                Department::Education,
+                format!("EDU{i:010}"),
+                population.child(i),
+            )
+        })
+    }
+
     /// The registry's HTTP API.
     pub fn router(self) -> Router {
+        self.router_with(Faults::default())
+    }
+
+    /// The registry's HTTP API, failing as `faults` says (`invalid_rate` aside: the
+    /// registry's invalid records are `invalid_every`).
+    pub fn router_with(self, faults: Faults) -> Router {
+        let faults = FaultState::new(faults, hash(&[self.seed, TAG]));
         Router::new()
             .route(STUDENTS_PATH, get(list_students))
-            .with_state(Arc::new(self))
+            .with_state(Arc::new(EducationState { sim: self, faults }))
     }
+}
+
+#[derive(Debug)]
+struct EducationState {
+    sim: EducationSim,
+    faults: FaultState,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,30 +188,47 @@ struct PageQuery {
     size: Option<u64>,
 }
 
+fn error_body(status: StatusCode, message: &str) -> Value {
+    let code = match status {
+        StatusCode::BAD_REQUEST => 40001,
+        StatusCode::TOO_MANY_REQUESTS => 42900,
+        _ => 50000,
+    };
+    json!({"code": code, "msg": message})
+}
+
 async fn list_students(
-    State(sim): State<Arc<EducationSim>>,
+    State(state): State<Arc<EducationState>>,
     Query(query): Query<PageQuery>,
-) -> (StatusCode, Json<Value>) {
+) -> Response {
+    let sim = &state.sim;
     let page = query.page.unwrap_or(1);
     let size = query.size.unwrap_or(100);
     if page == 0 || size == 0 || size > MAX_PAGE_SIZE {
         let msg = format!("page must be >= 1 and size within 1..={MAX_PAGE_SIZE}");
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"code": 40001, "msg": msg})),
-        );
+        let status = StatusCode::BAD_REQUEST;
+        return (status, Json(error_body(status, &msg))).into_response();
     }
     let start = (page - 1).saturating_mul(size).min(sim.students);
     let end = start.saturating_add(size).min(sim.students);
-    let list: Vec<Value> = (start..end).map(|i| sim.student(i).value).collect();
-    (
-        StatusCode::OK,
-        Json(json!({
-            "code": 0,
-            "msg": "ok",
-            "data": {"total": sim.students, "list": list},
-        })),
-    )
+    faults::respond(&state.faults, start, error_body, || {
+        // A duplicated boundary repeats the previous page's last student first.
+        let first = if start > 0 && start < end && state.faults.duplicate(start) {
+            start - 1
+        } else {
+            start
+        };
+        let list: Vec<Value> = (first..end).map(|i| sim.student(i).value).collect();
+        (
+            HeaderMap::new(),
+            json!({
+                "code": 0,
+                "msg": "ok",
+                "data": {"total": sim.students, "list": list},
+            }),
+        )
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -184,5 +254,32 @@ mod tests {
         let birth = sim.student(39).value["student"]["birth_date"].clone();
         assert!(birth.as_str().unwrap().ends_with("-02-30"));
         assert_eq!(sim.student(8).defect, None);
+    }
+
+    #[test]
+    fn students_are_the_populations_children_with_a_parent_as_guardian() {
+        let sim = EducationSim {
+            seed: 2,
+            students: 300,
+            invalid_every: 0,
+        };
+        let population = Population::unbounded(2);
+        for student in sim.all() {
+            let child = population.resident(student.resident_index);
+            let parent = population.resident(student.guardian_index);
+            assert_eq!(
+                student.value["student"]["resident_id"],
+                json!(child.resident_id)
+            );
+            assert_eq!(student.value["guardian"]["name"], json!(parent.name));
+            assert_eq!(child.household, parent.household);
+            assert_eq!(child.role, crate::population::Role::Child);
+        }
+        // A bigger registry starts with the smaller one.
+        let bigger = EducationSim {
+            students: 400,
+            ..sim
+        };
+        assert_eq!(bigger.student(299), sim.student(299));
     }
 }

@@ -1,0 +1,378 @@
+//! The mistakes departments' copies of a resident really contain, applied at
+//! configurable rates so identity resolution has something realistic to resolve.
+//!
+//! Each record's noise is a pure function of a key (department, record, person), so the
+//! same record always carries the same mistakes, and [`PersonNoise`] says exactly which
+//! ones, for measuring.
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::SplitMix64;
+use crate::population::{Resident, names};
+
+/// Rates (0 to 1) of each kind of noise on one person as a record carries them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Noise {
+    /// One character of the name replaced by a homophone or look-alike (张→章).
+    pub similar_name: f64,
+    /// The name written with traditional characters (陈→陳).
+    pub traditional_name: f64,
+    /// Resident ID typed with full-width digits (`１１０…`).
+    pub fullwidth_id: f64,
+    /// Resident ID not recorded.
+    pub missing_id: f64,
+    /// Legacy 15-digit ID (no century, no check character); only for people born 19xx.
+    pub legacy_id: f64,
+    /// Two adjacent, different digits of the ID swapped: the check character then fails.
+    pub transposed_id: f64,
+    /// Phone number typed with full-width digits.
+    pub fullwidth_phone: f64,
+    /// A different phone number (the person changed numbers since).
+    pub changed_phone: f64,
+    /// Birth date with day and month swapped; only possible when the day is 12 or less.
+    pub swapped_birth_date: f64,
+}
+
+impl Default for Noise {
+    /// A few percent of each, as data-quality audits of grassroots systems report.
+    fn default() -> Noise {
+        Noise {
+            similar_name: 0.03,
+            traditional_name: 0.02,
+            fullwidth_id: 0.02,
+            missing_id: 0.03,
+            legacy_id: 0.02,
+            transposed_id: 0.01,
+            fullwidth_phone: 0.02,
+            changed_phone: 0.05,
+            swapped_birth_date: 0.02,
+        }
+    }
+}
+
+/// What was done to a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameNoise {
+    /// A homophone or look-alike character.
+    Similar,
+    /// Traditional characters.
+    Traditional,
+}
+
+/// What was done to a resident ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdNoise {
+    /// Full-width digits; normalization recovers the ID.
+    FullWidth,
+    /// Not recorded.
+    Missing,
+    /// Legacy 15-digit form; normalization recovers the ID.
+    Legacy15,
+    /// Two adjacent digits swapped; the ID is invalid.
+    Transposed,
+}
+
+/// What was done to a phone number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneNoise {
+    /// Full-width digits; normalization recovers the number.
+    FullWidth,
+    /// Another number.
+    Changed,
+}
+
+/// The noise one person in one record carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PersonNoise {
+    /// Name noise, if any.
+    pub name: Option<NameNoise>,
+    /// ID noise, if any.
+    pub id: Option<IdNoise>,
+    /// Phone noise, if any.
+    pub phone: Option<PhoneNoise>,
+    /// Whether day and month of the birth date are swapped.
+    pub birth_date_swapped: bool,
+}
+
+impl PersonNoise {
+    /// Whether the person is recorded exactly as in the population.
+    pub fn is_clean(&self) -> bool {
+        *self == PersonNoise::default()
+    }
+
+    /// Whether normalizing the recorded ID gives the resident's real ID back.
+    pub fn id_recoverable(&self) -> bool {
+        !matches!(self.id, Some(IdNoise::Missing | IdNoise::Transposed))
+    }
+}
+
+/// A resident as one record carries them, noise applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoisyPerson {
+    /// Name as recorded.
+    pub name: String,
+    /// Resident ID as recorded; `None` when missing.
+    pub resident_id: Option<String>,
+    /// Phone as recorded.
+    pub phone: String,
+    /// Birth date as recorded.
+    pub birth_date: NaiveDate,
+    /// What differs from the population.
+    pub noise: PersonNoise,
+}
+
+/// ASCII digits and `X` as their full-width forms, as Chinese input methods type them.
+pub(crate) fn full_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '0'..='9' | 'X' => char::from_u32(c as u32 + 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
+impl Noise {
+    /// No noise at all.
+    pub const NONE: Noise = Noise {
+        similar_name: 0.0,
+        traditional_name: 0.0,
+        fullwidth_id: 0.0,
+        missing_id: 0.0,
+        legacy_id: 0.0,
+        transposed_id: 0.0,
+        fullwidth_phone: 0.0,
+        changed_phone: 0.0,
+        swapped_birth_date: 0.0,
+    };
+
+    /// `resident` as a record identified by `key` carries them.
+    pub fn apply(&self, resident: &Resident, key: u64) -> NoisyPerson {
+        let mut rng = SplitMix64::new(key);
+        let mut noise = PersonNoise::default();
+
+        // One draw per field picks at most one kind, so rates add up per field.
+        let roll = rng.next_u64();
+        let mut name = resident.name.clone();
+        let similar = crate::rng::unit(roll) < self.similar_name;
+        let traditional =
+            !similar && crate::rng::unit(roll) < self.similar_name + self.traditional_name;
+        if similar {
+            let candidates: Vec<usize> = name
+                .char_indices()
+                .filter(|(_, c)| names::similar(*c).is_some())
+                .map(|(i, _)| i)
+                .collect();
+            if !candidates.is_empty() {
+                let at = *rng.pick(&candidates);
+                name = name
+                    .char_indices()
+                    .map(|(i, c)| {
+                        if i == at {
+                            names::similar(c).unwrap_or(c)
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                noise.name = Some(NameNoise::Similar);
+            }
+        } else if traditional {
+            let converted: String = name
+                .chars()
+                .map(|c| names::traditional(c).unwrap_or(c))
+                .collect();
+            if converted != name {
+                name = converted;
+                noise.name = Some(NameNoise::Traditional);
+            }
+        }
+
+        let u = crate::rng::unit(rng.next_u64());
+        let id = &resident.resident_id;
+        let mut recorded_id = Some(id.clone());
+        let thresholds = [
+            (self.missing_id, IdNoise::Missing),
+            (self.legacy_id, IdNoise::Legacy15),
+            (self.transposed_id, IdNoise::Transposed),
+            (self.fullwidth_id, IdNoise::FullWidth),
+        ];
+        let mut acc = 0.0;
+        let kind = thresholds.iter().find_map(|&(rate, kind)| {
+            acc += rate;
+            (u < acc).then_some(kind)
+        });
+        match kind {
+            Some(IdNoise::Missing) => {
+                recorded_id = None;
+                noise.id = Some(IdNoise::Missing);
+            }
+            Some(IdNoise::Legacy15) if (1900..=1999).contains(&resident.birth_date.year()) => {
+                recorded_id = Some(format!("{}{}", &id[..6], &id[8..17]));
+                noise.id = Some(IdNoise::Legacy15);
+            }
+            Some(IdNoise::Transposed) => {
+                let bytes = id.as_bytes();
+                let pairs: Vec<usize> = (0..16).filter(|&i| bytes[i] != bytes[i + 1]).collect();
+                if !pairs.is_empty() {
+                    let at = *rng.pick(&pairs);
+                    let mut swapped = bytes.to_vec();
+                    swapped.swap(at, at + 1);
+                    recorded_id = String::from_utf8(swapped).ok();
+                    noise.id = Some(IdNoise::Transposed);
+                }
+            }
+            Some(IdNoise::FullWidth) => {
+                recorded_id = Some(full_width(id));
+                noise.id = Some(IdNoise::FullWidth);
+            }
+            Some(IdNoise::Legacy15) | None => {}
+        }
+
+        let u = crate::rng::unit(rng.next_u64());
+        let mut phone = resident.phone.clone();
+        if u < self.changed_phone {
+            phone = format!(
+                "1{}{:09}",
+                rng.pick(&[3, 5, 7, 8, 9]),
+                rng.below(1_000_000_000)
+            );
+            // A new number equal to the old one would be no change at all.
+            if phone != resident.phone {
+                noise.phone = Some(PhoneNoise::Changed);
+            }
+        } else if u < self.changed_phone + self.fullwidth_phone {
+            phone = full_width(&phone);
+            noise.phone = Some(PhoneNoise::FullWidth);
+        }
+
+        let mut birth_date = resident.birth_date;
+        if rng.chance(self.swapped_birth_date) && birth_date.day() != birth_date.month() {
+            if let Some(swapped) =
+                NaiveDate::from_ymd_opt(birth_date.year(), birth_date.day(), birth_date.month())
+            {
+                birth_date = swapped;
+                noise.birth_date_swapped = true;
+            }
+        }
+
+        NoisyPerson {
+            name,
+            resident_id: recorded_id,
+            phone,
+            birth_date,
+            noise,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::population::Population;
+    use govhub_schema::formats::mobile;
+    use govhub_schema::formats::resident_id;
+    use govhub_schema::normalize::name_match_key;
+
+    #[test]
+    fn no_noise_is_the_resident() {
+        let population = Population::new(1, 100);
+        for i in 0..100 {
+            let r = population.resident(i);
+            let p = Noise::NONE.apply(&r, i);
+            assert!(p.noise.is_clean());
+            assert_eq!(
+                (p.name, p.resident_id, p.phone, p.birth_date),
+                (r.name, Some(r.resident_id), r.phone, r.birth_date)
+            );
+        }
+    }
+
+    #[test]
+    fn each_kind_does_what_it_says_and_normalization_undoes_the_recoverable_ones() {
+        let population = Population::new(2, 20_000);
+        let all = Noise {
+            similar_name: 0.2,
+            traditional_name: 0.2,
+            fullwidth_id: 0.2,
+            missing_id: 0.2,
+            legacy_id: 0.2,
+            transposed_id: 0.2,
+            fullwidth_phone: 0.3,
+            changed_phone: 0.3,
+            swapped_birth_date: 0.3,
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..20_000 {
+            let r = population.resident(i);
+            let p = all.apply(&r, i * 31);
+            seen.insert(format!("{:?}", p.noise.name));
+            seen.insert(format!("{:?}", p.noise.id));
+            seen.insert(format!("{:?}", p.noise.phone));
+            seen.insert(format!("swapped {}", p.noise.birth_date_swapped));
+            let normalized = p.resident_id.as_deref().and_then(resident_id::normalize);
+            match p.noise.id {
+                None | Some(IdNoise::FullWidth | IdNoise::Legacy15) => {
+                    assert_eq!(normalized.as_deref(), Some(r.resident_id.as_str()))
+                }
+                Some(IdNoise::Missing) => assert_eq!(p.resident_id, None),
+                Some(IdNoise::Transposed) => assert_eq!(normalized, None, "{i}"),
+            }
+            if p.noise.id == Some(IdNoise::Legacy15) {
+                assert_eq!(p.resident_id.as_deref().map(str::len), Some(15));
+            }
+            match p.noise.name {
+                None => assert_eq!(p.name, r.name),
+                Some(NameNoise::Traditional) => {
+                    assert_ne!(p.name, r.name);
+                    assert_eq!(name_match_key(&p.name), name_match_key(&r.name));
+                }
+                Some(NameNoise::Similar) => {
+                    assert_eq!(p.name.chars().count(), r.name.chars().count());
+                    assert_ne!(name_match_key(&p.name), name_match_key(&r.name));
+                }
+            }
+            match p.noise.phone {
+                None => assert_eq!(p.phone, r.phone),
+                Some(PhoneNoise::FullWidth) => {
+                    assert_eq!(
+                        mobile::normalize(&p.phone).as_deref(),
+                        Some(r.phone.as_str())
+                    )
+                }
+                Some(PhoneNoise::Changed) => {
+                    assert!(mobile::is_valid(&p.phone));
+                    assert_ne!(p.phone, r.phone);
+                }
+            }
+            if p.noise.birth_date_swapped {
+                assert!(r.birth_date.day() <= 12);
+                assert_eq!(
+                    (p.birth_date.month(), p.birth_date.day()),
+                    (r.birth_date.day(), r.birth_date.month())
+                );
+            } else {
+                assert_eq!(p.birth_date, r.birth_date);
+            }
+        }
+        // Every kind occurred.
+        for kind in [
+            "Some(Similar)",
+            "Some(Traditional)",
+            "Some(FullWidth)",
+            "Some(Missing)",
+            "Some(Legacy15)",
+            "Some(Transposed)",
+            "Some(Changed)",
+            "swapped true",
+        ] {
+            assert!(seen.contains(kind), "{kind} never happened");
+        }
+    }
+
+    #[test]
+    fn the_same_key_gives_the_same_noise() {
+        let r = Population::new(5, 10).resident(3);
+        let noise = Noise::default();
+        assert_eq!(noise.apply(&r, 77), noise.apply(&r, 77));
+    }
+}
