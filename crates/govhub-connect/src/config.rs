@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use govhub_schema::mapping::Mapping;
 
-use crate::PaginationConfig;
+use crate::{AuthConfig, PaginationConfig, ReliabilityConfig};
 
 /// Configuration of one HTTP pull connector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +22,11 @@ pub struct HttpSourceConfig {
     /// the response body is the array itself.
     #[serde(default)]
     pub records: String,
+    /// JSON pointer, within one API item, to an array whose elements are the records
+    /// (e.g. `/members` of a household); each element gets the rest of the item under
+    /// `_parent`. `record_id` then points into the element.
+    #[serde(default)]
+    pub explode: Option<String>,
     /// JSON pointer, within one record, to its id in the source system.
     pub record_id: String,
     /// Business status carried in the body, for APIs that answer HTTP 200 on errors.
@@ -32,6 +37,12 @@ pub struct HttpSourceConfig {
     /// Timeout of one request, in seconds.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: NonZeroU64,
+    /// How requests authenticate; absent for open APIs.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Retries, pacing, response size cap and circuit breaker.
+    #[serde(default)]
+    pub reliability: ReliabilityConfig,
     /// How a native record becomes the canonical one; empty when the department already
     /// sends canonical records. Applied by the pipeline's map stage, not by the source.
     #[serde(default, skip_serializing_if = "Mapping::is_empty")]
@@ -61,6 +72,16 @@ impl HttpSourceConfig {
         Duration::from_secs(self.timeout_secs.get())
     }
 
+    /// Things that work but should change, as `(field path, message)`: secrets written
+    /// into the config file instead of referenced from the environment.
+    pub fn warnings(&self) -> Vec<(String, String)> {
+        self.auth
+            .iter()
+            .flat_map(AuthConfig::warnings)
+            .map(|(field, message)| (format!("auth.{field}"), message))
+            .collect()
+    }
+
     /// Every problem with this config, each as `(field path, message)`, without touching
     /// the network. An empty list means the config can be built.
     pub fn problems(&self) -> Vec<(String, String)> {
@@ -81,6 +102,9 @@ impl HttpSourceConfig {
                 );
             }
         }
+        if self.explode.as_deref().is_some_and(|p| !p.starts_with('/')) {
+            problem("explode", "must be a JSON pointer starting with \"/\"");
+        }
         if self.record_id.is_empty() {
             problem("record_id", "must point inside the record");
         }
@@ -100,6 +124,14 @@ impl HttpSourceConfig {
         }
         for (field, message) in self.pagination.problems() {
             problems.push((format!("pagination.{field}"), message));
+        }
+        if let Some(auth) = &self.auth {
+            for (field, message) in auth.problems() {
+                problems.push((format!("auth.{field}"), message));
+            }
+        }
+        for (field, message) in self.reliability.problems() {
+            problems.push((format!("reliability.{field}"), message));
         }
         problems
     }

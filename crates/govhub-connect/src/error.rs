@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use govhub_core::{Classified, ErrorClass};
 
 /// Why a poll or an ack failed. Messages name the connector and never quote record
@@ -17,7 +19,7 @@ pub enum ConnectError {
         timeout: bool,
     },
     /// The API answered with an HTTP error status.
-    #[error("connector {connector}: {url} answered HTTP {status}")]
+    #[error("connector {connector}: {url} answered HTTP {status}{}", status_hint(*.status))]
     Status {
         /// Connector name.
         connector: String,
@@ -25,6 +27,30 @@ pub enum ConnectError {
         url: String,
         /// HTTP status code.
         status: u16,
+        /// The delay the server asked for (`Retry-After`), if any.
+        retry_after: Option<Duration>,
+    },
+    /// The response body is larger than `reliability.max_response_bytes`.
+    #[error(
+        "connector {connector}: {url} sent more than {limit} bytes (reliability.max_response_bytes)"
+    )]
+    TooLarge {
+        /// Connector name.
+        connector: String,
+        /// Request URL without credentials.
+        url: String,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// Too many polls failed in a row: the connector pauses before trying again.
+    #[error(
+        "connector {connector}: circuit open after repeated failures; next try in {retry_in_secs} s"
+    )]
+    CircuitOpen {
+        /// Connector name.
+        connector: String,
+        /// Seconds until a trial request is let through.
+        retry_in_secs: u64,
     },
     /// The API answered 200 but its business status says it failed.
     #[error("connector {connector}: {url} reported status {code}: {message}")]
@@ -68,6 +94,15 @@ pub enum ConnectError {
     },
 }
 
+/// What to check when an API refuses the request itself.
+fn status_hint(status: u16) -> &'static str {
+    match status {
+        401 => " (credentials refused: check the connector's auth settings and secrets)",
+        403 => " (access forbidden: the credentials lack permission)",
+        _ => "",
+    }
+}
+
 impl Classified for ConnectError {
     fn class(&self) -> ErrorClass {
         match self {
@@ -75,7 +110,10 @@ impl Classified for ConnectError {
             ConnectError::Status { status, .. } if *status == 401 || *status == 403 => {
                 ErrorClass::User
             }
-            ConnectError::Status { .. } | ConnectError::Envelope { .. } => ErrorClass::External,
+            ConnectError::Status { .. }
+            | ConnectError::Envelope { .. }
+            | ConnectError::TooLarge { .. }
+            | ConnectError::CircuitOpen { .. } => ErrorClass::External,
             ConnectError::CursorStore { .. } => ErrorClass::Internal,
             ConnectError::Config { .. } => ErrorClass::User,
         }
@@ -84,8 +122,9 @@ impl Classified for ConnectError {
     fn retryable(&self) -> bool {
         match self {
             ConnectError::Transport { .. } => true,
-            ConnectError::Status { status, .. } => *status == 429 || *status >= 500,
-            ConnectError::Envelope { .. } => true,
+            ConnectError::Status { status, .. } => crate::retry::is_transient_status(*status),
+            ConnectError::Envelope { .. } | ConnectError::CircuitOpen { .. } => true,
+            ConnectError::TooLarge { .. } => false,
             ConnectError::Business { .. }
             | ConnectError::CursorStore { .. }
             | ConnectError::Config { .. } => false,

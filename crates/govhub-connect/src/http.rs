@@ -2,7 +2,10 @@ use reqwest::header::HeaderMap;
 use reqwest::{Client, Url};
 use serde_json::Value;
 
-use crate::{BusinessStatus, ConnectError};
+use std::time::SystemTime;
+
+use crate::retry::{is_transient_status, retry_after, with_retries};
+use crate::{Auth, BusinessStatus, ConnectError, RateLimiter, Retry, RetryPolicy};
 
 /// The URL as it may appear in logs and errors: no user info, no query (either can carry
 /// credentials).
@@ -28,9 +31,52 @@ pub(crate) struct Fetched {
     pub records: Vec<Value>,
 }
 
-/// GETs one page: `url` with `query` appended to its own query.
+/// How one connector's requests are sent: the client, credentials, pacing, retries and
+/// the response size cap.
+#[derive(Debug)]
+pub(crate) struct Transport {
+    pub client: Client,
+    pub auth: Option<Auth>,
+    pub limiter: Option<RateLimiter>,
+    pub retry: RetryPolicy,
+    pub max_response_bytes: u64,
+}
+
+/// Which failures of one request are worth another attempt, and when.
+fn classify(error: &ConnectError) -> Retry {
+    match error {
+        ConnectError::Transport { .. } | ConnectError::Envelope { .. } => Retry::After(None),
+        ConnectError::Status {
+            status,
+            retry_after,
+            ..
+        } if is_transient_status(*status) => Retry::After(*retry_after),
+        _ => Retry::No,
+    }
+}
+
+/// GETs one page: `url` with `query` appended to its own query; transient failures
+/// (connection errors, timeouts, 429, 5xx, malformed bodies) are retried with back-off,
+/// honouring `Retry-After`.
 pub(crate) async fn fetch_page(
-    client: &Client,
+    transport: &Transport,
+    connector: &str,
+    url: &Url,
+    query: &[(String, String)],
+    status: Option<&BusinessStatus>,
+    records_pointer: &str,
+) -> Result<Fetched, ConnectError> {
+    with_retries(
+        &transport.retry,
+        |_| fetch_once(transport, connector, url, query, status, records_pointer),
+        classify,
+    )
+    .await
+    .into_result()
+}
+
+async fn fetch_once(
+    transport: &Transport,
     connector: &str,
     url: &Url,
     query: &[(String, String)],
@@ -38,35 +84,70 @@ pub(crate) async fn fetch_page(
     records_pointer: &str,
 ) -> Result<Fetched, ConnectError> {
     let shown = display_url(url);
-    let transport = |e: reqwest::Error| ConnectError::Transport {
+    let transport_err = |e: reqwest::Error| ConnectError::Transport {
         connector: connector.to_owned(),
         url: shown.clone(),
         timeout: e.is_timeout(),
-        message: error_chain(&e),
+        // Without the URL: with query-string API keys it carries a credential.
+        message: error_chain(&e.without_url()),
     };
     let envelope = |message: String| ConnectError::Envelope {
         connector: connector.to_owned(),
         url: shown.clone(),
         message,
     };
-    let response = client
+    let mut request = transport
+        .client
         .get(url.clone())
         .query(query)
         .header(reqwest::header::ACCEPT, "application/json")
-        .send()
+        .build()
+        .map_err(transport_err)?;
+    // Signing covers the final URL, so credentials go on last.
+    if let Some(auth) = &transport.auth {
+        auth.apply(&mut request).map_err(|e| ConnectError::Config {
+            connector: connector.to_owned(),
+            message: e.to_string(),
+        })?;
+    }
+    if let Some(limiter) = &transport.limiter {
+        limiter.acquire().await;
+    }
+    let mut response = transport
+        .client
+        .execute(request)
         .await
-        .map_err(transport)?;
+        .map_err(transport_err)?;
     let http_status = response.status();
     if !http_status.is_success() {
         return Err(ConnectError::Status {
             connector: connector.to_owned(),
             url: shown.clone(),
             status: http_status.as_u16(),
+            retry_after: retry_after(response.headers(), SystemTime::now()),
         });
+    }
+    let too_large = || ConnectError::TooLarge {
+        connector: connector.to_owned(),
+        url: shown.clone(),
+        limit: transport.max_response_bytes,
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > transport.max_response_bytes)
+    {
+        return Err(too_large());
     }
     let answered = response.url().clone();
     let headers = response.headers().clone();
-    let bytes = response.bytes().await.map_err(transport)?;
+    // Read chunk by chunk so an endless or huge body stops at the cap, not in memory.
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_err)? {
+        if (bytes.len() + chunk.len()) as u64 > transport.max_response_bytes {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
     let mut body: Value = serde_json::from_slice(&bytes)
         .map_err(|e| envelope(format!("response is not JSON: {e}")))?;
     if let Some(status) = status {

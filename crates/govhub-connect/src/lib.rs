@@ -29,4 +29,4 @@ pub use rate_limit::RateLimiter;
 pub use reliability::ReliabilityConfig;
 pub use retry::{Backoff, Retried, Retry, RetryPolicy};
 pub use secret::{Secret, SecretError, SecretRef};
-pub use source::HttpSource;
+pub use source::{HttpSource, PARENT_KEY};

@@ -1,9 +1,8 @@
 //! Pacing requests to a rate-limited API.
 //!
-//! [`RateLimiter`] spaces requests in time. Requests in flight at once are limited
-//! separately, with a plain [`tokio::sync::Semaphore`] (see
-//! [`ReliabilityConfig::concurrency_limit`](crate::ReliabilityConfig::concurrency_limit)):
-//! hold one permit per request.
+//! [`RateLimiter`] spaces requests in time. A connector walks its pages one request at
+//! a time (each page's cursor comes from the previous page), so pacing is the only limit
+//! it needs.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;

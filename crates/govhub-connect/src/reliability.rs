@@ -2,12 +2,9 @@
 //! retries, pacing, concurrency, response size and the circuit breaker, in one config
 //! block.
 
-use std::num::NonZeroUsize;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 
 use crate::circuit::CircuitBreaker;
 use crate::rate_limit::RateLimiter;
@@ -26,8 +23,6 @@ pub struct ReliabilityConfig {
     /// Requests per second allowed to the API; absent means unlimited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests_per_second: Option<f64>,
-    /// Requests to the API in flight at once.
-    pub max_concurrency: NonZeroUsize,
     /// Largest response body accepted, in bytes.
     pub max_response_bytes: u64,
     /// Consecutive failed polls (after their retries) that open the circuit.
@@ -43,7 +38,6 @@ impl Default for ReliabilityConfig {
             initial_backoff_ms: 500,
             max_backoff_ms: 30_000,
             requests_per_second: None,
-            max_concurrency: NonZeroUsize::MIN,
             max_response_bytes: 32 * 1024 * 1024,
             circuit_failures: 5,
             circuit_open_secs: 60,
@@ -121,14 +115,6 @@ impl ReliabilityConfig {
             .map(|rate| RateLimiter::new(rate, 1))
     }
 
-    /// A semaphore holding `max_concurrency` permits; take one per request in flight.
-    pub fn concurrency_limit(&self) -> Arc<Semaphore> {
-        // Semaphore::new panics above MAX_PERMITS; a config value must not crash us.
-        Arc::new(Semaphore::new(
-            self.max_concurrency.get().min(Semaphore::MAX_PERMITS),
-        ))
-    }
-
     /// A closed circuit breaker with these thresholds.
     pub fn circuit_breaker(&self) -> CircuitBreaker {
         CircuitBreaker::new(self.circuit_failures, self.circuit_open())
@@ -147,19 +133,16 @@ mod tests {
         assert_eq!(config.initial_backoff(), Duration::from_millis(500));
         assert_eq!(config.max_backoff(), Duration::from_secs(30));
         assert_eq!(config.requests_per_second, None);
-        assert_eq!(config.max_concurrency.get(), 1);
         assert_eq!(config.max_response_bytes, 33_554_432);
         assert_eq!(config.circuit_failures, 5);
         assert_eq!(config.circuit_open(), Duration::from_secs(60));
         assert!(config.problems().is_empty());
         assert!(config.rate_limiter().is_none());
-        assert_eq!(config.concurrency_limit().available_permits(), 1);
     }
 
     #[test]
-    fn unknown_fields_and_zero_concurrency_are_refused() {
+    fn unknown_fields_are_refused() {
         assert!(serde_json::from_str::<ReliabilityConfig>(r#"{"max_retry": 3}"#).is_err());
-        assert!(serde_json::from_str::<ReliabilityConfig>(r#"{"max_concurrency": 0}"#).is_err());
     }
 
     #[test]
@@ -201,13 +184,11 @@ mod tests {
     fn round_trips() {
         let config = ReliabilityConfig {
             requests_per_second: Some(2.5),
-            max_concurrency: NonZeroUsize::new(4).unwrap(),
             ..ReliabilityConfig::default()
         };
         let text = serde_json::to_string(&config).unwrap();
         let back: ReliabilityConfig = serde_json::from_str(&text).unwrap();
         assert_eq!(back, config);
         assert!(back.rate_limiter().is_some());
-        assert_eq!(back.concurrency_limit().available_permits(), 4);
     }
 }

@@ -1,12 +1,14 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use govhub_core::{Batch, Source, SourceRecord};
+use govhub_core::{Batch, Classified, Source, SourceRecord};
 use reqwest::{Client, Url};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
-use crate::http::{display_url, fetch_page};
+use crate::circuit::{CircuitBreaker, CircuitState};
+use crate::http::{Transport, display_url, fetch_page};
 use crate::pagination::{Page, PageError, PageRequest};
 use crate::{ConnectError, CursorStore, HttpSourceConfig};
 
@@ -19,7 +21,8 @@ pub struct HttpSource {
     name: String,
     config: HttpSourceConfig,
     url: Url,
-    client: Client,
+    transport: Transport,
+    circuit: CircuitBreaker,
     store: CursorStore,
     /// The last durably committed cursor.
     committed: Value,
@@ -49,6 +52,21 @@ impl HttpSource {
             .user_agent(concat!("govhub/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| config_error(format!("HTTP client: {e}")))?;
+        let auth = match &config.auth {
+            Some(auth) => Some(
+                auth.resolve(&|var| std::env::var(var).ok())
+                    .map_err(|e| config_error(format!("auth: {e}")))?,
+            ),
+            None => None,
+        };
+        let transport = Transport {
+            client,
+            auth,
+            limiter: config.reliability.rate_limiter(),
+            retry: config.reliability.retry_policy(),
+            max_response_bytes: config.reliability.max_response_bytes,
+        };
+        let circuit = config.reliability.circuit_breaker();
         let store = CursorStore::new(data_dir);
         let committed = store
             .load(name)
@@ -62,7 +80,8 @@ impl HttpSource {
             name: name.to_owned(),
             config,
             url,
-            client,
+            transport,
+            circuit,
             store,
             position: committed.clone(),
             committed,
@@ -142,6 +161,42 @@ impl Source for HttpSource {
     type Error = ConnectError;
 
     async fn poll(&mut self) -> Result<Option<Batch>, ConnectError> {
+        let now = Instant::now();
+        if let Err(open) = self.circuit.allow(now) {
+            return Err(ConnectError::CircuitOpen {
+                connector: self.name.clone(),
+                retry_in_secs: open.remaining(now).as_secs(),
+            });
+        }
+        let result = self.poll_pages().await;
+        match &result {
+            Ok(_) => self.circuit.record_success(),
+            Err(e) => {
+                self.circuit.record_failure(Instant::now());
+                tracing::warn!(connector = %self.name, class = e.class().as_str(), error = %e, "poll failed");
+            }
+        }
+        result
+    }
+
+    async fn ack(&mut self, batch: &Batch) -> Result<(), ConnectError> {
+        self.commit(batch).await
+    }
+
+    fn nack(&mut self, _batch: &Batch) {
+        self.position = self.committed.clone();
+    }
+}
+
+impl HttpSource {
+    /// The circuit breaker's state, for status reports.
+    pub fn circuit_state(&self) -> CircuitState {
+        self.circuit.state(Instant::now())
+    }
+
+    /// Reads pages from the current position until one has new records or the API has
+    /// nothing more.
+    async fn poll_pages(&mut self) -> Result<Option<Batch>, ConnectError> {
         let pagination = &self.config.pagination;
         loop {
             let request = pagination
@@ -149,7 +204,7 @@ impl Source for HttpSource {
                 .map_err(|e| self.page_error(&self.url, e))?;
             let url = self.target(&request)?;
             let fetched = fetch_page(
-                &self.client,
+                &self.transport,
                 &self.name,
                 &url,
                 &request.query,
@@ -179,8 +234,10 @@ impl Source for HttpSource {
                 .into_iter()
                 .enumerate()
                 .skip(advance.skip)
-                .map(|(i, payload)| {
-                    self.record(payload, format!("#{position}item={i}"), fetched_at)
+                .flat_map(|(i, payload)| explode(self.config.explode.as_deref(), payload, i))
+                .map(|(position_in_page, payload)| {
+                    let fallback = format!("#{position}item={position_in_page}");
+                    self.record(payload, fallback, fetched_at)
                 })
                 .collect();
             self.position = advance.next.clone();
@@ -196,7 +253,8 @@ impl Source for HttpSource {
         }
     }
 
-    async fn ack(&mut self, batch: &Batch) -> Result<(), ConnectError> {
+    /// Persists the batch's cursor and makes it the committed one.
+    async fn commit(&mut self, batch: &Batch) -> Result<(), ConnectError> {
         let store = self.store.clone();
         let name = self.name.clone();
         let cursor = batch.cursor.clone();
@@ -212,11 +270,37 @@ impl Source for HttpSource {
         self.committed = batch.cursor.clone();
         Ok(())
     }
-
-    fn nack(&mut self, _batch: &Batch) {
-        self.position = self.committed.clone();
-    }
 }
+
+/// The records one API item stands for: the item itself, or with `explode` set, each
+/// element of the array at that pointer, carrying the rest of the item under `_parent`
+/// (a household's members, each with the household's address). An item whose pointer
+/// holds no array is passed on whole, so validation rejects it visibly.
+fn explode(pointer: Option<&str>, mut item: Value, index: usize) -> Vec<(String, Value)> {
+    let Some(pointer) = pointer else {
+        return vec![(index.to_string(), item)];
+    };
+    let members = match item.pointer_mut(pointer) {
+        Some(Value::Array(members)) => std::mem::take(members),
+        _ => return vec![(index.to_string(), item)],
+    };
+    if let Some(slot) = item.pointer_mut(pointer) {
+        *slot = Value::Null;
+    }
+    members
+        .into_iter()
+        .enumerate()
+        .map(|(j, mut member)| {
+            if let Value::Object(map) = &mut member {
+                map.insert(PARENT_KEY.to_owned(), item.clone());
+            }
+            (format!("{index}.{j}"), member)
+        })
+        .collect()
+}
+
+/// Key under which an exploded element carries its parent item.
+pub const PARENT_KEY: &str = "_parent";
 
 /// Where a page is, for the ids of records that lack one: the pagination parameters as
 /// before, and for a URL the API linked to, a digest of it. Never the connector's own
@@ -233,4 +317,27 @@ fn fallback_position(request: &PageRequest) -> String {
         position.push_str(&format!("{k}={v}&"));
     }
     position
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn explode_hands_out_each_member_with_its_parent() {
+        let household = json!({"hh_id": "H1", "address": {"xzqh": "110105"},
+            "members": [{"cybh": "H101"}, {"cybh": "H102"}]});
+        let out = explode(Some("/members"), household, 3);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].0, "3.1");
+        assert_eq!(out[1].1["cybh"], "H102");
+        assert_eq!(out[1].1["_parent"]["address"]["xzqh"], "110105");
+        assert_eq!(out[1].1["_parent"]["members"], Value::Null);
+        // No array: the item goes on whole, to be rejected visibly downstream.
+        let odd = explode(Some("/members"), json!({"hh_id": "H2"}), 0);
+        assert_eq!(odd, vec![("0".to_owned(), json!({"hh_id": "H2"}))]);
+        assert_eq!(explode(None, json!(1), 7), vec![("7".to_owned(), json!(1))]);
+    }
 }

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::routing::get;
 use govhub_connect::pagination::PageNumberConfig;
 use govhub_connect::{
-    BusinessStatus, ConnectError, HttpSource, HttpSourceConfig, PaginationConfig,
+    BusinessStatus, ConnectError, HttpSource, HttpSourceConfig, PaginationConfig, ReliabilityConfig,
 };
 use govhub_core::{Classified, ErrorClass, Source};
 use govhub_sim::education::{EducationSim, STUDENTS_PATH};
@@ -36,6 +36,15 @@ fn config(url: String, page_size: u64) -> HttpSourceConfig {
         }),
         timeout_secs: NonZeroU64::new(5).unwrap(),
         mapping: Default::default(),
+        auth: None,
+        explode: None,
+        // Fast retries: these tests check outcomes, not back-off timing.
+        reliability: ReliabilityConfig {
+            max_retries: 2,
+            initial_backoff_ms: 1,
+            max_backoff_ms: 5,
+            ..ReliabilityConfig::default()
+        },
     }
 }
 
