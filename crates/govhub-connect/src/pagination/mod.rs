@@ -54,6 +54,17 @@ impl PaginationConfig {
     }
 
     /// The cursor a connector starts from when it has never committed one.
+    /// The cursor of a backfill from `timestamp`; only incremental styles have one.
+    pub fn since(&self, timestamp: &str) -> Result<Value, String> {
+        match self {
+            PaginationConfig::UpdatedSince(c) => c.since(timestamp),
+            _ => Err(
+                "--since needs updated_since pagination; without it, backfill re-reads everything"
+                    .to_owned(),
+            ),
+        }
+    }
+
     pub(crate) fn start(&self) -> Value {
         match self {
             PaginationConfig::PageNumber(c) => c.start(),

@@ -74,6 +74,8 @@ struct Key {
 enum Id {
     Integer(i128),
     Text(String),
+    /// Before every id: a cursor set by `backfill --since T` delivers all of `T`.
+    Before,
 }
 
 impl Key {
@@ -81,6 +83,9 @@ impl Key {
         let by_id = match (&self.id, &other.id) {
             (Id::Integer(a), Id::Integer(b)) => a.cmp(b),
             (Id::Text(a), Id::Text(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Id::Before, Id::Before) => Ordering::Equal,
+            (Id::Before, _) => Ordering::Less,
+            (_, Id::Before) => Ordering::Greater,
             _ => return Err("id_field mixes numbers and strings".to_owned()),
         };
         Ok(self.at.cmp(&other.at).then(by_id))
@@ -137,6 +142,13 @@ impl UpdatedSinceConfig {
         json!({"timestamp": null, "id": null})
     }
 
+    /// The cursor that re-reads everything updated at or after `timestamp`.
+    pub(crate) fn since(&self, timestamp: &str) -> Result<Value, String> {
+        parse_instant(timestamp)
+            .map(|_| json!({"timestamp": timestamp, "id": null}))
+            .ok_or_else(|| format!("{timestamp:?} is neither RFC 3339 nor YYYY-MM-DD HH:MM:SS"))
+    }
+
     /// The cursor's raw values and its key; `None` before the first delivered record.
     fn cursor(cursor: &Value) -> Result<Option<(String, Value, Key)>, PageError> {
         let bad = |m: &str| PageError::Cursor(m.to_owned());
@@ -150,7 +162,12 @@ impl UpdatedSinceConfig {
                 let key_id = parse_id(&id).ok_or_else(|| bad("id is not a string or integer"))?;
                 Ok(Some((timestamp, id, Key { at, id: key_id })))
             }
-            _ => Err(bad("timestamp and id must both be set or both be null")),
+            (Some(timestamp), None) => {
+                let at =
+                    parse_instant(&timestamp).ok_or_else(|| bad("timestamp is not a timestamp"))?;
+                Ok(Some((timestamp, Value::Null, Key { at, id: Id::Before })))
+            }
+            (None, Some(_)) => Err(bad("an id needs a timestamp")),
         }
     }
 
@@ -158,7 +175,7 @@ impl UpdatedSinceConfig {
         let mut query = Vec::new();
         if let Some((timestamp, id, _)) = Self::cursor(cursor)? {
             query.push((self.param.clone(), timestamp));
-            if let Some(id_param) = &self.id_param {
+            if let (Some(id_param), false) = (&self.id_param, id.is_null()) {
                 let id = scalar_text(&id)
                     .ok_or_else(|| PageError::Cursor("id is not a scalar".to_owned()))?;
                 query.push((id_param.clone(), id));
@@ -307,6 +324,31 @@ mod tests {
         assert!(parse_instant("2024-05-01 10:00:00.5").unwrap() > a);
         assert!(parse_instant("2024-05-01").is_none());
         assert!(parse_instant("yesterday").is_none());
+    }
+
+    #[test]
+    fn a_since_cursor_delivers_everything_from_its_timestamp_on() {
+        let p = pager(4, Some("after_id"));
+        let since = p.since("2024-05-01 10:00:01").unwrap();
+        // No after_id yet: the API returns all of that second.
+        assert_eq!(
+            p.request(&since).unwrap().query,
+            vec![
+                ("updated_since".into(), "2024-05-01 10:00:01".into()),
+                ("size".into(), "4".into())
+            ]
+        );
+        let r = page(&[
+            ("2024-05-01 10:00:01", json!("C2")),
+            ("2024-05-01 10:00:01", json!("C3")),
+        ]);
+        let a = p.advance(&since, &r.page()).unwrap();
+        assert_eq!((a.skip, a.more), (0, false));
+        assert_eq!(
+            a.next,
+            json!({"timestamp": "2024-05-01 10:00:01", "id": "C3"})
+        );
+        assert!(p.since("last week").is_err());
     }
 
     #[test]
