@@ -61,6 +61,19 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Re-read a connector's history: reset its cursor (to the beginning, or to a
+    /// timestamp for incremental connectors) and sync it until caught up.
+    Backfill {
+        /// The connector's name in the config.
+        connector: String,
+        /// The config file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Re-read records updated at or after this time (RFC 3339 or
+        /// `YYYY-MM-DD HH:MM:SS` in UTC+8); updated_since connectors only.
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// The unified standard: list, document and check the schemas.
     Schemas {
         #[command(subcommand)]
@@ -124,6 +137,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => commands::demo::run(students, seed, invalid_every, data_dir).await,
         Command::Check { config } => Ok(commands::check::run(&config)),
         Command::Run { config, once } => commands::run::run(&config, once).await,
+        Command::Backfill {
+            connector,
+            config,
+            since,
+        } => commands::backfill::run(&config, &connector, since.as_deref()).await,
         Command::Schemas { action } => commands::schemas::run(action),
         Command::Dlq { config, action } => commands::dlq::run(config.as_deref(), action).await,
     }
