@@ -31,11 +31,24 @@ pub struct HttpSource {
 }
 
 impl HttpSource {
-    /// Builds the connector `name` and loads its committed cursor from `data_dir`.
+    /// Builds the connector `name` and loads its committed cursor from `data_dir`;
+    /// `${VAR}` secrets are read from the process environment.
     pub fn new(
         name: &str,
         config: HttpSourceConfig,
         data_dir: &Path,
+    ) -> Result<Self, ConnectError> {
+        Self::with_env(name, config, data_dir, &|var| std::env::var(var).ok())
+    }
+
+    /// Like [`HttpSource::new`], but `${VAR}` secrets are looked up through `env`
+    /// (the demo hands its simulators' credentials over this way instead of setting
+    /// process environment variables).
+    pub fn with_env(
+        name: &str,
+        config: HttpSourceConfig,
+        data_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConnectError> {
         let config_error = |message: String| ConnectError::Config {
             connector: name.to_owned(),
@@ -54,7 +67,7 @@ impl HttpSource {
             .map_err(|e| config_error(format!("HTTP client: {e}")))?;
         let auth = match &config.auth {
             Some(auth) => Some(
-                auth.resolve(&|var| std::env::var(var).ok())
+                auth.resolve(env)
                     .map_err(|e| config_error(format!("auth: {e}")))?,
             ),
             None => None,

@@ -174,7 +174,14 @@ mod tests {
         let standard = Standard::embedded().unwrap();
         assert_eq!(config.problems(&standard), vec![]);
         assert!(config.kafka.is_some());
-        assert!(config.connectors.contains_key("education"));
+        assert_eq!(
+            config.connectors.keys().collect::<Vec<_>>(),
+            ["civil_affairs", "education", "health", "urban"]
+        );
+        // Every secret comes from the environment, none is written in the file.
+        for (name, connector) in &config.connectors {
+            assert_eq!(connector.warnings(), vec![], "{name}");
+        }
     }
 
     #[test]

@@ -1,34 +1,79 @@
-//! `govhub demo`: the simulated education registry, the hub and the embedded log in one
+//! `govhub demo`: the four simulated departments, the hub and the embedded log in one
 //! process, on the example config, with no setup.
 
-use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use govhub_schema::Standard;
-use govhub_sim::education::{EducationSim, STUDENTS_PATH};
+use govhub_sim::auth::Credentials;
+use govhub_sim::noise::IdNoise;
+use govhub_sim::{Departments, Faults, Ports, RunningDepartments, SimRecord};
 use govhub_stream::{EmbeddedLog, Topics};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::HubConfig;
-use crate::hub::{BuildError, Hub};
+use crate::hub::{BuildError, Hub, Progress};
 use crate::pipeline::{Counts, PipelineError};
 
 /// The example config the demo runs, as shipped in `deploy/`.
 pub const EXAMPLE_CONFIG: &str = include_str!("../../../deploy/govhub.example.toml");
+
+/// Connector names of the example config, one per simulated department.
+pub const EDUCATION: &str = "education";
+/// See [`EDUCATION`].
+pub const HEALTH: &str = "health";
+/// See [`EDUCATION`].
+pub const CIVIL_AFFAIRS: &str = "civil_affairs";
+/// See [`EDUCATION`].
+pub const URBAN: &str = "urban";
+
+/// Environment variable the example config reads the health gateway's app secret from.
+pub const HEALTH_APP_SECRET_VAR: &str = "GOVHUB_HEALTH_APP_SECRET";
+/// Environment variable the example config reads the civil affairs password from.
+pub const CIVIL_PASSWORD_VAR: &str = "GOVHUB_CIVIL_PASSWORD";
+/// Environment variable the example config reads the urban platform's API key from.
+pub const URBAN_API_KEY_VAR: &str = "GOVHUB_URBAN_API_KEY";
+
+/// Ports `govhub sim` listens on by default, as the example config's URLs expect:
+/// education, health, civil affairs and urban management from this one up.
+pub const DEFAULT_BASE_PORT: u16 = 8801;
 
 /// What the demo simulates.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     /// Seed of the synthetic population.
     pub seed: u64,
-    /// Number of students in the registry.
-    pub students: u64,
-    /// One record in this many is invalid (0: none).
+    /// Residents in the population every department's records are about.
+    pub residents: u64,
+    /// One student record in this many is invalid, and the other departments' records
+    /// are invalid at the rate `1 / invalid_every` (0: none on purpose; noise can still
+    /// make a record invalid).
     pub invalid_every: u64,
+    /// Generation the simulators serve: 0 is the initial load, each later one adds
+    /// and changes records. A run on the same data directory at a later generation
+    /// pulls only what changed.
+    pub generation: u64,
     /// Where to keep cursors and the embedded log.
     pub data_dir: PathBuf,
+}
+
+impl DemoOptions {
+    /// The simulated departments these options describe: default noise and demo
+    /// credentials, invalid records as [`DemoOptions::invalid_every`] says, the clock at
+    /// [`DemoOptions::generation`].
+    pub fn departments(&self) -> Departments {
+        let mut departments = Departments::new(self.seed, self.residents);
+        if self.invalid_every > 0 {
+            departments = departments.with_faults(Faults {
+                invalid_rate: 1.0 / self.invalid_every as f64,
+                ..Faults::default()
+            });
+        }
+        departments.education.invalid_every = self.invalid_every;
+        departments.clock.set(self.generation);
+        departments
+    }
 }
 
 /// What the demo did, read back from the embedded log.
@@ -45,7 +90,7 @@ pub struct DemoReport {
 /// Why the demo failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    /// The simulator could not start.
+    /// The simulators could not start.
     #[error("simulator: {0}")]
     Sim(std::io::Error),
     /// The example config does not parse.
@@ -62,30 +107,62 @@ pub enum DemoError {
     Stream(#[from] govhub_stream::StreamError),
 }
 
-/// Runs the simulator and the hub until the registry is fully synced.
-pub async fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
-    let sim = EducationSim {
-        seed: options.seed,
-        students: options.students,
-        invalid_every: options.invalid_every,
-    };
-    let server = govhub_sim::serve(sim.router(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+/// Points the example config's connectors at `running` (the URLs the simulators got)
+/// and returns the values of the `${VAR}` secrets the config expects, from the
+/// simulators' credentials.
+pub fn point_at(config: &mut HubConfig, running: &RunningDepartments) -> BTreeMap<String, String> {
+    for (name, department) in [
+        (EDUCATION, &running.education),
+        (HEALTH, &running.health),
+        (CIVIL_AFFAIRS, &running.civil_affairs),
+        (URBAN, &running.urban),
+    ] {
+        if let Some(connector) = config.connectors.get_mut(name) {
+            connector.url.clone_from(&department.url);
+        }
+    }
+    secrets(running)
+}
+
+/// The `${VAR}` secrets of the example config, from the simulators' credentials.
+pub fn secrets(running: &RunningDepartments) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for department in running.all() {
+        let (var, value) = match &department.credentials {
+            Credentials::None => continue,
+            Credentials::SignedGateway(c) => (HEALTH_APP_SECRET_VAR, &c.app_secret),
+            Credentials::Basic(c) => (CIVIL_PASSWORD_VAR, &c.password),
+            Credentials::ApiKey(c) => (URBAN_API_KEY_VAR, &c.key),
+        };
+        env.insert(var.to_owned(), value.clone());
+    }
+    env
+}
+
+/// Runs the simulators and the hub until every department is fully synced, telling
+/// `progress` about every batch.
+pub async fn run(
+    options: &DemoOptions,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<DemoReport, DemoError> {
+    let departments = options.departments();
+    let running = departments
+        .start(Ports::default())
         .await
         .map_err(DemoError::Sim)?;
 
     let mut config = HubConfig::parse(EXAMPLE_CONFIG, "deploy/govhub.example.toml")?;
     config.kafka = None;
     config.data_dir = options.data_dir.clone();
-    if let Some(education) = config.connectors.get_mut("education") {
-        education.url = server.url(STUDENTS_PATH);
-    }
+    let env = point_at(&mut config, &running);
     let standard = Arc::new(Standard::embedded().map_err(BuildError::from)?);
-    let mut hub = Hub::build(&config, standard).await?;
+    let mut hub = Hub::build_with_env(&config, standard, &|var| env.get(var).cloned()).await?;
     let mut counts = BTreeMap::new();
-    hub.sync_all(&mut counts, &CancellationToken::new())
-        .await
-        .map_err(|(connector, e)| DemoError::Sync(connector, e))?;
-    let _ = server.shutdown().await;
+    let synced = hub
+        .sync_all_with_progress(&mut counts, &CancellationToken::new(), progress)
+        .await;
+    let _ = running.shutdown().await;
+    synced.map_err(|(connector, e)| DemoError::Sync(connector, e))?;
 
     let log_dir = config.data_dir.join("log");
     let log = EmbeddedLog::open(&log_dir)?;
@@ -103,25 +180,123 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
     })
 }
 
+/// Where a correct hub puts one connector's records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expected {
+    /// Source record ids that must arrive on the kind's topic.
+    pub valid: BTreeSet<String>,
+    /// Source record ids that must arrive on the dead-letter topic.
+    pub invalid: BTreeSet<String>,
+}
+
+/// What the example config's connectors must publish from `departments` at their
+/// clock's generation, starting from nothing, per connector — from the simulators' own
+/// record lists, not from running anything: a record with a deliberate defect is
+/// rejected (for a household, the members the defect touches), as is a person entry
+/// whose resident ID has two digits swapped (the one noise normalization cannot
+/// repair); everything else is published.
+pub fn expected(departments: &Departments) -> BTreeMap<&'static str, Expected> {
+    let generation = departments.clock.generation();
+    let transposed = |r: &SimRecord, person: usize| {
+        r.people
+            .get(person)
+            .is_some_and(|p| p.noise.id == Some(IdNoise::Transposed))
+    };
+    let mut out: BTreeMap<&'static str, Expected> = BTreeMap::new();
+    let mut put = |connector, id: String, valid: bool| {
+        let entry = out.entry(connector).or_default();
+        if valid {
+            entry.valid.insert(id);
+        } else {
+            entry.invalid.insert(id);
+        }
+    };
+    for student in departments.education.all() {
+        put(EDUCATION, student.id, student.defect.is_none());
+    }
+    for r in departments.health.records(generation) {
+        let valid = r.defect.is_none() && !transposed(&r, 0);
+        put(HEALTH, r.id.clone(), valid);
+    }
+    for r in departments.civil_affairs.records(generation) {
+        for (slot, person) in r.people.iter().enumerate() {
+            // Address defects touch every member; the others only the head.
+            let defective = match r.defect {
+                None => false,
+                Some("bad_division_code" | "empty_address") => true,
+                Some(_) => slot == 0,
+            };
+            put(
+                CIVIL_AFFAIRS,
+                person.record_id.clone(),
+                !defective && !transposed(&r, slot),
+            );
+        }
+    }
+    for r in departments.urban.records(generation) {
+        // Reporters carry no resident ID: only defects are rejected.
+        put(URBAN, r.id.clone(), r.defect.is_none());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn demo_publishes_valid_records_and_dead_letters_the_rest() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = DemoOptions {
+    fn options(dir: &std::path::Path) -> DemoOptions {
+        DemoOptions {
             seed: 7,
-            students: 250,
+            residents: 600,
             invalid_every: 25,
-            data_dir: dir.path().to_owned(),
-        };
-        let report = run(&options).await.unwrap();
-        let edu = &report.counts["education"];
-        assert_eq!((edu.pulled, edu.published, edu.rejected), (250, 240, 10));
-        assert_eq!(report.stored["govhub.education.enrollment.v1"], 240);
-        assert_eq!(report.stored["govhub.dlq.v1"], 10);
-        // Each of the simulator's four defects is caught by the schema.
+            generation: 0,
+            data_dir: dir.to_owned(),
+        }
+    }
+
+    fn topic_of(connector: &str) -> &'static str {
+        match connector {
+            EDUCATION => "govhub.education.enrollment.v1",
+            HEALTH => "govhub.health.encounter.v1",
+            CIVIL_AFFAIRS => "govhub.civil-affairs.household-member.v1",
+            _ => "govhub.urban-management.grid-case.v1",
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn demo_syncs_all_four_departments_and_only_changes_afterwards() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = options(dir.path());
+        let report = run(&options, &|_| {}).await.unwrap();
+        let departments = options.departments();
+        let expected = expected(&departments);
+        assert_eq!(
+            report.counts.keys().collect::<Vec<_>>(),
+            [CIVIL_AFFAIRS, EDUCATION, HEALTH, URBAN]
+        );
+        let mut dead_letters = 0;
+        for (name, c) in &report.counts {
+            let e = &expected[name.as_str()];
+            assert_eq!(c.pulled, c.published + c.rejected, "{name}");
+            assert_eq!(c.duplicates, 0, "{name}");
+            assert_eq!(
+                (c.published, c.rejected),
+                (e.valid.len() as u64, e.invalid.len() as u64),
+                "{name}: {:?}",
+                c.reasons
+            );
+            assert!(c.published > 0 && c.rejected > 0, "{name}");
+            assert_eq!(report.stored[topic_of(name)], e.valid.len(), "{name}");
+            dead_letters += e.invalid.len();
+        }
+        assert_eq!(report.stored["govhub.dlq.v1"], dead_letters);
+
+        // The student registry: every 25th record broken, each of its four defects
+        // caught by the schema (it sends canonical records: no mapping).
+        let edu = &report.counts[EDUCATION];
+        let students = departments.education.students;
+        assert_eq!(edu.pulled, students);
+        assert_eq!(edu.rejected, students / 25);
         for reason in [
             "validate: format at /student/resident_id",
             "validate: maximum at /grade",
@@ -134,10 +309,80 @@ mod tests {
                 edu.reasons
             );
         }
+        // Households are split into members; the others are one record per item.
+        assert_eq!(
+            report.counts[CIVIL_AFFAIRS].pulled,
+            departments.civil_affairs.ground_truth(0).count() as u64
+        );
+        assert_eq!(report.counts[HEALTH].pulled, departments.health.len(0));
+        assert_eq!(report.counts[URBAN].pulled, departments.urban.len(0));
 
-        // Run again on the same data dir: the cursor is committed, nothing is re-published.
-        let again = run(&options).await.unwrap();
-        assert_eq!(again.counts["education"].pulled, 0);
-        assert_eq!(again.stored["govhub.education.enrollment.v1"], 240);
+        // Again on the same data dir and generation: every cursor is committed, nothing
+        // is pulled or published.
+        let again = run(&options, &|_| {}).await.unwrap();
+        for (name, c) in &again.counts {
+            assert_eq!(c.pulled, 0, "{name}");
+        }
+        assert_eq!(again.stored, report.stored);
+
+        // One generation later: only what changed is pulled. The registry is static;
+        // the health platform and the household register append (their paging cannot
+        // see changes to old records); the grid case feed also re-delivers every case
+        // changed since, as a new version.
+        let next = DemoOptions {
+            generation: 1,
+            ..options.clone()
+        };
+        let later = run(&next, &|_| {}).await.unwrap();
+        let d = next.departments();
+        let before: BTreeMap<String, String> = departments
+            .urban
+            .records(0)
+            .map(|r| (r.id, r.value["updated_at"].to_string()))
+            .collect();
+        let changed_cases = d
+            .urban
+            .records(1)
+            .filter(|r| before.get(&r.id) != Some(&r.value["updated_at"].to_string()))
+            .count() as u64;
+        let pulled = |name: &str| later.counts[name].pulled;
+        assert_eq!(pulled(EDUCATION), 0);
+        assert_eq!(pulled(HEALTH), d.health.len(1) - d.health.len(0));
+        assert_eq!(
+            pulled(CIVIL_AFFAIRS),
+            (d.civil_affairs.ground_truth(1).count() - d.civil_affairs.ground_truth(0).count())
+                as u64
+        );
+        assert_eq!(pulled(URBAN), changed_cases);
+        assert!(pulled(HEALTH) > 0 && pulled(CIVIL_AFFAIRS) > 0);
+        assert!(
+            changed_cases > d.urban.len(1) - d.urban.len(0),
+            "updates too"
+        );
+        for (name, c) in &later.counts {
+            assert_eq!(c.pulled, c.published + c.rejected, "{name}");
+            assert_eq!(c.duplicates, 0, "{name}: changes are new versions");
+        }
+    }
+
+    #[test]
+    fn the_example_config_expects_the_secrets_the_demo_supplies() {
+        let config = HubConfig::parse(EXAMPLE_CONFIG, "example").unwrap();
+        let text = serde_json::to_string(&config.connectors).unwrap();
+        for var in [HEALTH_APP_SECRET_VAR, CIVIL_PASSWORD_VAR, URBAN_API_KEY_VAR] {
+            assert!(text.contains(&format!("${{{var}}}")), "{var}");
+        }
+        for (name, port) in [
+            (EDUCATION, DEFAULT_BASE_PORT),
+            (HEALTH, DEFAULT_BASE_PORT + 1),
+            (CIVIL_AFFAIRS, DEFAULT_BASE_PORT + 2),
+            (URBAN, DEFAULT_BASE_PORT + 3),
+        ] {
+            let url = &config.connectors[name].url;
+            assert!(
+                url.starts_with(&format!("http://127.0.0.1:{port}/")),
+                "{url}"
+            );
+        }
     }
 }

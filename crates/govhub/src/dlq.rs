@@ -159,6 +159,7 @@ pub async fn replay(
             mapping,
             schema,
             publisher: &publisher,
+            fingerprints: None,
         };
         match stages.canonical(&letter.payload) {
             Ok(canonical) => {
@@ -250,6 +251,7 @@ mod tests {
         let mut config = HubConfig::parse(EXAMPLE_CONFIG, "example").unwrap();
         config.kafka = None;
         config.data_dir = dir.path().to_owned();
+        config.connectors.retain(|name, _| name == "education");
         let edu = config.connectors.get_mut("education").unwrap();
         edu.url = server.url(STUDENTS_PATH);
         edu.mapping = mapping(r#"{ "male" = "male" }"#);

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use govhub_connect::{ConnectError, HttpSource};
+use govhub_core::{OutEvent, Sink, Written};
+use govhub_resolve::{Fingerprints, FingerprintsError};
 use govhub_schema::mapping::CompiledMapping;
 use govhub_schema::{SchemaError, Standard};
 use govhub_stream::{Publisher, StreamError};
@@ -29,6 +31,9 @@ pub enum BuildError {
     /// The sink could not be built or prepared (e.g. no broker reachable).
     #[error(transparent)]
     Stream(#[from] StreamError),
+    /// The dedup state under the data directory could not be opened.
+    #[error(transparent)]
+    Dedup(#[from] FingerprintsError),
 }
 
 /// One connector with its source.
@@ -38,6 +43,7 @@ struct Connector {
     source: HttpSource,
     kind: String,
     mapping: CompiledMapping,
+    fingerprints: Fingerprints,
 }
 
 /// The standard, the sink and the connectors of one config, ready to sync.
@@ -52,8 +58,19 @@ pub struct Hub {
 
 impl Hub {
     /// Validates `config` against `standard`, builds the sink and every connector, and
-    /// prepares the sink (broker reachable, topics present).
+    /// prepares the sink (broker reachable, topics present). `${VAR}` secrets are read
+    /// from the process environment.
     pub async fn build(config: &HubConfig, standard: Arc<Standard>) -> Result<Hub, BuildError> {
+        Self::build_with_env(config, standard, &|var| std::env::var(var).ok()).await
+    }
+
+    /// Like [`Hub::build`], but `${VAR}` secrets are looked up through `env` instead of
+    /// the process environment (the demo hands over its simulators' credentials so).
+    pub async fn build_with_env(
+        config: &HubConfig,
+        standard: Arc<Standard>,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Hub, BuildError> {
         let problems = config.problems(&standard);
         if !problems.is_empty() {
             return Err(BuildError::Config(problems));
@@ -68,9 +85,10 @@ impl Hub {
             }
             connectors.push(Connector {
                 name: name.clone(),
-                source: HttpSource::new(name, connector.clone(), &config.data_dir)?,
+                source: HttpSource::with_env(name, connector.clone(), &config.data_dir, env)?,
                 kind: connector.kind.clone(),
                 mapping: connector.mapping.compile(),
+                fingerprints: Fingerprints::open(&config.data_dir.join("fingerprints"), name)?,
             });
         }
         sink.prepare(&topic_names).await?;
@@ -91,6 +109,17 @@ impl Hub {
         counts: &mut BTreeMap<String, Counts>,
         stop: &CancellationToken,
     ) -> Result<(), (String, PipelineError)> {
+        self.sync_all_with_progress(counts, stop, &|_| {}).await
+    }
+
+    /// [`Hub::sync_all`], telling `progress` after every batch written and when each
+    /// connector has caught up.
+    pub async fn sync_all_with_progress(
+        &mut self,
+        counts: &mut BTreeMap<String, Counts>,
+        stop: &CancellationToken,
+        progress: &(dyn Fn(Progress<'_>) + Sync),
+    ) -> Result<(), (String, PipelineError)> {
         for connector in &mut self.connectors {
             let Some(schema) = self.standard.latest(&connector.kind) else {
                 continue; // ruled out by config validation in build()
@@ -99,18 +128,31 @@ impl Hub {
                 mapping: &connector.mapping,
                 schema,
                 publisher: &self.publisher,
+                fingerprints: None,
             };
             let entry = counts.entry(connector.name.clone()).or_default();
+            let mut sink = Reporting {
+                sink: &mut self.sink,
+                connector: &connector.name,
+                records: 0,
+                progress,
+            };
             sync(
                 &connector.name,
                 &mut connector.source,
-                &mut self.sink,
+                &mut sink,
                 stages,
+                &mut connector.fingerprints,
                 entry,
                 || stop.is_cancelled(),
             )
             .await
             .map_err(|e| (connector.name.clone(), e))?;
+            progress(Progress {
+                connector: &connector.name,
+                records: sink.records,
+                caught_up: !stop.is_cancelled(),
+            });
         }
         Ok(())
     }
@@ -144,5 +186,39 @@ impl Hub {
             }
         }
         Ok(counts)
+    }
+}
+
+/// How far one connector's sync has got, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress<'a> {
+    /// The connector.
+    pub connector: &'a str,
+    /// Records written to the sink (events and dead letters) by this sync so far.
+    pub records: u64,
+    /// Whether the connector has caught up: the last report of its sync.
+    pub caught_up: bool,
+}
+
+/// The hub's sink, reporting every written batch to a progress callback.
+struct Reporting<'a, K> {
+    sink: &'a mut K,
+    connector: &'a str,
+    records: u64,
+    progress: &'a (dyn Fn(Progress<'_>) + Sync),
+}
+
+impl<K: Sink + Send> Sink for Reporting<'_, K> {
+    type Error = K::Error;
+
+    async fn write(&mut self, events: Vec<OutEvent>) -> Result<Written, K::Error> {
+        let written = self.sink.write(events).await?;
+        self.records += written.events as u64;
+        (self.progress)(Progress {
+            connector: self.connector,
+            records: self.records,
+            caught_up: false,
+        });
+        Ok(written)
     }
 }

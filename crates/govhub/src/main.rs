@@ -30,20 +30,40 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the simulated education registry and the hub into the embedded log; no setup.
+    /// Run the four simulated departments and the hub on the example config into the
+    /// embedded log; no setup.
     Demo {
-        /// Students in the simulated registry.
-        #[arg(long, default_value_t = 1000)]
-        students: u64,
+        /// Residents in the synthetic population the departments' records are about.
+        #[arg(long, default_value_t = 2000)]
+        residents: u64,
         /// Seed of the synthetic population.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
-        /// One record in this many is invalid (0: none).
+        /// One record in this many is invalid on purpose (0: none; noise in the
+        /// departments' data still makes a few invalid).
         #[arg(long, default_value_t = 50)]
         invalid_every: u64,
+        /// Generation the simulators serve (0: the initial load). Run again on the same
+        /// --data-dir with a higher one to see only what changed being pulled.
+        #[arg(long, default_value_t = 0)]
+        generation: u64,
         /// Data directory (default: a new directory under the system temp dir).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Run the four simulated departments on fixed local ports until Ctrl-C; prints
+    /// their URLs, credentials and the environment the example config expects.
+    Sim {
+        /// Seed of the synthetic population.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Residents in the synthetic population.
+        #[arg(long, default_value_t = 2000)]
+        residents: u64,
+        /// Port of the education registry; health, civil affairs and urban management
+        /// listen on the next three.
+        #[arg(long, default_value_t = govhub::demo::DEFAULT_BASE_PORT)]
+        base_port: u16,
     },
     /// Run the hub from a config file until SIGTERM or Ctrl-C.
     Run {
@@ -73,6 +93,10 @@ enum Command {
         /// `YYYY-MM-DD HH:MM:SS` in UTC+8); updated_since connectors only.
         #[arg(long)]
         since: Option<String>,
+        /// Publish re-read records again even when unchanged (e.g. to refill a topic);
+        /// by default exact dedup drops them.
+        #[arg(long)]
+        republish: bool,
     },
     /// The unified standard: list, document and check the schemas.
     Schemas {
@@ -130,18 +154,25 @@ fn init_logging(format: LogFormat, default_level: &str) {
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo {
-            students,
+            residents,
             seed,
             invalid_every,
+            generation,
             data_dir,
-        } => commands::demo::run(students, seed, invalid_every, data_dir).await,
+        } => commands::demo::run(residents, seed, invalid_every, generation, data_dir).await,
+        Command::Sim {
+            seed,
+            residents,
+            base_port,
+        } => commands::sim::run(seed, residents, base_port).await,
         Command::Check { config } => Ok(commands::check::run(&config)),
         Command::Run { config, once } => commands::run::run(&config, once).await,
         Command::Backfill {
             connector,
             config,
             since,
-        } => commands::backfill::run(&config, &connector, since.as_deref()).await,
+            republish,
+        } => commands::backfill::run(&config, &connector, since.as_deref(), republish).await,
         Command::Schemas { action } => commands::schemas::run(action),
         Command::Dlq { config, action } => commands::dlq::run(config.as_deref(), action).await,
     }

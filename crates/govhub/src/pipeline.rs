@@ -1,9 +1,10 @@
 //! The way a record travels: poll a source, run the stages, write to the sink, and only
 //! then ack the source.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use govhub_core::{Batch, Classified, ErrorClass, OutEvent, Sink, Source, Violation};
+use govhub_resolve::Fingerprints;
 use govhub_schema::KindSchema;
 use govhub_schema::mapping::CompiledMapping;
 use govhub_stream::Publisher;
@@ -18,6 +19,9 @@ pub struct Stages<'a> {
     pub schema: &'a KindSchema,
     /// Turns records into events and dead letters.
     pub publisher: &'a Publisher,
+    /// What this connector already published, for exact dedup; `None` publishes
+    /// everything (dead-letter replay, which has its own bookkeeping).
+    pub fingerprints: Option<&'a Fingerprints>,
 }
 
 /// What a connector has done, for summaries and logs.
@@ -29,6 +33,9 @@ pub struct Counts {
     pub published: u64,
     /// Records sent to the dead-letter topic.
     pub rejected: u64,
+    /// Records dropped because exactly this version was already published (re-pulls,
+    /// replays, items an API repeated across pages).
+    pub duplicates: u64,
     /// Batches written and acked.
     pub batches: u64,
     /// Rejections by reason (`stage: keyword at instance path`); never contains values.
@@ -66,6 +73,7 @@ impl Counts {
         self.pulled += other.pulled;
         self.published += other.published;
         self.rejected += other.rejected;
+        self.duplicates += other.duplicates;
         self.batches += other.batches;
         for (reason, n) in &other.reasons {
             *self.reasons.entry(reason.clone()).or_default() += n;
@@ -76,37 +84,54 @@ impl Counts {
 impl Stages<'_> {
     /// Maps and validates every record of `batch` and renders it as an event: an
     /// accepted record onto its kind's topic, a rejected one onto the dead-letter topic.
-    /// Counts are updated; nothing is dropped.
+    /// An event whose record was already published in exactly this version (same event
+    /// id) is dropped and counted as a duplicate; nothing else is dropped.
     pub fn process(&self, batch: &Batch, counts: &mut Counts) -> Vec<OutEvent> {
         let kind_version = self.schema.topic_suffix();
         let mut events = Vec::with_capacity(batch.records.len());
+        let mut in_batch = HashSet::new();
         for record in &batch.records {
             counts.pulled += 1;
-            let outcome = self.canonical(&record.payload);
-            match outcome {
+            let (event, violations) = match self.canonical(&record.payload) {
                 Ok(canonical) => {
-                    counts.published += 1;
-                    events.push(self.publisher.accepted(
-                        record,
-                        canonical,
-                        &kind_version,
-                        &self.schema.id,
-                    ));
+                    let event =
+                        self.publisher
+                            .accepted(record, canonical, &kind_version, &self.schema.id);
+                    (event, None)
                 }
                 Err((stage, violations)) => {
-                    counts.rejected += 1;
-                    for v in &violations {
-                        let reason = format!("{stage}: {} at {}", v.keyword, v.instance_path);
-                        *counts.reasons.entry(reason).or_default() += 1;
-                    }
-                    events.push(self.publisher.dead_letter(
+                    let reasons: Vec<String> = violations
+                        .iter()
+                        .map(|v| format!("{stage}: {} at {}", v.keyword, v.instance_path))
+                        .collect();
+                    let event = self.publisher.dead_letter(
                         record,
                         stage,
                         Some(&self.schema.id),
                         violations,
-                    ));
+                    );
+                    (event, Some(reasons))
+                }
+            };
+            let fingerprint = fingerprint_of(&event);
+            let seen_before = fingerprint.as_ref().is_some_and(|(key, id)| {
+                self.fingerprints.is_some_and(|f| f.is_unchanged(key, id))
+                    || !in_batch.insert((key.clone(), id.clone()))
+            });
+            if seen_before {
+                counts.duplicates += 1;
+                continue;
+            }
+            match violations {
+                None => counts.published += 1,
+                Some(reasons) => {
+                    counts.rejected += 1;
+                    for reason in reasons {
+                        *counts.reasons.entry(reason).or_default() += 1;
+                    }
                 }
             }
+            events.push(event);
         }
         events
     }
@@ -127,6 +152,15 @@ impl Stages<'_> {
     }
 }
 
+/// The dedup key and fingerprint of an event: `(type|subject, id)`. Keyed by type too,
+/// so a record's dead letter and its accepted version are told apart.
+pub fn fingerprint_of(event: &OutEvent) -> Option<(String, String)> {
+    let ty = event.header("ce_type")?;
+    let subject = event.header("ce_subject")?;
+    let id = event.header("ce_id")?;
+    Some((format!("{ty}|{subject}"), id.to_owned()))
+}
+
 /// Moves records from `source` to `sink` until the source has nothing more, or
 /// `stop()` says to stop (checked between batches, so a batch is never cut in half).
 ///
@@ -137,6 +171,7 @@ pub async fn sync<S: Source, K: Sink>(
     source: &mut S,
     sink: &mut K,
     stages: Stages<'_>,
+    fingerprints: &mut Fingerprints,
     counts: &mut Counts,
     stop: impl Fn() -> bool,
 ) -> Result<(), PipelineError> {
@@ -149,11 +184,26 @@ pub async fn sync<S: Source, K: Sink>(
             return Ok(());
         };
         let mut batch_counts = Counts::default();
-        let events = stages.process(&batch, &mut batch_counts);
+        let dedup = Stages {
+            fingerprints: Some(&*fingerprints),
+            ..stages
+        };
+        let events = dedup.process(&batch, &mut batch_counts);
+        let published: Vec<(String, String)> = events.iter().filter_map(fingerprint_of).collect();
         if let Err(e) = sink.write(events).await {
             source.nack(&batch);
             return Err(PipelineError::from("sink", &e));
         }
+        // Written: remember the fingerprints, then move the cursor (either may fail
+        // after the write; both only cause a harmless republish).
+        fingerprints
+            .commit(published.iter().map(|(k, f)| (k.as_str(), f.as_str())))
+            .map_err(|e| PipelineError {
+                stage: "dedup",
+                message: e.to_string(),
+                class: ErrorClass::Internal,
+                retryable: false,
+            })?;
         source
             .ack(&batch)
             .await
@@ -221,6 +271,7 @@ mod tests {
             mapping: &mapping,
             schema: standard.latest("education.enrollment").unwrap(),
             publisher: &publisher,
+            fingerprints: None,
         };
         let good = json!({"xjh": "G0001X", "xm": "李 娜", "sfzh": "110105491231002", "xb": "2",
             "csrq": "2014/9/1", "xxdm": 1101050001_u64, "xxmc": " 实验小学 ", "nj": "5",

@@ -41,13 +41,19 @@ fn write_config(dir: &Path, url: &str) -> String {
     path.display().to_string()
 }
 
-fn pulled(output: &Output) -> u64 {
+/// pulled, published, rejected, duplicates of the education connector.
+fn counts(output: &Output) -> [u64; 4] {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout
         .lines()
         .find(|l| l.starts_with("education"))
         .unwrap_or_else(|| panic!("no education line in {stdout}"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    let n: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    [n[0], n[1], n[2], n[3]]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,9 +78,9 @@ async fn run_once_then_backfill_re_reads_everything() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    assert_eq!(pulled(&first), 150);
+    assert_eq!(counts(&first), [150, 145, 5, 0]);
     let again = govhub(&["run", "--config", &config, "--once"]);
-    assert_eq!(pulled(&again), 0, "the cursor is committed");
+    assert_eq!(counts(&again), [0, 0, 0, 0], "the cursor is committed");
 
     let backfill = govhub(&["backfill", "education", "--config", &config]);
     assert_eq!(
@@ -83,7 +89,13 @@ async fn run_once_then_backfill_re_reads_everything() {
         "{}",
         String::from_utf8_lossy(&backfill.stderr)
     );
-    assert_eq!(pulled(&backfill), 150);
+    assert_eq!(
+        counts(&backfill),
+        [150, 0, 0, 150],
+        "re-read, all recognised"
+    );
+    let republish = govhub(&["backfill", "education", "--config", &config, "--republish"]);
+    assert_eq!(counts(&republish), [150, 145, 5, 0]);
 
     // --since needs an incremental connector; page numbers have no time.
     let since = govhub(&[

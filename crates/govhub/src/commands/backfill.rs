@@ -12,9 +12,15 @@ use tokio_util::sync::CancellationToken;
 use super::{CONFIG_ERROR, load_config, load_standard, print_counts};
 
 /// Resets `connector`'s cursor — to the beginning, or with `since` to that timestamp
-/// (incremental connectors only) — and syncs it until caught up. Everything re-read is
-/// published again under the same event ids, so consumers can tell repeats.
-pub async fn run(path: &Path, connector: &str, since: Option<&str>) -> anyhow::Result<ExitCode> {
+/// (incremental connectors only) — and syncs it until caught up. Records unchanged since
+/// they were published are dropped as duplicates unless `republish` forgets what was
+/// published, in which case they go out again under the same event ids.
+pub async fn run(
+    path: &Path,
+    connector: &str,
+    since: Option<&str>,
+    republish: bool,
+) -> anyhow::Result<ExitCode> {
     let mut config = match load_config(path) {
         Ok(c) => c,
         Err(code) => return Ok(code),
@@ -52,6 +58,18 @@ pub async fn run(path: &Path, connector: &str, since: Option<&str>) -> anyhow::R
             store.path(connector).display()
         )
     })?;
+    if republish {
+        let fingerprints = config
+            .data_dir
+            .join("fingerprints")
+            .join(format!("{connector}.fp"));
+        match std::fs::remove_file(&fingerprints) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", fingerprints.display()));
+            }
+            _ => {}
+        }
+    }
     tracing::info!(
         connector,
         since = since.unwrap_or("the beginning"),

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod dlq;
 pub mod run;
 pub mod schemas;
+pub mod sim;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -50,14 +51,14 @@ pub fn print_reasons(title: &str, reasons: &BTreeMap<String, u64>) {
 /// Prints per-connector counts and the rejection reasons of all of them.
 pub fn print_counts(counts: &BTreeMap<String, Counts>) {
     println!(
-        "{:<16} {:>10} {:>10} {:>10}",
-        "connector", "pulled", "published", "rejected"
+        "{:<16} {:>10} {:>10} {:>10} {:>10}",
+        "connector", "pulled", "published", "rejected", "duplicates"
     );
     let mut reasons = BTreeMap::new();
     for (name, c) in counts {
         println!(
-            "{name:<16} {:>10} {:>10} {:>10}",
-            c.pulled, c.published, c.rejected
+            "{name:<16} {:>10} {:>10} {:>10} {:>10}",
+            c.pulled, c.published, c.rejected, c.duplicates
         );
         for (reason, n) in &c.reasons {
             *reasons.entry(reason.clone()).or_default() += n;
