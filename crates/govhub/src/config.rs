@@ -107,6 +107,22 @@ impl HubConfig {
         })
     }
 
+    /// Things that work but should change (secrets written into the file), with paths.
+    pub fn warnings(&self) -> Vec<Problem> {
+        self.connectors
+            .iter()
+            .flat_map(|(name, connector)| {
+                connector
+                    .warnings()
+                    .into_iter()
+                    .map(move |(field, message)| Problem {
+                        path: format!("connectors.{name}.{field}"),
+                        message,
+                    })
+            })
+            .collect()
+    }
+
     /// Every problem with the config against `standard`; empty when it can run.
     pub fn problems(&self, standard: &Standard) -> Vec<Problem> {
         let mut problems = Vec::new();

@@ -75,6 +75,9 @@ impl Hub {
         if !problems.is_empty() {
             return Err(BuildError::Config(problems));
         }
+        for warning in config.warnings() {
+            tracing::warn!(setting = %warning.path, "{}", warning.message);
+        }
         let topics = config.topics().map_err(|p| BuildError::Config(vec![p]))?;
         let mut sink = HubSink::from_config(config)?;
         let mut connectors = Vec::new();

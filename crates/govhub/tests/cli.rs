@@ -120,10 +120,16 @@ fn a_broken_config_exits_2_with_every_problem_and_its_path() {
     let text = std::fs::read_to_string(&config).unwrap().replace(
         "kind = \"education.enrollment\"",
         "kind = \"education.nothing\"",
-    );
+    ) + "\n[connectors.education.auth]\nstyle = \"bearer\"\ntoken = \"written-in-the-file\"\n";
     std::fs::write(&config, text).unwrap();
     let out = govhub(&["check", "--config", &config]);
     assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("warning: connectors.education.auth.token: put secrets in the environment"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("connectors.education.kind: no schema"),

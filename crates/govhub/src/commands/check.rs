@@ -11,6 +11,9 @@ pub fn run(path: &Path) -> ExitCode {
         (Ok(c), Ok(s)) => (c, s),
         (Err(code), _) | (_, Err(code)) => return code,
     };
+    for warning in config.warnings() {
+        eprintln!("warning: {warning}");
+    }
     let problems = config.problems(&standard);
     if problems.is_empty() {
         println!(
