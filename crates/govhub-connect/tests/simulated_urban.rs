@@ -10,6 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use govhub_connect::{ConnectError, HttpSource, HttpSourceConfig};
 use govhub_core::{Classified, ErrorClass, Source};
+use govhub_sim::Feed;
 use govhub_sim::faults::Faults;
 use govhub_sim::population::Population;
 use govhub_sim::urban::{CASES_PATH, UrbanSim};

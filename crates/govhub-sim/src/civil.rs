@@ -33,6 +33,7 @@ use chrono::Datelike;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::Feed;
 use crate::auth::{BasicCredentials, basic_ok};
 use crate::faults::{self, FaultState, Faults};
 use crate::noise::Noise;
@@ -118,16 +119,6 @@ impl CivilAffairsSim {
         Timeline::new(self.key(), base, self.churn, households)
     }
 
-    /// Number of registered households at `generation`.
-    pub fn len(&self, generation: u64) -> u64 {
-        self.timeline().count(generation)
-    }
-
-    /// Whether no household is registered at `generation`.
-    pub fn is_empty(&self, generation: u64) -> bool {
-        self.len(generation) == 0
-    }
-
     /// Ground truth: the population household registered as record `k`.
     pub fn household_of(&self, k: u64) -> u64 {
         Permutation::new(self.population.households(), hash(&[self.key(), 1])).apply(k)
@@ -136,18 +127,6 @@ impl CivilAffairsSim {
     fn household_id(&self, k: u64) -> String {
         let place = self.population.household(self.household_of(k)).place;
         format!("{}{k:09}", place.code)
-    }
-
-    /// Household record `k` as served at `generation`, if registered by then.
-    pub fn record(&self, k: u64, generation: u64) -> Option<SimRecord> {
-        let view = self.timeline().view(generation);
-        (k < view.len()).then(|| self.build(k, &view))
-    }
-
-    /// Every household at `generation`, in the order the API lists them.
-    pub fn records(&self, generation: u64) -> impl Iterator<Item = SimRecord> + '_ {
-        let view = self.timeline().view(generation);
-        (0..view.len()).map(move |k| self.build(k, &view))
     }
 
     /// `(department, member id, resident index)` of every member at `generation`.
@@ -360,6 +339,16 @@ async fn list_households(
         )
     })
     .await
+}
+
+impl Feed for CivilAffairsSim {
+    fn timeline(&self) -> Timeline {
+        CivilAffairsSim::timeline(self)
+    }
+
+    fn build(&self, k: u64, view: &TimelineView) -> SimRecord {
+        CivilAffairsSim::build(self, k, view)
+    }
 }
 
 #[cfg(test)]

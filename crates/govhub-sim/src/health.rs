@@ -37,6 +37,7 @@ use govhub_schema::formats::uscc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::Feed;
 use crate::auth::{GatewayCredentials, GatewayVerifier};
 use crate::faults::{self, FaultState, Faults};
 use crate::noise::Noise;
@@ -153,16 +154,6 @@ impl HealthSim {
         Timeline::new(self.key(), self.patients(), self.churn, u64::MAX)
     }
 
-    /// Number of encounters at `generation`.
-    pub fn len(&self, generation: u64) -> u64 {
-        self.timeline().count(generation)
-    }
-
-    /// Whether there are no encounters at `generation`.
-    pub fn is_empty(&self, generation: u64) -> bool {
-        self.len(generation) == 0
-    }
-
     /// Ground truth: the resident encounter `k` belongs to.
     pub fn resident_of(&self, k: u64) -> u64 {
         let patients = self.patients().max(1);
@@ -179,18 +170,6 @@ impl HealthSim {
         let created = view.history(k).created;
         let date = local(view.time(k, created)).date_naive();
         format!("JZ{}{k:09}", compact_date(date))
-    }
-
-    /// Encounter `k` as served at `generation`, if it exists by then.
-    pub fn record(&self, k: u64, generation: u64) -> Option<SimRecord> {
-        let view = self.timeline().view(generation);
-        (k < view.len()).then(|| self.build(k, &view))
-    }
-
-    /// Every encounter at `generation`, in the order the API lists them.
-    pub fn records(&self, generation: u64) -> impl Iterator<Item = SimRecord> + '_ {
-        let view = self.timeline().view(generation);
-        (0..view.len()).map(move |k| self.build(k, &view))
     }
 
     /// `(department, record id, resident index)` of every encounter at `generation`.
@@ -406,6 +385,16 @@ async fn list_encounters(
         )
     })
     .await
+}
+
+impl Feed for HealthSim {
+    fn timeline(&self) -> Timeline {
+        HealthSim::timeline(self)
+    }
+
+    fn build(&self, k: u64, view: &TimelineView) -> SimRecord {
+        HealthSim::build(self, k, view)
+    }
 }
 
 #[cfg(test)]

@@ -36,4 +36,4 @@ pub use noise::Noise;
 pub use record::{Department, PersonRef, SimRecord};
 pub use rng::SplitMix64;
 pub use server::{RunningSim, serve};
-pub use timeline::{Churn, Clock};
+pub use timeline::{Churn, Clock, Feed};

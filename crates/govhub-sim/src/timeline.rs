@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, FixedOffset, TimeZone};
 
+use crate::SimRecord;
 use crate::perm::Permutation;
 use crate::rng::hash;
 
@@ -117,7 +118,7 @@ fn groups_in(len: u64) -> u64 {
 
 /// The change schedule of one department's records.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Timeline {
+pub struct Timeline {
     /// Seed and department mixed.
     pub key: u64,
     /// Records in generation 0.
@@ -223,7 +224,7 @@ impl History {
 
 /// [`Timeline`] as of one generation.
 #[derive(Debug, Clone)]
-pub(crate) struct TimelineView {
+pub struct TimelineView {
     timeline: Timeline,
     generation: u64,
     /// Start time of each generation's segment.
@@ -322,6 +323,38 @@ impl TimelineView {
             };
             Some((g, group as u64))
         })
+    }
+}
+
+/// A department whose records live on a [`Timeline`]: record `k` as it is served at a
+/// generation. The listing methods are the same for every department.
+pub trait Feed {
+    /// The department's timeline.
+    fn timeline(&self) -> Timeline;
+
+    /// Record `k` as served in `view`.
+    fn build(&self, k: u64, view: &TimelineView) -> SimRecord;
+
+    /// Number of records at `generation`.
+    fn len(&self, generation: u64) -> u64 {
+        self.timeline().count(generation)
+    }
+
+    /// Whether there are no records at `generation`.
+    fn is_empty(&self, generation: u64) -> bool {
+        self.len(generation) == 0
+    }
+
+    /// Record `k` as served at `generation`, if it exists by then.
+    fn record(&self, k: u64, generation: u64) -> Option<SimRecord> {
+        let view = self.timeline().view(generation);
+        (k < view.len()).then(|| self.build(k, &view))
+    }
+
+    /// Every record at `generation`, in the order the API lists them.
+    fn records(&self, generation: u64) -> impl Iterator<Item = SimRecord> + '_ {
+        let view = self.timeline().view(generation);
+        (0..view.len()).map(move |k| self.build(k, &view))
     }
 }
 

@@ -40,6 +40,7 @@ use chrono::{DateTime, NaiveDateTime, TimeZone};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::Feed;
 use crate::auth::{ApiKeyCredentials, api_key_ok};
 use crate::faults::{self, FaultState, Faults};
 use crate::noise::Noise;
@@ -155,16 +156,6 @@ impl UrbanSim {
         Timeline::new(self.key(), self.subjects(), self.churn, u64::MAX)
     }
 
-    /// Number of cases at `generation`.
-    pub fn len(&self, generation: u64) -> u64 {
-        self.timeline().count(generation)
-    }
-
-    /// Whether there are no cases at `generation`.
-    pub fn is_empty(&self, generation: u64) -> bool {
-        self.len(generation) == 0
-    }
-
     /// The resident whose neighbourhood case `k` is about (and who reported it, for
     /// hotline and app reports).
     fn subject_of(&self, k: u64) -> u64 {
@@ -196,18 +187,6 @@ impl UrbanSim {
         let created = view.history(k).created;
         let date = local(view.time(k, created)).date_naive();
         format!("WG{}{k:09}", compact_date(date))
-    }
-
-    /// Case `k` as served at `generation`, if it exists by then.
-    pub fn record(&self, k: u64, generation: u64) -> Option<SimRecord> {
-        let view = self.timeline().view(generation);
-        (k < view.len()).then(|| self.build(k, &view))
-    }
-
-    /// Every case at `generation`, in creation order.
-    pub fn records(&self, generation: u64) -> impl Iterator<Item = SimRecord> + '_ {
-        let view = self.timeline().view(generation);
-        (0..view.len()).map(move |k| self.build(k, &view))
     }
 
     /// `(department, case id, reporter index)` of every reported case at `generation`.
@@ -462,6 +441,16 @@ async fn list_cases(
         )
     })
     .await
+}
+
+impl Feed for UrbanSim {
+    fn timeline(&self) -> Timeline {
+        UrbanSim::timeline(self)
+    }
+
+    fn build(&self, k: u64, view: &TimelineView) -> SimRecord {
+        UrbanSim::build(self, k, view)
+    }
 }
 
 #[cfg(test)]

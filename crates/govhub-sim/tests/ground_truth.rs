@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use govhub_schema::formats::resident_id;
 use govhub_schema::normalize;
+use govhub_sim::Feed;
 use govhub_sim::noise::{IdNoise, NameNoise};
 use govhub_sim::{Department, Departments, Faults, SimRecord};
 use serde_json::Value;

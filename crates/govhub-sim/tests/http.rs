@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use govhub_connect::SecretRef;
 use govhub_connect::auth::signed_gateway::{SignedGateway, SignedGatewayConfig};
+use govhub_sim::Feed;
 use govhub_sim::auth::{API_KEY_HEADER, GatewayCredentials};
 use govhub_sim::civil::{CivilAffairsSim, HOUSEHOLDS_PATH};
 use govhub_sim::education::{EducationSim, STUDENTS_PATH};

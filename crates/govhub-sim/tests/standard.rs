@@ -6,6 +6,7 @@
 
 use govhub_schema::Standard;
 use govhub_schema::mapping::{CompiledMapping, Mapping};
+use govhub_sim::Feed;
 use govhub_sim::noise::IdNoise;
 use govhub_sim::{Departments, Faults, Noise, SimRecord};
 use serde_json::{Value, json};

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use govhub_schema::Standard;
+use govhub_sim::Feed;
 use govhub_sim::auth::Credentials;
 use govhub_sim::noise::IdNoise;
 use govhub_sim::{Departments, Faults, Ports, RunningDepartments, SimRecord};

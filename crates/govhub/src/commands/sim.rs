@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use govhub::demo::{self, CIVIL_AFFAIRS, EDUCATION, HEALTH, URBAN};
+use govhub_sim::Feed;
 use govhub_sim::auth::{API_KEY_HEADER, Credentials};
 use govhub_sim::{Departments, Ports};
 
