@@ -106,7 +106,9 @@ impl Hub {
     }
 
     /// Syncs every connector until it has caught up (or `stop` is set), one after the
-    /// other, adding to `counts` per connector. Stops at the first error.
+    /// other, adding to `counts` per connector. A failing connector does not hold the
+    /// others back: they still sync, and the first failure is returned afterwards — a
+    /// permanent one in preference to a retryable one.
     pub async fn sync_all(
         &mut self,
         counts: &mut BTreeMap<String, Counts>,
@@ -123,6 +125,7 @@ impl Hub {
         stop: &CancellationToken,
         progress: &(dyn Fn(Progress<'_>) + Sync),
     ) -> Result<(), (String, PipelineError)> {
+        let mut failure: Option<(String, PipelineError)> = None;
         for connector in &mut self.connectors {
             let Some(schema) = self.standard.latest(&connector.kind) else {
                 continue; // ruled out by config validation in build()
@@ -140,7 +143,7 @@ impl Hub {
                 records: 0,
                 progress,
             };
-            sync(
+            let result = sync(
                 &connector.name,
                 &mut connector.source,
                 &mut sink,
@@ -149,15 +152,25 @@ impl Hub {
                 entry,
                 || stop.is_cancelled(),
             )
-            .await
-            .map_err(|e| (connector.name.clone(), e))?;
-            progress(Progress {
-                connector: &connector.name,
-                records: sink.records,
-                caught_up: !stop.is_cancelled(),
-            });
+            .await;
+            match result {
+                Ok(()) => progress(Progress {
+                    connector: &connector.name,
+                    records: sink.records,
+                    caught_up: !stop.is_cancelled(),
+                }),
+                Err(e) => {
+                    tracing::warn!(connector = %connector.name, class = e.class.as_str(), error = %e, "connector sync failed; continuing with the others");
+                    let replace = failure
+                        .as_ref()
+                        .is_none_or(|(_, first)| first.retryable && !e.retryable);
+                    if replace {
+                        failure = Some((connector.name.clone(), e));
+                    }
+                }
+            }
         }
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
 
     /// Syncs forever: every connector until caught up, then waits the poll interval.
@@ -223,5 +236,50 @@ impl<K: Sink + Send> Sink for Reporting<'_, K> {
             caught_up: false,
         });
         Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    use govhub_sim::education::{EducationSim, STUDENTS_PATH};
+
+    use super::*;
+    use crate::demo::EXAMPLE_CONFIG;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_connector_does_not_hold_the_others_back() {
+        let sim = EducationSim {
+            seed: 4,
+            students: 40,
+            invalid_every: 0,
+        };
+        let server = govhub_sim::serve(sim.router(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = HubConfig::parse(EXAMPLE_CONFIG, "example").unwrap();
+        config.kafka = None;
+        config.data_dir = dir.path().to_owned();
+        config.connectors.retain(|name, _| name == "education");
+        let mut healthy = config.connectors["education"].clone();
+        healthy.url = server.url(STUDENTS_PATH);
+        let mut broken = healthy.clone();
+        broken.url = server.url("/no/such/endpoint");
+        broken.reliability.max_retries = 0;
+        // Alphabetical order: the broken one is synced first.
+        config.connectors.insert("a_broken".into(), broken);
+        config.connectors.insert("education".into(), healthy);
+        let standard = Arc::new(Standard::embedded().unwrap());
+        let mut hub = Hub::build(&config, standard).await.unwrap();
+        let mut counts = BTreeMap::new();
+        let (name, err) = hub
+            .sync_all(&mut counts, &CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert_eq!(name, "a_broken");
+        assert!(err.message.contains("HTTP 404"), "{err}");
+        assert_eq!(counts["education"].published, 40);
     }
 }
