@@ -75,10 +75,10 @@ pub async fn read(config: &HubConfig) -> Result<Vec<Stored>, DlqError> {
                 id,
                 letter,
             }),
-            Err(e) => tracing::warn!(
+            // serde's message can quote the entry's values: log only where it is.
+            Err(_) => tracing::warn!(
                 partition = entry.partition,
                 offset = entry.offset,
-                error = %e,
                 "skipping an entry of the dead-letter topic that is not a dead letter"
             ),
         }
