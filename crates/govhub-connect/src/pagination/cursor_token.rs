@@ -29,12 +29,8 @@ pub struct CursorTokenConfig {
     #[serde(default)]
     pub size_param: Option<String>,
     /// Records per page to ask for; used only with `size_param`.
-    #[serde(default = "default_page_size")]
+    #[serde(default = "super::default_page_size")]
     pub page_size: NonZeroU64,
-}
-
-fn default_page_size() -> NonZeroU64 {
-    NonZeroU64::new(100).unwrap_or(NonZeroU64::MIN)
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -25,6 +25,11 @@ pub use offset_limit::OffsetLimitConfig;
 pub use page_number::PageNumberConfig;
 pub use updated_since::UpdatedSinceConfig;
 
+/// Records per page when a style's `page_size` is not set.
+fn default_page_size() -> std::num::NonZeroU64 {
+    std::num::NonZeroU64::new(100).unwrap_or(std::num::NonZeroU64::MIN)
+}
+
 /// Which pagination style a connector uses, with its settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]

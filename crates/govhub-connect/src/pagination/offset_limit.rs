@@ -23,7 +23,7 @@ pub struct OffsetLimitConfig {
     #[serde(default = "default_limit_param")]
     pub limit_param: String,
     /// Records per page to ask for (the `limit` value).
-    #[serde(default = "default_page_size")]
+    #[serde(default = "super::default_page_size")]
     pub page_size: NonZeroU64,
 }
 
@@ -33,16 +33,13 @@ fn default_offset_param() -> String {
 fn default_limit_param() -> String {
     "limit".to_owned()
 }
-fn default_page_size() -> NonZeroU64 {
-    NonZeroU64::new(100).unwrap_or(NonZeroU64::MIN)
-}
 
 impl Default for OffsetLimitConfig {
     fn default() -> Self {
         OffsetLimitConfig {
             offset_param: default_offset_param(),
             limit_param: default_limit_param(),
-            page_size: default_page_size(),
+            page_size: super::default_page_size(),
         }
     }
 }

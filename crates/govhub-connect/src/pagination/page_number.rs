@@ -21,7 +21,7 @@ pub struct PageNumberConfig {
     #[serde(default = "default_size_param")]
     pub size_param: String,
     /// Records per page to ask for.
-    #[serde(default = "default_page_size")]
+    #[serde(default = "super::default_page_size")]
     pub page_size: NonZeroU64,
     /// Number of the first page (1 for most APIs, 0 for some).
     #[serde(default = "default_first_page")]
@@ -34,9 +34,6 @@ fn default_page_param() -> String {
 fn default_size_param() -> String {
     "size".to_owned()
 }
-fn default_page_size() -> NonZeroU64 {
-    NonZeroU64::new(100).unwrap_or(NonZeroU64::MIN)
-}
 fn default_first_page() -> u64 {
     1
 }
@@ -46,7 +43,7 @@ impl Default for PageNumberConfig {
         PageNumberConfig {
             page_param: default_page_param(),
             size_param: default_size_param(),
-            page_size: default_page_size(),
+            page_size: super::default_page_size(),
             first_page: default_first_page(),
         }
     }

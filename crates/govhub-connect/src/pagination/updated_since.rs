@@ -48,12 +48,8 @@ pub struct UpdatedSinceConfig {
     pub size_param: Option<String>,
     /// Records per page: asked for with `size_param`, otherwise the API's own page size.
     /// A full page means more may follow, so it must not exceed what the API serves.
-    #[serde(default = "default_page_size")]
+    #[serde(default = "super::default_page_size")]
     pub page_size: NonZeroU64,
-}
-
-fn default_page_size() -> NonZeroU64 {
-    NonZeroU64::new(100).unwrap_or(NonZeroU64::MIN)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
