@@ -113,12 +113,6 @@ impl CivilAffairsSim {
         hash(&[self.population.seed, TAG])
     }
 
-    fn timeline(&self) -> Timeline {
-        let households = self.population.households();
-        let base = (households as f64 * self.coverage.clamp(0.0, 1.0)) as u64;
-        Timeline::new(self.key(), base, self.churn, households)
-    }
-
     /// Ground truth: the population household registered as record `k`.
     pub fn household_of(&self, k: u64) -> u64 {
         Permutation::new(self.population.households(), hash(&[self.key(), 1])).apply(k)
@@ -145,84 +139,6 @@ impl CivilAffairsSim {
                 )
             })
         })
-    }
-
-    fn build(&self, k: u64, view: &TimelineView) -> SimRecord {
-        let key = self.key();
-        let history = view.history(k);
-        let household_index = self.household_of(k);
-        let household = self.population.household(household_index);
-        let hh_id = self.household_id(k);
-        let mut people = Vec::new();
-        let mut members = Vec::new();
-        for (slot, i) in household.members.clone().enumerate() {
-            let resident = self.population.resident(i);
-            let person = self.noise.apply(&resident, hash(&[key, 4, k, slot as u64]));
-            let member_id = format!("{hh_id}{:02}", slot + 1);
-            let entered = match resident.role {
-                // Newborns are registered within weeks of birth.
-                Role::Child => {
-                    let registered = resident.birth_date + chrono::Days::new(20 + i % 40);
-                    registered.max(household.registered_on)
-                }
-                _ => household.registered_on,
-            };
-            members.push(json!({
-                "cybh": member_id,
-                "xm": person.name,
-                "xb": resident.sex.chinese(),
-                "csrq": chinese_date(person.birth_date),
-                "gmsfhm": person.resident_id,
-                "yhzgx": relation(resident.role, resident.sex),
-                "mz": resident.ethnicity,
-                "lxdh": person.phone,
-                "rhrq": chinese_date(entered),
-            }));
-            people.push(PersonRef {
-                record_id: member_id,
-                pointer: format!("/members/{slot}"),
-                resident_index: i,
-                noise: person.noise,
-            });
-        }
-        let version = history.version();
-        let updated = view.time(k, history.last());
-        let mut value = json!({
-            "hh_id": hh_id,
-            "hlb": "1",
-            "lhrq": chinese_date(household.registered_on),
-            "address": {
-                "xzqh": household.place.code,
-                "xxdz": self.population.address(household_index, u64::from(version)),
-            },
-            "members": members,
-            "gxsj": datetime(updated),
-        });
-        let defect = faults::invalid(&self.faults, key, k).map(|roll| {
-            let defect = DEFECTS[(roll % DEFECTS.len() as u64) as usize];
-            match defect {
-                "bad_division_code" => value["address"]["xzqh"] = json!("990101"),
-                "impossible_birth_date" => {
-                    let year = self
-                        .population
-                        .resident(household.members.start)
-                        .birth_date
-                        .year();
-                    value["members"][0]["csrq"] = json!(format!("{year}年2月30日"));
-                }
-                "unknown_relation_code" => value["members"][0]["yhzgx"] = json!("00"),
-                _ => value["address"]["xxdz"] = json!(""),
-            }
-            defect
-        });
-        SimRecord {
-            id: hh_id,
-            value,
-            people,
-            defect,
-            version,
-            updated_at: local(updated),
-        }
     }
 
     /// The registry's HTTP API.
@@ -343,11 +259,87 @@ async fn list_households(
 
 impl Feed for CivilAffairsSim {
     fn timeline(&self) -> Timeline {
-        CivilAffairsSim::timeline(self)
+        let households = self.population.households();
+        let base = (households as f64 * self.coverage.clamp(0.0, 1.0)) as u64;
+        Timeline::new(self.key(), base, self.churn, households)
     }
 
     fn build(&self, k: u64, view: &TimelineView) -> SimRecord {
-        CivilAffairsSim::build(self, k, view)
+        let key = self.key();
+        let history = view.history(k);
+        let household_index = self.household_of(k);
+        let household = self.population.household(household_index);
+        let hh_id = self.household_id(k);
+        let mut people = Vec::new();
+        let mut members = Vec::new();
+        for (slot, i) in household.members.clone().enumerate() {
+            let resident = self.population.resident(i);
+            let person = self.noise.apply(&resident, hash(&[key, 4, k, slot as u64]));
+            let member_id = format!("{hh_id}{:02}", slot + 1);
+            let entered = match resident.role {
+                // Newborns are registered within weeks of birth.
+                Role::Child => {
+                    let registered = resident.birth_date + chrono::Days::new(20 + i % 40);
+                    registered.max(household.registered_on)
+                }
+                _ => household.registered_on,
+            };
+            members.push(json!({
+                "cybh": member_id,
+                "xm": person.name,
+                "xb": resident.sex.chinese(),
+                "csrq": chinese_date(person.birth_date),
+                "gmsfhm": person.resident_id,
+                "yhzgx": relation(resident.role, resident.sex),
+                "mz": resident.ethnicity,
+                "lxdh": person.phone,
+                "rhrq": chinese_date(entered),
+            }));
+            people.push(PersonRef {
+                record_id: member_id,
+                pointer: format!("/members/{slot}"),
+                resident_index: i,
+                noise: person.noise,
+            });
+        }
+        let version = history.version();
+        let updated = view.time(k, history.last());
+        let mut value = json!({
+            "hh_id": hh_id,
+            "hlb": "1",
+            "lhrq": chinese_date(household.registered_on),
+            "address": {
+                "xzqh": household.place.code,
+                "xxdz": self.population.address(household_index, u64::from(version)),
+            },
+            "members": members,
+            "gxsj": datetime(updated),
+        });
+        let defect = faults::invalid(&self.faults, key, k).map(|roll| {
+            let defect = DEFECTS[(roll % DEFECTS.len() as u64) as usize];
+            match defect {
+                "bad_division_code" => value["address"]["xzqh"] = json!("990101"),
+                "impossible_birth_date" => {
+                    let year = self
+                        .population
+                        .resident(household.members.start)
+                        .birth_date
+                        .year();
+                    value["members"][0]["csrq"] = json!(format!("{year}年2月30日"));
+                }
+                "unknown_relation_code" => value["members"][0]["yhzgx"] = json!("00"),
+                _ => value["address"]["xxdz"] = json!(""),
+            }
+            defect
+        });
+        SimRecord {
+            id: hh_id,
+            value,
+            people,
+            defect,
+            version,
+            updated_at: local(updated),
+        }
     }
 }
 

@@ -150,10 +150,6 @@ impl HealthSim {
         (self.population.size as f64 * self.coverage.clamp(0.0, 1.0)) as u64
     }
 
-    fn timeline(&self) -> Timeline {
-        Timeline::new(self.key(), self.patients(), self.churn, u64::MAX)
-    }
-
     /// Ground truth: the resident encounter `k` belongs to.
     pub fn resident_of(&self, k: u64) -> u64 {
         let patients = self.patients().max(1);
@@ -185,94 +181,6 @@ impl HealthSim {
                 self.resident_of(k),
             )
         })
-    }
-
-    fn build(&self, k: u64, view: &TimelineView) -> SimRecord {
-        let key = self.key();
-        let history = view.history(k);
-        let id = self.record_id(k, view);
-        let resident_index = self.resident_of(k);
-        let resident = self.population.resident(resident_index);
-        let place = self.population.household(resident.household).place;
-        let mut rng = SplitMix64::new(hash(&[key, 3, k]));
-        let roll = rng.below(100);
-        let kind = match roll {
-            0..70 => "01",
-            70..85 => "02",
-            _ => "03",
-        };
-        let facility = rng.below(FACILITIES.len() as u64) as usize;
-        let department = match kind {
-            "03" => "急诊科",
-            _ if resident.role == Role::Child => "儿科",
-            _ => rng.pick(DEPARTMENTS),
-        };
-        let principal = *rng.pick(DIAGNOSES);
-        let mut diagnoses = vec![principal];
-        let version = history.version();
-        if version >= 1 && kind != "02" {
-            let secondary = *rng.pick(DIAGNOSES);
-            if secondary != principal {
-                diagnoses.push(secondary);
-            }
-        }
-        let person = self.noise.apply(&resident, hash(&[key, 4, k]));
-        let updated = view.time(k, history.last());
-        let mut value = json!({
-            "jzlsh": id,
-            "lx": kind,
-            "jzsj": datetime(view.time(k, history.created)),
-            "ksmc": department,
-            "zdbm": diagnoses,
-            "jg": {
-                "jgdm": facility_code(place, facility),
-                "jgmc": format!("{}{}", place.district, FACILITIES[facility]),
-                "xzqh": place.code,
-            },
-            "hz": {
-                "xm": person.name,
-                "xb": resident.sex.gb_code(),
-                "csrq": compact_date(person.birth_date),
-                "sfzh": person.resident_id.clone().unwrap_or_default(),
-                "lxdh": person.phone,
-            },
-            "gxsj": datetime(updated),
-        });
-        if kind == "02" {
-            if let Some(&discharged) = history.updated.first() {
-                value["cysj"] = json!(datetime(view.time(k, discharged)));
-            }
-        }
-        let defect = faults::invalid(&self.faults, key, k).map(|roll| {
-            let defect = DEFECTS[(roll % DEFECTS.len() as u64) as usize];
-            match defect {
-                "unknown_sex_code" => value["hz"]["xb"] = json!("3"),
-                "impossible_visit_time" => {
-                    let visit = datetime(view.time(k, history.created));
-                    value["jzsj"] = json!(format!("{}0230{}", &visit[..4], &visit[8..]));
-                }
-                "bad_diagnosis_code" => value["zdbm"][0] = json!(principal.to_lowercase()),
-                _ => {
-                    let code = facility_code(place, facility);
-                    let wrong = if code.ends_with('0') { '1' } else { '0' };
-                    value["jg"]["jgdm"] = json!(format!("{}{wrong}", &code[..17]));
-                }
-            }
-            defect
-        });
-        SimRecord {
-            id: id.clone(),
-            value,
-            people: vec![PersonRef {
-                record_id: id,
-                pointer: "/hz".into(),
-                resident_index,
-                noise: person.noise,
-            }],
-            defect,
-            version,
-            updated_at: local(updated),
-        }
     }
 
     /// The opaque cursor of position `k`: the position masked, and a check so a made-up
@@ -389,11 +297,95 @@ async fn list_encounters(
 
 impl Feed for HealthSim {
     fn timeline(&self) -> Timeline {
-        HealthSim::timeline(self)
+        Timeline::new(self.key(), self.patients(), self.churn, u64::MAX)
     }
 
     fn build(&self, k: u64, view: &TimelineView) -> SimRecord {
-        HealthSim::build(self, k, view)
+        let key = self.key();
+        let history = view.history(k);
+        let id = self.record_id(k, view);
+        let resident_index = self.resident_of(k);
+        let resident = self.population.resident(resident_index);
+        let place = self.population.household(resident.household).place;
+        let mut rng = SplitMix64::new(hash(&[key, 3, k]));
+        let roll = rng.below(100);
+        let kind = match roll {
+            0..70 => "01",
+            70..85 => "02",
+            _ => "03",
+        };
+        let facility = rng.below(FACILITIES.len() as u64) as usize;
+        let department = match kind {
+            "03" => "急诊科",
+            _ if resident.role == Role::Child => "儿科",
+            _ => rng.pick(DEPARTMENTS),
+        };
+        let principal = *rng.pick(DIAGNOSES);
+        let mut diagnoses = vec![principal];
+        let version = history.version();
+        if version >= 1 && kind != "02" {
+            let secondary = *rng.pick(DIAGNOSES);
+            if secondary != principal {
+                diagnoses.push(secondary);
+            }
+        }
+        let person = self.noise.apply(&resident, hash(&[key, 4, k]));
+        let updated = view.time(k, history.last());
+        let mut value = json!({
+            "jzlsh": id,
+            "lx": kind,
+            "jzsj": datetime(view.time(k, history.created)),
+            "ksmc": department,
+            "zdbm": diagnoses,
+            "jg": {
+                "jgdm": facility_code(place, facility),
+                "jgmc": format!("{}{}", place.district, FACILITIES[facility]),
+                "xzqh": place.code,
+            },
+            "hz": {
+                "xm": person.name,
+                "xb": resident.sex.gb_code(),
+                "csrq": compact_date(person.birth_date),
+                "sfzh": person.resident_id.clone().unwrap_or_default(),
+                "lxdh": person.phone,
+            },
+            "gxsj": datetime(updated),
+        });
+        if kind == "02" {
+            if let Some(&discharged) = history.updated.first() {
+                value["cysj"] = json!(datetime(view.time(k, discharged)));
+            }
+        }
+        let defect = faults::invalid(&self.faults, key, k).map(|roll| {
+            let defect = DEFECTS[(roll % DEFECTS.len() as u64) as usize];
+            match defect {
+                "unknown_sex_code" => value["hz"]["xb"] = json!("3"),
+                "impossible_visit_time" => {
+                    let visit = datetime(view.time(k, history.created));
+                    value["jzsj"] = json!(format!("{}0230{}", &visit[..4], &visit[8..]));
+                }
+                "bad_diagnosis_code" => value["zdbm"][0] = json!(principal.to_lowercase()),
+                _ => {
+                    let code = facility_code(place, facility);
+                    let wrong = if code.ends_with('0') { '1' } else { '0' };
+                    value["jg"]["jgdm"] = json!(format!("{}{wrong}", &code[..17]));
+                }
+            }
+            defect
+        });
+        SimRecord {
+            id: id.clone(),
+            value,
+            people: vec![PersonRef {
+                record_id: id,
+                pointer: "/hz".into(),
+                resident_index,
+                noise: person.noise,
+            }],
+            defect,
+            version,
+            updated_at: local(updated),
+        }
     }
 }
 

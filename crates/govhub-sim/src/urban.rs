@@ -152,10 +152,6 @@ impl UrbanSim {
         (self.population.size as f64 * self.coverage.clamp(0.0, 1.0)) as u64
     }
 
-    fn timeline(&self) -> Timeline {
-        Timeline::new(self.key(), self.subjects(), self.churn, u64::MAX)
-    }
-
     /// The resident whose neighbourhood case `k` is about (and who reported it, for
     /// hotline and app reports).
     fn subject_of(&self, k: u64) -> u64 {
@@ -199,83 +195,6 @@ impl UrbanSim {
             self.reporter_of(k)
                 .map(|r| (Department::UrbanManagement, self.case_id(k, &view), r))
         })
-    }
-
-    fn build(&self, k: u64, view: &TimelineView) -> SimRecord {
-        let key = self.key();
-        let history = view.history(k);
-        let id = self.case_id(k, view);
-        let subject = self.population.resident(self.subject_of(k));
-        let place = self.population.household(subject.household).place;
-        let mut rng = SplitMix64::new(hash(&[key, 3, k]));
-        let (category, template) = *rng.pick(CATEGORIES);
-        let street = *rng.pick(STREETS);
-        let number = 1 + rng.below(300);
-        let spot = format!("{street}{number}号");
-        let grid = format!(
-            "{}{:03}{:03}{:02}",
-            place.code,
-            1 + rng.below(20),
-            1 + rng.below(30),
-            1 + rng.below(20)
-        );
-        // Within about 3 km of the district centre, to the metre.
-        let lng = ((place.lng + (unit(rng.next_u64()) - 0.5) * 0.06) * 1e6).round() / 1e6;
-        let lat = ((place.lat + (unit(rng.next_u64()) - 0.5) * 0.05) * 1e6).round() / 1e6;
-        let version = history.version();
-        let status = (1 + version).min(5);
-        let updated = view.time(k, history.last());
-        let channel = self.channel(k);
-        let mut value = json!({
-            "case_id": id,
-            "updated_at": datetime(updated),
-            "ajlb": category,
-            "ajzt": status.to_string(),
-            "sbqd": channel,
-            "sbsj": datetime(view.time(k, history.created)),
-            "wtms": template.replace("{}", &spot),
-            "xzqh": place.code,
-            "wgbm": grid,
-            "dz": format!("{}{spot}附近", place.name),
-            "lng": lng,
-            "lat": lat,
-        });
-        if let Some(&closed) = history.updated.get(3) {
-            value["jasj"] = json!(datetime(view.time(k, closed)));
-        }
-        let mut people = Vec::new();
-        if let Some(reporter) = self.reporter_of(k) {
-            let person = self.noise.apply(&subject, hash(&[key, 4, k]));
-            value["sbr"] = json!({"xm": person.name, "lxdh": person.phone});
-            people.push(PersonRef {
-                record_id: id.clone(),
-                pointer: "/sbr".into(),
-                resident_index: reporter,
-                noise: person.noise,
-            });
-        }
-        let defect = faults::invalid(&self.faults, key, k).map(|roll| {
-            let defect = DEFECTS[(roll % DEFECTS.len() as u64) as usize];
-            match defect {
-                // Micro-degrees sent as degrees, a classic integration slip.
-                "coordinates_out_of_range" => {
-                    value["lng"] = json!((lng * 1e6).round());
-                    value["lat"] = json!((lat * 1e6).round());
-                }
-                "bad_division_code" => value["xzqh"] = json!("000000"),
-                "empty_description" => value["wtms"] = json!(""),
-                _ => value["ajlb"] = json!("88"),
-            }
-            defect
-        });
-        SimRecord {
-            id,
-            value,
-            people,
-            defect,
-            version,
-            updated_at: local(updated),
-        }
     }
 
     /// The feed at `generation` from `position`: up to `page_size` cases in
@@ -445,11 +364,84 @@ async fn list_cases(
 
 impl Feed for UrbanSim {
     fn timeline(&self) -> Timeline {
-        UrbanSim::timeline(self)
+        Timeline::new(self.key(), self.subjects(), self.churn, u64::MAX)
     }
 
     fn build(&self, k: u64, view: &TimelineView) -> SimRecord {
-        UrbanSim::build(self, k, view)
+        let key = self.key();
+        let history = view.history(k);
+        let id = self.case_id(k, view);
+        let subject = self.population.resident(self.subject_of(k));
+        let place = self.population.household(subject.household).place;
+        let mut rng = SplitMix64::new(hash(&[key, 3, k]));
+        let (category, template) = *rng.pick(CATEGORIES);
+        let street = *rng.pick(STREETS);
+        let number = 1 + rng.below(300);
+        let spot = format!("{street}{number}号");
+        let grid = format!(
+            "{}{:03}{:03}{:02}",
+            place.code,
+            1 + rng.below(20),
+            1 + rng.below(30),
+            1 + rng.below(20)
+        );
+        // Within about 3 km of the district centre, to the metre.
+        let lng = ((place.lng + (unit(rng.next_u64()) - 0.5) * 0.06) * 1e6).round() / 1e6;
+        let lat = ((place.lat + (unit(rng.next_u64()) - 0.5) * 0.05) * 1e6).round() / 1e6;
+        let version = history.version();
+        let status = (1 + version).min(5);
+        let updated = view.time(k, history.last());
+        let channel = self.channel(k);
+        let mut value = json!({
+            "case_id": id,
+            "updated_at": datetime(updated),
+            "ajlb": category,
+            "ajzt": status.to_string(),
+            "sbqd": channel,
+            "sbsj": datetime(view.time(k, history.created)),
+            "wtms": template.replace("{}", &spot),
+            "xzqh": place.code,
+            "wgbm": grid,
+            "dz": format!("{}{spot}附近", place.name),
+            "lng": lng,
+            "lat": lat,
+        });
+        if let Some(&closed) = history.updated.get(3) {
+            value["jasj"] = json!(datetime(view.time(k, closed)));
+        }
+        let mut people = Vec::new();
+        if let Some(reporter) = self.reporter_of(k) {
+            let person = self.noise.apply(&subject, hash(&[key, 4, k]));
+            value["sbr"] = json!({"xm": person.name, "lxdh": person.phone});
+            people.push(PersonRef {
+                record_id: id.clone(),
+                pointer: "/sbr".into(),
+                resident_index: reporter,
+                noise: person.noise,
+            });
+        }
+        let defect = faults::invalid(&self.faults, key, k).map(|roll| {
+            let defect = DEFECTS[(roll % DEFECTS.len() as u64) as usize];
+            match defect {
+                // Micro-degrees sent as degrees, a classic integration slip.
+                "coordinates_out_of_range" => {
+                    value["lng"] = json!((lng * 1e6).round());
+                    value["lat"] = json!((lat * 1e6).round());
+                }
+                "bad_division_code" => value["xzqh"] = json!("000000"),
+                "empty_description" => value["wtms"] = json!(""),
+                _ => value["ajlb"] = json!("88"),
+            }
+            defect
+        });
+        SimRecord {
+            id,
+            value,
+            people,
+            defect,
+            version,
+            updated_at: local(updated),
+        }
     }
 }
 
