@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::formats;
 use crate::standard::{KindSchema, Standard};
+use crate::uri::join;
 
 /// Deepest field nesting rendered; guards against a schema that refers to itself.
 const MAX_DEPTH: usize = 12;
@@ -392,47 +393,6 @@ impl<'a> Resolver<'a> {
         });
         self.children(node, &path, depth + 1, rows);
     }
-}
-
-/// `reference` resolved against `base` (RFC 3986 for the cases the standard uses:
-/// absolute URIs, fragments, and relative paths with `.` and `..`).
-fn join(base: &str, reference: &str) -> String {
-    let base = base.split_once('#').map_or(base, |(uri, _)| uri);
-    if reference.starts_with('#') {
-        return format!("{base}{reference}");
-    }
-    if reference.contains("://") {
-        return reference.to_owned();
-    }
-    let Some(scheme_end) = base.find("://") else {
-        return reference.to_owned();
-    };
-    let authority_end = base[scheme_end + 3..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + 3 + i);
-    let (origin, path) = base.split_at(authority_end);
-    let mut segments: Vec<&str> = if reference.starts_with('/') {
-        Vec::new()
-    } else {
-        let mut dir: Vec<&str> = path.split('/').collect();
-        dir.pop();
-        dir
-    };
-    for segment in reference.trim_start_matches('/').split('/') {
-        match segment {
-            "." => {}
-            ".." => {
-                if segments.len() > 1 {
-                    segments.pop();
-                }
-            }
-            other => segments.push(other),
-        }
-    }
-    if segments.first().is_none_or(|s| !s.is_empty()) {
-        segments.insert(0, "");
-    }
-    format!("{origin}{}", segments.join("/"))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod mapping;
 pub mod normalize;
 mod standard;
 pub mod text;
+mod uri;
 mod violation;
 
 pub use govhub_core::Violation;

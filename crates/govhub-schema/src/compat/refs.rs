@@ -8,6 +8,7 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use super::{Checker, Node};
+use crate::uri::{join, strip_fragment};
 
 /// One schema document, old, new, or fetched through the resolver.
 pub(super) struct Doc {
@@ -85,59 +86,6 @@ impl Checker<'_> {
 /// A JSON pointer segment: `~` and `/` escaped.
 pub(super) fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
-}
-
-fn strip_fragment(uri: &str) -> &str {
-    uri.split_once('#').map_or(uri, |(uri, _)| uri)
-}
-
-fn has_scheme(uri: &str) -> bool {
-    uri.split_once(':').is_some_and(|(scheme, _)| {
-        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    })
-}
-
-/// `reference` resolved against `base` (RFC 3986, without query handling, which schema
-/// URIs do not use).
-pub(super) fn join(base: &str, reference: &str) -> String {
-    if has_scheme(reference) || base.is_empty() {
-        return reference.to_owned();
-    }
-    let base = strip_fragment(base);
-    let (origin, base_path) = match base.find("://") {
-        Some(at) => {
-            let after = at + 3;
-            match base[after..].find('/') {
-                Some(slash) => base.split_at(after + slash),
-                None => (base, ""),
-            }
-        }
-        None => ("", base),
-    };
-    let path = if reference.starts_with('/') {
-        reference.to_owned()
-    } else {
-        let directory = base_path
-            .rfind('/')
-            .map_or("", |slash| &base_path[..=slash]);
-        format!("{directory}{reference}")
-    };
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in path.split('/') {
-        match segment {
-            "." => {}
-            ".." => {
-                if segments.len() > 1 {
-                    segments.pop();
-                }
-            }
-            _ => segments.push(segment),
-        }
-    }
-    format!("{origin}{}", segments.join("/"))
 }
 
 pub(super) fn percent_decode(text: &str) -> Option<String> {

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use super::{Expected, assert_reports, table};
 use crate::compat::check;
-use crate::compat::refs::{find_anchor, join, percent_decode};
+use crate::compat::refs::{find_anchor, percent_decode};
+use crate::uri::join;
 
 const PERSON_V1: &str = "https://govhub.invalid/schemas/common/person.v1.json";
 const PERSON_V2: &str = "https://govhub.invalid/schemas/common/person.v2.json";
