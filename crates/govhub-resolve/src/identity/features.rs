@@ -1,0 +1,184 @@
+//! Observations reduced to what comparisons and blocking need, in a few machine words.
+
+use super::name::pinyin;
+use super::observation::{Observation, Sex};
+
+/// The comparable parts of one record. Strings borrow from the resolver's arena (or
+/// from an observation being resolved).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Features<'a> {
+    /// Name as recorded (normalized); empty when absent.
+    pub name: &'a str,
+    /// Toneless pinyin of the folded name.
+    pub pinyin: &'a str,
+    /// Hash of the folded name (traditional → simplified).
+    pub name_key: u64,
+    /// Hash of the pinyin.
+    pub pinyin_key: u64,
+    /// Birth date as `yyyymmdd`; 0 when absent.
+    pub birth: u32,
+    /// 1 male, 2 female, 0 unknown.
+    pub sex: u8,
+    /// Mobile number as a number; 0 when absent.
+    pub phone: u64,
+    /// Division code as a number; 0 when absent.
+    pub division: u32,
+    /// Resident ID packed into a number ([`pack_id`]); 0 when absent.
+    pub id: u64,
+}
+
+/// Owned strings behind [`Features`] of an observation being resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // the fields of [`Features`]
+pub struct Owned {
+    pub name: String,
+    pub pinyin: String,
+    pub name_key: u64,
+    pub pinyin_key: u64,
+    pub birth: u32,
+    pub sex: u8,
+    pub phone: u64,
+    pub division: u32,
+    pub id: u64,
+    /// First character of the folded name (the surname's), as a number; 0 when none.
+    pub initial: u32,
+}
+
+impl Owned {
+    /// Encodes an observation's fields.
+    pub fn of(o: &Observation) -> Owned {
+        let name = o.name.clone().unwrap_or_default();
+        let key = govhub_schema::normalize::name_match_key(&name);
+        let pinyin = pinyin(&key);
+        Owned {
+            initial: key.chars().next().map_or(0, u32::from),
+            name_key: if key.is_empty() {
+                0
+            } else {
+                hash(key.as_bytes())
+            },
+            pinyin_key: if pinyin.is_empty() {
+                0
+            } else {
+                hash(pinyin.as_bytes())
+            },
+            name,
+            pinyin,
+            birth: o.birth_date.as_deref().map_or(0, pack_date),
+            sex: match o.sex {
+                Some(Sex::Male) => 1,
+                Some(Sex::Female) => 2,
+                None => 0,
+            },
+            phone: o.phone.as_deref().map_or(0, digits),
+            division: o
+                .division_code
+                .as_deref()
+                .map_or(0, |d| u32::try_from(digits(d)).unwrap_or(0)),
+            id: o.resident_id.as_deref().map_or(0, pack_id),
+        }
+    }
+
+    /// The borrowed view.
+    pub fn features(&self) -> Features<'_> {
+        Features {
+            name: &self.name,
+            pinyin: &self.pinyin,
+            name_key: self.name_key,
+            pinyin_key: self.pinyin_key,
+            birth: self.birth,
+            sex: self.sex,
+            phone: self.phone,
+            division: self.division,
+            id: self.id,
+        }
+    }
+}
+
+/// FNV-1a: stable across builds and platforms (these hashes only live in memory, but
+/// person ids derived with it are persisted).
+pub fn hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // A final mix so that keys differing only in their last bytes spread over the table.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+/// The decimal digits of `s` as a number (0 when there are none or too many).
+fn digits(s: &str) -> u64 {
+    let mut n: u64 = 0;
+    for c in s.chars() {
+        let Some(d) = c.to_digit(10) else {
+            continue;
+        };
+        n = match n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d))) {
+            Some(n) => n,
+            None => return 0,
+        };
+    }
+    n
+}
+
+/// `YYYY-MM-DD` → `yyyymmdd`; 0 when malformed.
+fn pack_date(s: &str) -> u32 {
+    if s.len() != 10 {
+        return 0;
+    }
+    u32::try_from(digits(s)).unwrap_or(0)
+}
+
+/// An 18-character resident ID packed losslessly into a number: the 17 digits times 11
+/// plus the check character (0–9, X = 10). 0 when malformed.
+pub fn pack_id(id: &str) -> u64 {
+    let bytes = id.as_bytes();
+    if bytes.len() != 18 || !bytes[..17].iter().all(u8::is_ascii_digit) {
+        return 0;
+    }
+    let check = match bytes[17] {
+        b @ b'0'..=b'9' => u64::from(b - b'0'),
+        b'X' | b'x' => 10,
+        _ => return 0,
+    };
+    digits(&id[..17]) * 11 + check
+}
+
+/// The ID [`pack_id`] packed.
+pub fn unpack_id(packed: u64) -> String {
+    let check = packed % 11;
+    let body = packed / 11;
+    let check = if check == 10 {
+        'X'
+    } else {
+        char::from(b'0' + check as u8)
+    };
+    format!("{body:017}{check}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_pack_losslessly() {
+        for id in [
+            "11010519491231002X",
+            "110105194912310021",
+            "000000000000000010",
+        ] {
+            assert_eq!(unpack_id(pack_id(id)), id);
+        }
+        assert_eq!(pack_id("12345"), 0);
+        assert_eq!(pack_id("1101051949123100Z1"), 0);
+    }
+
+    #[test]
+    fn dates_pack() {
+        assert_eq!(pack_date("1985-03-12"), 19850312);
+        assert_eq!(pack_date("1985-3-12"), 0);
+    }
+}

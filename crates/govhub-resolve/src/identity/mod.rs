@@ -1,0 +1,30 @@
+//! Identity resolution: one resident across departments, in the stream.
+//!
+//! Each record's person ([`Observation`]) is resolved as it arrives:
+//! deterministically by resident ID (the same ID is the same person; two different IDs
+//! are never one person), otherwise by a Fellegi–Sunter match weight over name, birth
+//! date, sex, phone and division code against the records sharing a blocking key. The
+//! persons are clusters with stable ids: a merge keeps the older id, a record that turns
+//! out to belong elsewhere is split out. Each person has a golden record chosen field by
+//! field by survivorship rules, with provenance.
+
+mod compare;
+mod features;
+mod golden;
+mod journal;
+mod model;
+mod name;
+mod observation;
+mod resolver;
+mod store;
+mod train;
+
+pub use compare::Comparison;
+pub use features::pack_id;
+pub use golden::{Provenance, Rule, Survivorship};
+pub use journal::JournalError;
+pub use model::{Evidence, LevelModel, Model, ModelError, probability, weight_of};
+pub use name::pinyin;
+pub use observation::{Observation, RecordRef, Sex};
+pub use resolver::{IdentityConfig, IdentityEvent, IdentityStats, Outcome, ResolveError, Resolver};
+pub use train::{TrainReport, train};

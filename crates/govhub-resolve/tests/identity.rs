@@ -1,0 +1,417 @@
+//! Identity resolution on synthetic residents: the cases the standard's departments
+//! really produce, one named test each, plus stability across restarts and arrival
+//! order.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use govhub_resolve::identity::{IdentityConfig, Model, Observation, RecordRef, Resolver, Sex};
+use govhub_schema::formats::resident_id;
+use proptest::prelude::*;
+
+/// A valid 18-digit ID for a synthetic person.
+fn id(division: &str, birth: &str, seq: u32) -> String {
+    let body = format!("{division}{}{seq:03}", birth.replace('-', ""));
+    format!("{body}{}", resident_id::check_char(&body).unwrap())
+}
+
+#[derive(Clone, Default)]
+struct P {
+    name: &'static str,
+    id: Option<String>,
+    birth: Option<String>,
+    phone: Option<String>,
+    sex: Option<Sex>,
+}
+
+fn obs(department: &str, srid: &str, p: &P) -> Observation {
+    Observation {
+        record: RecordRef {
+            department: department.into(),
+            connector: department.replace('-', "_"),
+            source_record_id: srid.into(),
+        },
+        at_ms: 1_700_000_000_000,
+        name: Some(p.name.into()),
+        resident_id: p.id.clone(),
+        sex: p.sex,
+        birth_date: p.birth.clone(),
+        phone: p.phone.clone(),
+        division_code: None,
+    }
+}
+
+fn resolver() -> Resolver {
+    Resolver::in_memory(&IdentityConfig::default(), &Model::builtin().unwrap()).unwrap()
+}
+
+fn zhang_wei() -> P {
+    P {
+        name: "张伟",
+        id: Some(id("110105", "1985-03-12", 1)),
+        birth: Some("1985-03-12".into()),
+        phone: Some("13800138001".into()),
+        sex: Some(Sex::Male),
+    }
+}
+
+#[test]
+fn the_same_resident_id_is_one_person_across_departments() {
+    let mut r = resolver();
+    let a = r.observe(&obs("health", "H1", &zhang_wei()));
+    let b = r.observe(&obs(
+        "civil-affairs",
+        "M1",
+        &P {
+            phone: None,
+            name: "张卫", // a different name: the ID decides
+            ..zhang_wei()
+        },
+    ));
+    assert_eq!(a.person_id, b.person_id);
+    assert_eq!(b.events[0].rule, "resident_id");
+    assert_eq!(r.stats().residents, 1);
+}
+
+#[test]
+fn a_legacy_15_digit_id_resolves_once_normalized() {
+    let full = zhang_wei().id.unwrap();
+    let legacy = format!("{}{}", &full[..6], &full[8..17]);
+    let normalized = govhub_schema::normalize::Normalizer::ResidentId
+        .apply(&legacy)
+        .unwrap();
+    assert_eq!(normalized, full);
+    let mut r = resolver();
+    let a = r.observe(&obs("health", "H1", &zhang_wei()));
+    let b = r.observe(&obs(
+        "civil-affairs",
+        "M1",
+        &P {
+            id: Some(normalized),
+            ..zhang_wei()
+        },
+    ));
+    assert_eq!(a.person_id, b.person_id);
+}
+
+#[test]
+fn a_homophone_name_without_an_id_resolves_by_pinyin() {
+    let mut r = resolver();
+    let a = r.observe(&obs("health", "H1", &zhang_wei()));
+    let b = r.observe(&obs(
+        "education",
+        "E1",
+        &P {
+            name: "章伟",
+            id: None,
+            ..zhang_wei()
+        },
+    ));
+    assert_eq!(a.person_id, b.person_id);
+    let link = &b.events[0];
+    assert_eq!(link.rule, "probabilistic");
+    let name = link
+        .evidence
+        .iter()
+        .find(|e| e.comparison == "name")
+        .unwrap();
+    assert_eq!(name.level, "pinyin");
+    assert!(link.probability.unwrap() >= 0.99, "{link:?}");
+}
+
+#[test]
+fn traditional_characters_resolve_as_folded() {
+    let mut r = resolver();
+    let chen = P {
+        name: "陈小红",
+        id: Some(id("440305", "1990-07-21", 2)),
+        birth: Some("1990-07-21".into()),
+        phone: Some("13900139002".into()),
+        sex: Some(Sex::Female),
+    };
+    let a = r.observe(&obs("civil-affairs", "M1", &chen));
+    let b = r.observe(&obs(
+        "health",
+        "H1",
+        &P {
+            name: "陳小紅",
+            id: None,
+            ..chen
+        },
+    ));
+    assert_eq!(a.person_id, b.person_id);
+    let name = b.events[0]
+        .evidence
+        .iter()
+        .find(|e| e.comparison == "name")
+        .unwrap();
+    assert_eq!(name.level, "folded");
+}
+
+#[test]
+fn a_birth_date_with_day_and_month_swapped_still_resolves() {
+    let mut r = resolver();
+    let a = r.observe(&obs("health", "H1", &zhang_wei()));
+    let b = r.observe(&obs(
+        "education",
+        "E1",
+        &P {
+            id: None,
+            birth: Some("1985-12-03".into()),
+            ..zhang_wei()
+        },
+    ));
+    assert_eq!(a.person_id, b.person_id);
+    let birth = b.events[0]
+        .evidence
+        .iter()
+        .find(|e| e.comparison == "birth_date")
+        .unwrap();
+    assert_eq!(birth.level, "day_month_swapped");
+}
+
+#[test]
+fn different_resident_ids_never_merge_whatever_else_matches() {
+    let mut r = resolver();
+    let twin_b = P {
+        id: Some(id("110105", "1985-03-12", 3)),
+        ..zhang_wei()
+    };
+    let a = r.observe(&obs("health", "H1", &zhang_wei()));
+    let b = r.observe(&obs("health", "H2", &twin_b));
+    assert_ne!(a.person_id, b.person_id);
+    // A record without an ID matching both links to one of them and merges nothing.
+    let c = r.observe(&obs(
+        "education",
+        "E1",
+        &P {
+            id: None,
+            ..zhang_wei()
+        },
+    ));
+    assert!([&a.person_id, &b.person_id].contains(&&c.person_id));
+    assert!(
+        c.events.iter().all(|e| e.event != "merge"),
+        "{:?}",
+        c.events
+    );
+    assert_eq!(r.stats().residents, 2);
+}
+
+/// Two records of one person that do not match each other (one lacks the birth date,
+/// the other the phone), then a record matching both: a merge into the older person.
+fn merge_scenario(r: &mut Resolver) -> String {
+    let with_birth = P {
+        phone: None,
+        ..zhang_wei()
+    };
+    let with_phone = P {
+        id: None,
+        birth: None,
+        sex: None,
+        ..zhang_wei()
+    };
+    let older = r
+        .observe(&obs("civil-affairs", "M1", &with_birth))
+        .person_id;
+    let younger = r
+        .observe(&obs("urban-management", "U1", &with_phone))
+        .person_id;
+    assert_ne!(older, younger, "not enough in common on their own");
+    let bridge = r.observe(&obs(
+        "health",
+        "H1",
+        &P {
+            id: None,
+            ..zhang_wei()
+        },
+    ));
+    assert_eq!(bridge.person_id, older, "a merge keeps the older id");
+    let merge = bridge.events.iter().find(|e| e.event == "merge").unwrap();
+    assert_eq!(merge.from_person_ids, vec![younger.clone()]);
+    assert_eq!(bridge.retired, vec![younger]);
+    older
+}
+
+#[test]
+fn a_record_matching_two_persons_merges_them_into_the_older() {
+    let mut r = resolver();
+    merge_scenario(&mut r);
+    assert_eq!(r.stats().residents, 1);
+    assert_eq!(r.stats().merges, 1);
+}
+
+#[test]
+fn a_record_whose_corrected_id_differs_is_split_out() {
+    let mut r = resolver();
+    let a = r.observe(&obs("civil-affairs", "M1", &zhang_wei()));
+    let b = r.observe(&obs("health", "H1", &zhang_wei()));
+    assert_eq!(a.person_id, b.person_id);
+    // The health platform corrects H1's ID: it is somebody else after all.
+    let corrected = r.observe(&obs(
+        "health",
+        "H1",
+        &P {
+            id: Some(id("110105", "1985-03-12", 5)),
+            ..zhang_wei()
+        },
+    ));
+    assert_ne!(corrected.person_id, a.person_id);
+    let split = &corrected.events[0];
+    assert_eq!(split.event, "split");
+    assert_eq!(split.from_person_ids, vec![a.person_id.clone()]);
+    assert_eq!(r.stats().residents, 2);
+    assert_eq!(r.stats().splits, 1);
+    // Both persons' golden records changed; each now has one source.
+    assert_eq!(corrected.changed.len(), 2);
+    for person in &corrected.changed {
+        let (_, golden) = r.golden(*person).unwrap();
+        assert_eq!(golden["sources"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn golden_records_follow_survivorship_and_keep_provenance() {
+    let mut r = resolver();
+    let mut newer = obs(
+        "health",
+        "H1",
+        &P {
+            name: "章伟",
+            phone: Some("13700137007".into()),
+            ..zhang_wei()
+        },
+    );
+    newer.at_ms += 1000;
+    r.observe(&obs("civil-affairs", "M1", &zhang_wei()));
+    let out = r.observe(&newer);
+    let (_, golden) = r.golden(out.changed[0]).unwrap();
+    assert_eq!(
+        golden["name"], "张伟",
+        "civil affairs is trusted first for names"
+    );
+    assert_eq!(golden["provenance"]["name"]["department"], "civil-affairs");
+    assert_eq!(golden["phone"], "13700137007", "the most recent phone wins");
+    assert_eq!(golden["provenance"]["phone"]["source_record_id"], "H1");
+    assert_eq!(golden["sources"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn person_ids_merges_and_splits_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = IdentityConfig::default();
+    let mut r = Resolver::open(dir.path(), &config).unwrap();
+    let older = merge_scenario(&mut r);
+    r.observe(&obs(
+        "civil-affairs",
+        "M9",
+        &P {
+            name: "李娜",
+            id: Some(id("320102", "1992-11-02", 8)),
+            birth: Some("1992-11-02".into()),
+            phone: None,
+            sex: Some(Sex::Female),
+        },
+    ));
+    r.commit().unwrap();
+    let before: BTreeMap<RecordRef, String> = r.assignments().collect();
+    let residents = r.stats().residents;
+    drop(r);
+
+    let mut again = Resolver::open(dir.path(), &config).unwrap();
+    let after: BTreeMap<RecordRef, String> = again.assignments().collect();
+    assert_eq!(before, after);
+    assert_eq!(again.stats().residents, residents);
+    assert_eq!(
+        again.stats().comparisons,
+        0,
+        "restart replays decisions, it does not re-resolve"
+    );
+    let next = again.observe(&obs(
+        "education",
+        "E7",
+        &P {
+            id: None,
+            ..zhang_wei()
+        },
+    ));
+    assert_eq!(next.person_id, older);
+
+    // Uncommitted decisions are forgotten by a rollback.
+    again.rollback().unwrap();
+    assert_eq!(again.assignments().count(), before.len());
+}
+
+/// Synthetic persons, each recorded three ways: with the ID, without it (name, birth
+/// date, phone), and as a reporter (name and phone only).
+fn population() -> Vec<Observation> {
+    const NAMES: [&str; 12] = [
+        "王芳", "李强", "刘洋", "陈静", "杨帆", "赵磊", "黄敏", "周杰", "吴婷", "徐明", "孙丽",
+        "马超",
+    ];
+    let mut out = Vec::new();
+    for (i, name) in NAMES.iter().enumerate() {
+        let birth = format!("19{}-0{}-1{}", 60 + i, 1 + i % 9, i % 10);
+        let p = P {
+            name,
+            id: Some(id("110105", &birth, i as u32)),
+            birth: Some(birth),
+            phone: Some(format!("1380000{i:04}")),
+            sex: Some(if i % 2 == 0 { Sex::Female } else { Sex::Male }),
+        };
+        out.push(obs("civil-affairs", &format!("M{i}"), &p));
+        out.push(obs(
+            "health",
+            &format!("H{i}"),
+            &P {
+                id: None,
+                ..p.clone()
+            },
+        ));
+        out.push(obs(
+            "urban-management",
+            &format!("U{i}"),
+            &P {
+                id: None,
+                birth: None,
+                sex: None,
+                ..p
+            },
+        ));
+    }
+    out
+}
+
+fn partition(observations: &[Observation]) -> BTreeSet<BTreeSet<String>> {
+    let mut r = resolver();
+    for o in observations {
+        r.observe(o);
+    }
+    let mut by_person: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (record, person) in r.assignments() {
+        by_person
+            .entry(person)
+            .or_default()
+            .insert(record.source_record_id);
+    }
+    by_person.into_values().collect()
+}
+
+#[test]
+fn each_synthetic_person_is_one_cluster() {
+    let clusters = partition(&population());
+    assert_eq!(clusters.len(), 12, "{clusters:?}");
+    assert!(clusters.iter().all(|c| c.len() == 3));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn final_clusters_do_not_depend_on_arrival_order(
+        shuffled in Just(population()).prop_shuffle()
+    ) {
+        prop_assert_eq!(partition(&shuffled), partition(&population()));
+    }
+}
