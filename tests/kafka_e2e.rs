@@ -87,11 +87,18 @@ async fn every_valid_record_arrives_once_as_a_cloudevent() {
         expected.len(),
         "each valid record exactly once"
     );
-    let keys: BTreeSet<&str> = events.iter().filter_map(|e| e.key.as_deref()).collect();
-    assert_eq!(keys.len(), expected.len(), "no key twice");
+    let subjects: BTreeSet<&str> = events
+        .iter()
+        .filter_map(|e| e.header("ce_subject"))
+        .collect();
+    assert_eq!(subjects.len(), expected.len(), "no record twice");
 
     for event in &events {
-        let key = event.key.as_deref().expect("every event has a key");
+        // Keyed by the unified person id, which the extension attribute repeats.
+        let person = event.key.as_deref().expect("every event has a key");
+        assert!(person.starts_with('p') && person.len() == 17, "{person}");
+        assert_eq!(event.header("ce_govhubpersonid"), Some(person));
+        let key = event.header("ce_subject").expect("ce_subject");
         assert_eq!(&event.value, &expected[key], "value of {key}");
         assert_eq!(event.header("ce_specversion"), Some("1.0"));
         assert_eq!(
@@ -102,7 +109,6 @@ async fn every_valid_record_arrives_once_as_a_cloudevent() {
             event.header("ce_source"),
             Some("/govhub/education/education")
         );
-        assert_eq!(event.header("ce_subject"), Some(key));
         assert_eq!(event.header("content-type"), Some("application/json"));
         assert_eq!(event.header("ce_department"), Some("education"));
         assert!(
@@ -195,8 +201,8 @@ async fn kcat_reads_the_same_records() {
             })
             .collect();
         let mut theirs = read_topic_with_kcat(&servers, &topic);
-        ours.sort_by(|a, b| a.0.cmp(&b.0));
-        theirs.sort_by(|a, b| a.0.cmp(&b.0));
+        ours.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        theirs.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         assert!(!theirs.is_empty());
         assert_eq!(ours, theirs, "{topic}");
     }
@@ -348,6 +354,8 @@ async fn four_departments_with_faults_lose_nothing() {
     }
     let mut total = 0;
     let mut duplicates = 0;
+    let mut persons_of_events = BTreeSet::new();
+    let mut about_a_person = 0;
     for (connector, suffix) in [
         (EDUCATION, "education.enrollment.v1"),
         (HEALTH, "health.encounter.v1"),
@@ -356,7 +364,21 @@ async fn four_departments_with_faults_lose_nothing() {
     ] {
         let want = &expected[connector];
         let events = read_topic(&servers, &topic(&config, suffix));
-        let keys: Vec<String> = events.iter().filter_map(|e| e.key.clone()).collect();
+        let keys: Vec<String> = events
+            .iter()
+            .filter_map(|e| e.header("ce_subject").map(str::to_owned))
+            .collect();
+        for e in &events {
+            match e.header("ce_govhubpersonid") {
+                Some(person) => {
+                    assert_eq!(e.key.as_deref(), Some(person), "keyed by person id");
+                    persons_of_events.insert(person.to_owned());
+                    about_a_person += 1;
+                }
+                // An anonymous grid case is about nobody: keyed by its source id.
+                None => assert_eq!(e.key.as_deref(), e.header("ce_subject")),
+            }
+        }
         let rejected = dead.remove(connector).unwrap_or_default();
         eprintln!(
             "{connector}: {} on {suffix}, {} dead letters",
@@ -402,5 +424,66 @@ async fn four_departments_with_faults_lose_nothing() {
         expected.values().map(|e| e.invalid.len()).sum::<usize>()
     );
     assert!(total > 1500, "{total} records");
+
+    // Identity: one decision per published record about a person (plus merges), each
+    // naming the person its record's event is keyed by; a golden record for every person.
+    let published = about_a_person;
+    let decisions = read_topic(&servers, &topic(&config, "identity.v1"));
+    let per_record = decisions
+        .iter()
+        .filter(|d| d.value["event"] == "link" || d.value["event"] == "split")
+        .count();
+    assert_eq!(
+        per_record, published,
+        "one link or split per published record"
+    );
+    for d in &decisions {
+        assert_eq!(d.key.as_deref(), d.value["person_id"].as_str());
+        assert_eq!(d.header("ce_type"), Some("govhub.identity.v1"));
+    }
+    let mut golden: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut retired = BTreeSet::new();
+    for entry in read_topic(&servers, &topic(&config, "person.v1")) {
+        let key = entry.key.clone().expect("keyed by person id");
+        if entry.value.is_null() {
+            golden.remove(&key); // a tombstone: merged into another person
+            retired.insert(key);
+        } else {
+            golden.insert(key, entry.value);
+        }
+    }
+    for person in persons_of_events.difference(&retired) {
+        assert!(golden.contains_key(person), "no golden record for {person}");
+    }
+    for person in golden.keys() {
+        assert!(
+            persons_of_events.contains(person),
+            "a golden record of nobody"
+        );
+    }
+    let across = golden
+        .values()
+        .filter(|g| {
+            let departments: BTreeSet<&str> = g["sources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["department"].as_str())
+                .collect();
+            departments.len() >= 2
+        })
+        .count();
+    eprintln!(
+        "{} persons, {across} unified across departments",
+        golden.len()
+    );
+    assert!(
+        across > 100,
+        "residents unified across departments: {across}"
+    );
+    assert!(
+        golden.len() < published,
+        "records resolved into fewer persons"
+    );
     running.shutdown().await.unwrap();
 }

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use std::time::SystemTime;
 
+use crate::metrics;
 use crate::retry::{is_transient_status, retry_after, with_retries};
 use crate::{Auth, BusinessStatus, ConnectError, RateLimiter, Retry, RetryPolicy};
 
@@ -66,13 +67,21 @@ pub(crate) async fn fetch_page(
     status: Option<&BusinessStatus>,
     records_pointer: &str,
 ) -> Result<Fetched, ConnectError> {
-    with_retries(
+    let started = tokio::time::Instant::now();
+    let outcome = with_retries(
         &transport.retry,
-        |_| fetch_once(transport, connector, url, query, status, records_pointer),
+        |attempt| {
+            // Counted as each retry starts, so a long back-off shows while it lasts.
+            if attempt > 0 {
+                metrics::retry(connector);
+            }
+            fetch_once(transport, connector, url, query, status, records_pointer)
+        },
         classify,
     )
-    .await
-    .into_result()
+    .await;
+    metrics::fetch_duration(connector, started.elapsed());
+    outcome.into_result()
 }
 
 async fn fetch_once(
@@ -113,12 +122,15 @@ async fn fetch_once(
     if let Some(limiter) = &transport.limiter {
         limiter.acquire().await;
     }
-    let mut response = transport
-        .client
-        .execute(request)
-        .await
-        .map_err(transport_err)?;
+    let mut response = match transport.client.execute(request).await {
+        Ok(response) => response,
+        Err(e) => {
+            metrics::request(connector, None);
+            return Err(transport_err(e));
+        }
+    };
     let http_status = response.status();
+    metrics::request(connector, Some(http_status.as_u16()));
     if !http_status.is_success() {
         return Err(ConnectError::Status {
             connector: connector.to_owned(),

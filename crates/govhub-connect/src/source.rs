@@ -117,21 +117,7 @@ impl HttpSource {
         fallback_id: String,
         fetched_at: DateTime<Utc>,
     ) -> SourceRecord {
-        let source_record_id = match payload.pointer(&self.config.record_id) {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            // Still published to the dead-letter topic by validation, under a
-            // position-derived id, rather than dropped.
-            _ => fallback_id,
-        };
-        SourceRecord {
-            connector: self.name.clone(),
-            department: self.config.department.clone(),
-            kind: self.config.kind.clone(),
-            source_record_id,
-            payload,
-            fetched_at,
-        }
+        source_record(&self.name, &self.config, payload, fallback_id, fetched_at)
     }
 
     /// The URL `request` reads. A style may point elsewhere (a `Link` target) but only on
@@ -205,6 +191,20 @@ impl HttpSource {
     /// The circuit breaker's state, for status reports.
     pub fn circuit_state(&self) -> CircuitState {
         self.circuit.state(Instant::now())
+    }
+
+    /// Backfill while running: durably moves the committed cursor to `cursor` (`None`:
+    /// the beginning) and reads from there on the next poll. Any batch polled but not
+    /// yet acked is abandoned, like a nack.
+    pub async fn reset(&mut self, cursor: Option<Value>) -> Result<(), ConnectError> {
+        let cursor = cursor.unwrap_or_else(|| self.config.pagination.start());
+        let batch = Batch {
+            records: Vec::new(),
+            cursor,
+        };
+        self.commit(&batch).await?;
+        self.position = self.committed.clone();
+        Ok(())
     }
 
     /// Reads pages from the current position until one has new records or the API has
@@ -285,11 +285,37 @@ impl HttpSource {
     }
 }
 
+/// A record of connector `name` with its source record id read from the item at
+/// `config.record_id`, or `fallback_id` when the item has none there (still published,
+/// to the dead-letter topic by validation, under a position-derived id, rather than
+/// dropped).
+pub fn source_record(
+    name: &str,
+    config: &HttpSourceConfig,
+    payload: Value,
+    fallback_id: String,
+    fetched_at: DateTime<Utc>,
+) -> SourceRecord {
+    let source_record_id = match payload.pointer(&config.record_id) {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => fallback_id,
+    };
+    SourceRecord {
+        connector: name.to_owned(),
+        department: config.department.clone(),
+        kind: config.kind.clone(),
+        source_record_id,
+        payload,
+        fetched_at,
+    }
+}
+
 /// The records one API item stands for: the item itself, or with `explode` set, each
 /// element of the array at that pointer, carrying the rest of the item under `_parent`
 /// (a household's members, each with the household's address). An item whose pointer
 /// holds no array is passed on whole, so validation rejects it visibly.
-fn explode(pointer: Option<&str>, mut item: Value, index: usize) -> Vec<(String, Value)> {
+pub fn explode(pointer: Option<&str>, mut item: Value, index: usize) -> Vec<(String, Value)> {
     let Some(pointer) = pointer else {
         return vec![(index.to_string(), item)];
     };

@@ -148,9 +148,14 @@ impl EmbeddedLog {
                         .into_iter()
                         .map(|h| (h.name, h.value))
                         .collect(),
-                    value: serde_json::from_slice(&event.value).unwrap_or_else(|_| {
-                        Value::String(String::from_utf8_lossy(&event.value).into_owned())
-                    }),
+                    // An empty value is a tombstone, as on Kafka.
+                    value: if event.value.is_empty() {
+                        Value::Null
+                    } else {
+                        serde_json::from_slice(&event.value).unwrap_or_else(|_| {
+                            Value::String(String::from_utf8_lossy(&event.value).into_owned())
+                        })
+                    },
                 };
                 serde_json::to_writer(&mut buf, &entry)
                     .map_err(|e| log_err(&self.path(&topic), e.into()))?;

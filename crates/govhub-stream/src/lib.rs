@@ -14,5 +14,8 @@ mod topics;
 pub use embedded_log::{EmbeddedLog, LogEntry};
 pub use error::StreamError;
 pub use kafka::{KafkaSink, KafkaSinkConfig};
-pub use publish::{DEAD_LETTER_TYPE, DeadLetter, Publisher};
+pub use publish::{
+    DEAD_LETTER_TYPE, DeadLetter, IDENTITY_TYPE, PERSON_ID_EXTENSION, PERSON_TYPE, Publisher,
+    with_person,
+};
 pub use topics::Topics;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use govhub_core::{CloudEvent, OutEvent, SourceRecord, Violation, content_id};
+use govhub_core::{CloudEvent, Header, OutEvent, SourceRecord, Violation, content_id};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -118,6 +118,79 @@ impl Publisher {
         .with_extension("department", &record.department)
         .with_extension("connector", &record.connector);
         event.into_out_event(self.topics.dlq(), Some(record.source_record_id.clone()))
+    }
+}
+
+/// CloudEvents `type` of golden records.
+pub const PERSON_TYPE: &str = "govhub.person.v1";
+/// CloudEvents `type` of identity decisions.
+pub const IDENTITY_TYPE: &str = "govhub.identity.v1";
+/// CloudEvents extension attribute carrying the unified person id on departmental
+/// events (Kafka header `ce_govhubpersonid`).
+pub const PERSON_ID_EXTENSION: &str = "govhubpersonid";
+/// CloudEvents `source` of what identity resolution publishes.
+const IDENTITY_SOURCE: &str = "/govhub/identity";
+
+impl Publisher {
+    /// A resident's golden record on the person topic, keyed by person id.
+    pub fn person(&self, person_id: &str, golden: Value, time: DateTime<Utc>) -> OutEvent {
+        self.identity_event(self.topics.person(), PERSON_TYPE, person_id, golden, time)
+    }
+
+    /// A tombstone for a person id that no longer exists (merged into another): no
+    /// value, so compaction removes the key.
+    pub fn person_retired(&self, person_id: &str, time: DateTime<Utc>) -> OutEvent {
+        let mut event = self.person(person_id, Value::Null, time);
+        event.value.clear();
+        event.headers.retain(|h| h.name != "content-type");
+        event
+    }
+
+    /// An identity decision on the identity topic, keyed by the person it concerns.
+    pub fn identity(&self, person_id: &str, decision: Value, time: DateTime<Utc>) -> OutEvent {
+        self.identity_event(
+            self.topics.identity(),
+            IDENTITY_TYPE,
+            person_id,
+            decision,
+            time,
+        )
+    }
+
+    fn identity_event(
+        &self,
+        topic: String,
+        ty: &str,
+        person_id: &str,
+        data: Value,
+        time: DateTime<Utc>,
+    ) -> OutEvent {
+        CloudEvent {
+            id: content_id(IDENTITY_SOURCE, person_id, &data),
+            source: IDENTITY_SOURCE.to_owned(),
+            ty: ty.to_owned(),
+            subject: Some(person_id.to_owned()),
+            time,
+            dataschema: None,
+            extensions: BTreeMap::new(),
+            data,
+        }
+        .with_extension(PERSON_ID_EXTENSION, person_id)
+        .into_out_event(topic, Some(person_id.to_owned()))
+    }
+}
+
+/// Keys a departmental event by the resident it is about and names them in the
+/// `govhubpersonid` extension attribute.
+pub fn with_person(event: &mut OutEvent, person_id: &str) {
+    event.key = Some(person_id.to_owned());
+    let header = Header {
+        name: format!("ce_{PERSON_ID_EXTENSION}"),
+        value: person_id.to_owned(),
+    };
+    match event.headers.iter().position(|h| h.name == "content-type") {
+        Some(at) => event.headers.insert(at, header),
+        None => event.headers.push(header),
     }
 }
 

@@ -56,6 +56,17 @@ impl Topics {
     pub fn dlq(&self) -> String {
         format!("{}dlq.v1", self.prefix)
     }
+
+    /// Golden records, one per resident, keyed by person id: `govhub.person.v1`
+    /// (compacted).
+    pub fn person(&self) -> String {
+        format!("{}person.v1", self.prefix)
+    }
+
+    /// Identity decisions (link, merge, split): `govhub.identity.v1`.
+    pub fn identity(&self) -> String {
+        format!("{}identity.v1", self.prefix)
+    }
 }
 
 #[cfg(test)]

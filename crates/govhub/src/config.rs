@@ -29,6 +29,9 @@ pub struct HubConfig {
     pub kafka: Option<KafkaSinkConfig>,
     /// Connectors by name; the name is used in metrics, logs and the cursor file.
     pub connectors: BTreeMap<String, HttpSourceConfig>,
+    /// Identity resolution: thresholds, model and survivorship rules.
+    #[serde(default)]
+    pub identity: govhub_resolve::identity::IdentityConfig,
 }
 
 fn default_topic_prefix() -> String {
@@ -136,6 +139,14 @@ impl HubConfig {
         if let Some(kafka) = &self.kafka {
             for (field, message) in kafka.problems() {
                 add(format!("kafka.{field}"), message);
+            }
+        }
+        for (field, message) in self.identity.problems() {
+            add(format!("identity.{field}"), message);
+        }
+        if let Some(path) = &self.identity.model {
+            if let Err(e) = govhub_resolve::identity::Resolver::load_model(&self.identity) {
+                add("identity.model".into(), format!("{}: {e}", path.display()));
             }
         }
         for (name, connector) in &self.connectors {

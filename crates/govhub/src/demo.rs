@@ -86,6 +86,10 @@ pub struct DemoReport {
     pub stored: BTreeMap<String, usize>,
     /// Directory of the embedded log.
     pub log_dir: PathBuf,
+    /// What identity resolution did.
+    pub identity: govhub_resolve::identity::IdentityStats,
+    /// Residents whose records come from more than one department.
+    pub unified: u64,
 }
 
 /// Why the demo failed.
@@ -140,45 +144,75 @@ pub fn secrets(running: &RunningDepartments) -> BTreeMap<String, String> {
     env
 }
 
+/// The simulators running and a hub on the example config pointed at them.
+#[derive(Debug)]
+pub struct Demo {
+    /// The hub, into the embedded log under the data directory.
+    pub hub: Hub,
+    /// The config the hub runs: the example's, with the simulators' URLs.
+    pub config: HubConfig,
+    /// The simulated departments.
+    pub departments: RunningDepartments,
+}
+
+impl Demo {
+    /// Starts the simulators on free ports and builds the hub; nothing is synced yet.
+    pub async fn start(options: &DemoOptions) -> Result<Demo, DemoError> {
+        let departments = options
+            .departments()
+            .start(Ports::default())
+            .await
+            .map_err(DemoError::Sim)?;
+        let mut config = HubConfig::parse(EXAMPLE_CONFIG, "deploy/govhub.example.toml")?;
+        config.kafka = None;
+        config.data_dir = options.data_dir.clone();
+        let env = point_at(&mut config, &departments);
+        let standard = Arc::new(Standard::embedded().map_err(BuildError::from)?);
+        let hub = Hub::build_with_env(&config, standard, &|var| env.get(var).cloned()).await?;
+        Ok(Demo {
+            hub,
+            config,
+            departments,
+        })
+    }
+
+    /// What the embedded log holds now, with `counts`.
+    pub fn report(&self, counts: BTreeMap<String, Counts>) -> Result<DemoReport, DemoError> {
+        let log_dir = self.config.data_dir.join("log");
+        let log = EmbeddedLog::open(&log_dir)?;
+        let topics = Topics::new(&self.config.topic_prefix).unwrap_or_default();
+        let mut stored = BTreeMap::new();
+        for topic in log.topics()? {
+            if topic.starts_with(topics.prefix()) {
+                stored.insert(topic.clone(), log.read(&topic)?.len());
+            }
+        }
+        Ok(DemoReport {
+            counts,
+            stored,
+            log_dir,
+            identity: self.hub.identity_stats(),
+            unified: self.hub.unified_across_departments(),
+        })
+    }
+}
+
 /// Runs the simulators and the hub until every department is fully synced, telling
 /// `progress` about every batch.
 pub async fn run(
     options: &DemoOptions,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<DemoReport, DemoError> {
-    let departments = options.departments();
-    let running = departments
-        .start(Ports::default())
-        .await
-        .map_err(DemoError::Sim)?;
-
-    let mut config = HubConfig::parse(EXAMPLE_CONFIG, "deploy/govhub.example.toml")?;
-    config.kafka = None;
-    config.data_dir = options.data_dir.clone();
-    let env = point_at(&mut config, &running);
-    let standard = Arc::new(Standard::embedded().map_err(BuildError::from)?);
-    let mut hub = Hub::build_with_env(&config, standard, &|var| env.get(var).cloned()).await?;
+    let mut demo = Demo::start(options).await?;
     let mut counts = BTreeMap::new();
-    let synced = hub
+    let synced = demo
+        .hub
         .sync_all_with_progress(&mut counts, &CancellationToken::new(), progress)
         .await;
-    let _ = running.shutdown().await;
+    let report = demo.report(counts);
+    let _ = demo.departments.shutdown().await;
     synced.map_err(|(connector, e)| DemoError::Sync(connector, e))?;
-
-    let log_dir = config.data_dir.join("log");
-    let log = EmbeddedLog::open(&log_dir)?;
-    let topics = Topics::new(&config.topic_prefix).unwrap_or_default();
-    let mut stored = BTreeMap::new();
-    for topic in log.topics()? {
-        if topic.starts_with(topics.prefix()) {
-            stored.insert(topic.clone(), log.read(&topic)?.len());
-        }
-    }
-    Ok(DemoReport {
-        counts,
-        stored,
-        log_dir,
-    })
+    report
 }
 
 /// Where a correct hub puts one connector's records.

@@ -160,6 +160,7 @@ pub async fn replay(
             schema,
             publisher: &publisher,
             fingerprints: None,
+            resolver: None,
         };
         match stages.canonical(&letter.payload) {
             Ok(canonical) => {
@@ -193,7 +194,7 @@ pub async fn replay(
         let mut sink = HubSink::from_config(config)?;
         let mut topic_names: Vec<String> = events.iter().map(|e| e.topic.clone()).collect();
         topic_names.dedup();
-        sink.prepare(&topic_names).await?;
+        sink.prepare(&topic_names, &[]).await?;
         sink.write(events).await?;
         let all: BTreeSet<String> = done.into_iter().chain(newly_done).collect();
         let state = Value::from(all.into_iter().collect::<Vec<_>>());

@@ -1,11 +1,13 @@
 //! A hub assembled from its config: the standard, the sink, and every connector.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use govhub_connect::{ConnectError, HttpSource};
 use govhub_core::{OutEvent, Sink, Written};
+use govhub_resolve::identity::{IdentityStats, ResolveError, Resolver};
 use govhub_resolve::{Fingerprints, FingerprintsError};
 use govhub_schema::mapping::CompiledMapping;
 use govhub_schema::{SchemaError, Standard};
@@ -15,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{HubConfig, Problem};
 use crate::pipeline::{Counts, PipelineError, Stages, sync};
 use crate::sink::HubSink;
+use crate::status::{Backfill, SinkProbe, Status};
 
 /// Why a hub could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,9 @@ pub enum BuildError {
     /// The dedup state under the data directory could not be opened.
     #[error(transparent)]
     Dedup(#[from] FingerprintsError),
+    /// The identity state or model could not be loaded.
+    #[error(transparent)]
+    Identity(#[from] ResolveError),
 }
 
 /// One connector with its source.
@@ -54,6 +60,9 @@ pub struct Hub {
     sink: HubSink,
     connectors: Vec<Connector>,
     poll_interval: Duration,
+    status: Arc<Status>,
+    /// One resolver for every connector: a resident is one person across departments.
+    resolver: Mutex<Resolver>,
 }
 
 impl Hub {
@@ -94,14 +103,19 @@ impl Hub {
                 fingerprints: Fingerprints::open(&config.data_dir.join("fingerprints"), name)?,
             });
         }
-        sink.prepare(&topic_names).await?;
+        topic_names.push(topics.identity());
+        topic_names.push(topics.person());
+        sink.prepare(&topic_names, &[topics.person()]).await?;
+        let resolver = Resolver::open(&config.data_dir.join("identity"), &config.identity)?;
         tracing::info!(sink = %sink.describe(), connectors = connectors.len(), "hub ready");
         Ok(Hub {
             standard,
             publisher: Publisher::new(topics),
+            status: status_for(config, &sink, &connectors),
             sink,
             connectors,
             poll_interval: config.poll_interval(),
+            resolver: Mutex::new(resolver),
         })
     }
 
@@ -127,6 +141,16 @@ impl Hub {
     ) -> Result<(), (String, PipelineError)> {
         let mut failure: Option<(String, PipelineError)> = None;
         for connector in &mut self.connectors {
+            let status = &self.status;
+            if status.is_paused(&connector.name) {
+                continue;
+            }
+            if let Some(backfill) = status.take_backfill(&connector.name) {
+                if let Err(e) = apply_backfill(connector, backfill, status.data_dir()).await {
+                    record_failure(status, connector, &e, &mut failure);
+                    continue;
+                }
+            }
             let Some(schema) = self.standard.latest(&connector.kind) else {
                 continue; // ruled out by config validation in build()
             };
@@ -135,6 +159,7 @@ impl Hub {
                 schema,
                 publisher: &self.publisher,
                 fingerprints: None,
+                resolver: Some(&self.resolver),
             };
             let entry = counts.entry(connector.name.clone()).or_default();
             let mut sink = Reporting {
@@ -143,31 +168,43 @@ impl Hub {
                 records: 0,
                 progress,
             };
-            let result = sync(
-                &connector.name,
-                &mut connector.source,
-                &mut sink,
-                stages,
-                &mut connector.fingerprints,
-                entry,
-                || stop.is_cancelled(),
+            status.sync_started(&connector.name);
+            // Pausing takes effect between batches, like a stop.
+            let stopped = || stop.is_cancelled() || status.is_paused(&connector.name);
+            let result = crate::status::scope(
+                status.clone(),
+                sync(
+                    &connector.name,
+                    &mut connector.source,
+                    &mut sink,
+                    stages,
+                    &mut connector.fingerprints,
+                    entry,
+                    stopped,
+                ),
             )
             .await;
+            status.set_identity(
+                self.resolver
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .stats(),
+            );
             match result {
-                Ok(()) => progress(Progress {
-                    connector: &connector.name,
-                    records: sink.records,
-                    caught_up: !stop.is_cancelled(),
-                }),
-                Err(e) => {
-                    tracing::warn!(connector = %connector.name, class = e.class.as_str(), error = %e, "connector sync failed; continuing with the others");
-                    let replace = failure
-                        .as_ref()
-                        .is_none_or(|(_, first)| first.retryable && !e.retryable);
-                    if replace {
-                        failure = Some((connector.name.clone(), e));
-                    }
+                Ok(()) => {
+                    let caught_up = !stopped();
+                    let (cursor, circuit) = (
+                        connector.source.committed_cursor(),
+                        connector.source.circuit_state(),
+                    );
+                    status.sync_finished(&connector.name, Ok(caught_up), cursor, circuit);
+                    progress(Progress {
+                        connector: &connector.name,
+                        records: sink.records,
+                        caught_up,
+                    });
                 }
+                Err(e) => record_failure(status, connector, &e, &mut failure),
             }
         }
         failure.map_or(Ok(()), Err)
@@ -199,10 +236,111 @@ impl Hub {
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = stop.cancelled() => {}
+                // An operator resumed a connector or asked for a backfill: now, not
+                // after the poll interval.
+                () = self.status.woken() => {}
             }
         }
         Ok(counts)
     }
+}
+
+impl Hub {
+    /// The hub's status, shared with the admin API.
+    pub fn status(&self) -> Arc<Status> {
+        self.status.clone()
+    }
+
+    /// What identity resolution has done so far (residents, links, merges, splits).
+    pub fn identity_stats(&self) -> IdentityStats {
+        self.resolver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stats()
+    }
+
+    /// Persons whose records come from more than one department.
+    pub fn unified_across_departments(&self) -> u64 {
+        self.resolver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unified_across_departments()
+    }
+}
+
+/// The status of a freshly built hub: every connector with its committed cursor.
+fn status_for(config: &HubConfig, sink: &HubSink, connectors: &[Connector]) -> Arc<Status> {
+    let status = Status::new(&config.data_dir, SinkProbe::of(sink));
+    for connector in connectors {
+        if let Some(settings) = config.connectors.get(&connector.name) {
+            status.register(
+                &connector.name,
+                &settings.department,
+                &connector.kind,
+                settings.pagination.clone(),
+                connector.source.committed_cursor().clone(),
+            );
+        }
+    }
+    Arc::new(status)
+}
+
+/// Notes a failed connector sync in the status, the metrics and the log, and keeps it
+/// as the round's failure if it is the first, or the first permanent one.
+fn record_failure(
+    status: &Status,
+    connector: &Connector,
+    e: &PipelineError,
+    failure: &mut Option<(String, PipelineError)>,
+) {
+    tracing::warn!(connector = %connector.name, class = e.class.as_str(), error = %e, "connector sync failed; continuing with the others");
+    crate::admin::metrics::connector_error(&connector.name, e.stage);
+    status.sync_finished(
+        &connector.name,
+        Err(e),
+        connector.source.committed_cursor(),
+        connector.source.circuit_state(),
+    );
+    let replace = failure
+        .as_ref()
+        .is_none_or(|(_, first)| first.retryable && !e.retryable);
+    if replace {
+        *failure = Some((connector.name.clone(), e.clone()));
+    }
+}
+
+/// Applies a backfill asked for through the admin API: moves the committed cursor back
+/// and, to republish, forgets what the connector published. The next sync re-reads.
+async fn apply_backfill(
+    connector: &mut Connector,
+    backfill: Backfill,
+    data_dir: &Path,
+) -> Result<(), PipelineError> {
+    let failed = |message: String| PipelineError {
+        stage: "backfill",
+        message,
+        class: govhub_core::ErrorClass::Internal,
+        retryable: false,
+    };
+    connector
+        .source
+        .reset(backfill.cursor)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    if backfill.republish {
+        let dir = data_dir.join("fingerprints");
+        let file = dir.join(format!("{}.fp", connector.name));
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(failed(format!("removing {}: {e}", file.display())));
+            }
+            _ => {}
+        }
+        connector.fingerprints =
+            Fingerprints::open(&dir, &connector.name).map_err(|e| failed(e.to_string()))?;
+    }
+    tracing::info!(connector = %connector.name, republish = backfill.republish, "backfill applied; re-reading");
+    Ok(())
 }
 
 /// How far one connector's sync has got, for progress displays.

@@ -4,9 +4,13 @@
 //! The binary (`main.rs`) is a thin CLI over this library, so end-to-end tests drive the
 //! same code paths the operators run.
 
+pub mod admin;
+pub mod asyncapi;
 pub mod config;
 pub mod demo;
 pub mod dlq;
+pub mod eval;
 pub mod hub;
 pub mod pipeline;
 pub mod sink;
+pub mod status;

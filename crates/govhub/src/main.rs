@@ -50,6 +50,8 @@ enum Command {
         /// Data directory (default: a new directory under the system temp dir).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        serving: commands::demo::ServeArgs,
     },
     /// Run the four simulated departments on fixed local ports until Ctrl-C; prints
     /// their URLs, credentials and the environment the example config expects.
@@ -73,7 +75,15 @@ enum Command {
         /// Sync every connector until it has caught up, then exit.
         #[arg(long)]
         once: bool,
+        #[command(flatten)]
+        serve: commands::serve::ServeArgs,
     },
+    /// Ask a running hub (its admin API) how every connector is doing.
+    Status(commands::status::Args),
+    /// Pause a connector of a running hub: it is skipped from its next batch on.
+    Pause(commands::status::ConnectorArgs),
+    /// Resume a paused connector of a running hub.
+    Resume(commands::status::ConnectorArgs),
     /// Check a config file (connectors, mappings) and the schemas without connecting to
     /// anything; prints every problem with its config path.
     Check {
@@ -98,6 +108,26 @@ enum Command {
         #[arg(long)]
         republish: bool,
     },
+    /// Measure identity resolution against the simulator's ground truth: pairwise
+    /// precision, recall and F1, records/s and index memory; or, with --train, estimate
+    /// a model (m/u probabilities by EM, name frequencies) from a simulated population.
+    Eval {
+        /// Residents in the synthetic population.
+        #[arg(long, default_value_t = 100_000)]
+        residents: u64,
+        /// Seed of the synthetic population (the built-in model was trained on seed 1).
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Config whose mappings and [identity] settings to use (default: the example).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Write a model estimated from this population to FILE instead of evaluating.
+        #[arg(long, value_name = "FILE")]
+        train: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The unified standard: list, document and check the schemas.
     Schemas {
         #[command(subcommand)]
@@ -112,6 +142,12 @@ enum Command {
         #[command(subcommand)]
         action: commands::dlq::Action,
     },
+    /// Write the AsyncAPI 3.0.0 document of every topic (channels, CloudEvents headers,
+    /// payload schemas from the standard) for downstream developers.
+    Asyncapi(commands::asyncapi::Args),
+    /// Print a topic's events from Kafka or the embedded log: only new ones, or
+    /// --from-beginning; --follow keeps waiting until Ctrl-C.
+    Tail(commands::tail::Args),
 }
 
 fn main() -> ExitCode {
@@ -159,14 +195,32 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             invalid_every,
             generation,
             data_dir,
-        } => commands::demo::run(residents, seed, invalid_every, generation, data_dir).await,
+            serving,
+        } => {
+            commands::demo::run(
+                residents,
+                seed,
+                invalid_every,
+                generation,
+                data_dir,
+                serving,
+            )
+            .await
+        }
         Command::Sim {
             seed,
             residents,
             base_port,
         } => commands::sim::run(seed, residents, base_port).await,
         Command::Check { config } => Ok(commands::check::run(&config)),
-        Command::Run { config, once } => commands::run::run(&config, once).await,
+        Command::Run {
+            config,
+            once,
+            serve,
+        } => commands::run::run(&config, once, serve).await,
+        Command::Status(args) => Ok(commands::status::run(args).await),
+        Command::Pause(args) => Ok(commands::status::set_paused(args, true).await),
+        Command::Resume(args) => Ok(commands::status::set_paused(args, false).await),
         Command::Backfill {
             connector,
             config,
@@ -174,6 +228,21 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             republish,
         } => commands::backfill::run(&config, &connector, since.as_deref(), republish).await,
         Command::Schemas { action } => commands::schemas::run(action),
+        Command::Eval {
+            residents,
+            seed,
+            config,
+            train,
+            json,
+        } => commands::eval::run(&commands::eval::Options {
+            residents,
+            seed,
+            config: config.as_deref(),
+            train: train.as_deref(),
+            json,
+        }),
         Command::Dlq { config, action } => commands::dlq::run(config.as_deref(), action).await,
+        Command::Asyncapi(args) => commands::asyncapi::run(args),
+        Command::Tail(args) => commands::tail::run(args).await,
     }
 }

@@ -1,13 +1,16 @@
 //! The way a record travels: poll a source, run the stages, write to the sink, and only
 //! then ack the source.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Mutex, PoisonError};
 
+use chrono::Utc;
 use govhub_core::{Batch, Classified, ErrorClass, OutEvent, Sink, Source, Violation};
 use govhub_resolve::Fingerprints;
+use govhub_resolve::identity::{Observation, RecordRef, Resolver};
 use govhub_schema::KindSchema;
 use govhub_schema::mapping::CompiledMapping;
-use govhub_stream::Publisher;
+use govhub_stream::{Publisher, with_person};
 use serde_json::Value;
 
 /// The CPU-only stages one connector's records pass through.
@@ -22,6 +25,8 @@ pub struct Stages<'a> {
     /// What this connector already published, for exact dedup; `None` publishes
     /// everything (dead-letter replay, which has its own bookkeeping).
     pub fingerprints: Option<&'a Fingerprints>,
+    /// Identity resolution; `None` keys events by their source record id.
+    pub resolver: Option<&'a Mutex<Resolver>>,
 }
 
 /// What a connector has done, for summaries and logs.
@@ -86,14 +91,38 @@ impl Stages<'_> {
     /// accepted record onto its kind's topic, a rejected one onto the dead-letter topic.
     /// An event whose record was already published in exactly this version (same event
     /// id) is dropped and counted as a duplicate; nothing else is dropped.
+    ///
+    /// With a resolver, each new or changed record's person is resolved: the event is
+    /// keyed by the unified person id, and the identity decisions and the golden records
+    /// of the persons that changed follow the batch's events.
     pub fn process(&self, batch: &Batch, counts: &mut Counts) -> Vec<OutEvent> {
         let kind_version = self.schema.topic_suffix();
         let mut events = Vec::with_capacity(batch.records.len());
         let mut in_batch = HashSet::new();
+        let mut resolver = self
+            .resolver
+            .map(|r| r.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut decisions = Vec::new();
+        let mut changed = BTreeSet::new();
+        let mut retired = BTreeSet::new();
         for record in &batch.records {
             counts.pulled += 1;
-            let (event, violations) = match self.canonical(&record.payload) {
+            let mut observation = None;
+            let (mut event, violations) = match self.canonical(&record.payload) {
                 Ok(canonical) => {
+                    if resolver.is_some() {
+                        let reference = RecordRef {
+                            department: record.department.clone(),
+                            connector: record.connector.clone(),
+                            source_record_id: record.source_record_id.clone(),
+                        };
+                        observation = Observation::from_canonical(
+                            &record.kind,
+                            reference,
+                            record.fetched_at.timestamp_millis(),
+                            &canonical,
+                        );
+                    }
                     let event =
                         self.publisher
                             .accepted(record, canonical, &kind_version, &self.schema.id);
@@ -122,6 +151,20 @@ impl Stages<'_> {
                 counts.duplicates += 1;
                 continue;
             }
+            if let (Some(resolver), Some(observation)) = (resolver.as_mut(), observation) {
+                let outcome = resolver.observe(&observation);
+                with_person(&mut event, &outcome.person_id);
+                for decision in outcome.events {
+                    let data = serde_json::to_value(&decision).unwrap_or_default();
+                    decisions.push(self.publisher.identity(
+                        &decision.person_id,
+                        data,
+                        record.fetched_at,
+                    ));
+                }
+                changed.extend(outcome.changed);
+                retired.extend(outcome.retired);
+            }
             match violations {
                 None => counts.published += 1,
                 Some(reasons) => {
@@ -132,6 +175,18 @@ impl Stages<'_> {
                 }
             }
             events.push(event);
+        }
+        events.append(&mut decisions);
+        if let Some(resolver) = resolver {
+            let now = Utc::now();
+            for person_id in retired {
+                events.push(self.publisher.person_retired(&person_id, now));
+            }
+            for person in changed {
+                if let Some((person_id, golden)) = resolver.golden(person) {
+                    events.push(self.publisher.person(&person_id, golden, now));
+                }
+            }
         }
         events
     }
@@ -192,6 +247,14 @@ pub async fn sync<S: Source, K: Sink>(
         let published: Vec<(String, String)> = events.iter().filter_map(fingerprint_of).collect();
         if let Err(e) = sink.write(events).await {
             source.nack(&batch);
+            if let Some(resolver) = stages.resolver {
+                // Forget this batch's decisions: they are made (and published) again
+                // when the batch is re-read.
+                let mut resolver = resolver.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Err(e) = resolver.rollback() {
+                    tracing::error!(error = %e, "identity state could not be reloaded");
+                }
+            }
             return Err(PipelineError::from("sink", &e));
         }
         // Written: remember the fingerprints, then move the cursor (either may fail
@@ -204,6 +267,18 @@ pub async fn sync<S: Source, K: Sink>(
                 class: ErrorClass::Internal,
                 retryable: false,
             })?;
+        if let Some(resolver) = stages.resolver {
+            resolver
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .commit()
+                .map_err(|e| PipelineError {
+                    stage: "resolve",
+                    message: e.to_string(),
+                    class: ErrorClass::Internal,
+                    retryable: false,
+                })?;
+        }
         source
             .ack(&batch)
             .await
@@ -218,6 +293,7 @@ pub async fn sync<S: Source, K: Sink>(
             );
         }
         counts.add(&batch_counts);
+        crate::status::batch_acked(connector, &batch_counts, &batch);
         tracing::debug!(
             connector,
             records = batch.records.len(),
@@ -272,6 +348,7 @@ mod tests {
             schema: standard.latest("education.enrollment").unwrap(),
             publisher: &publisher,
             fingerprints: None,
+            resolver: None,
         };
         let good = json!({"xjh": "G0001X", "xm": "李 娜", "sfzh": "110105491231002", "xb": "2",
             "csrq": "2014/9/1", "xxdm": 1101050001_u64, "xxmc": " 实验小学 ", "nj": "5",

@@ -28,11 +28,15 @@ impl HubSink {
 
     /// Makes sure the sink can take `topics`: checks that a broker answers and creates
     /// missing topics. The embedded log needs nothing.
-    pub async fn prepare(&mut self, topics: &[String]) -> Result<(), StreamError> {
+    pub async fn prepare(
+        &mut self,
+        topics: &[String],
+        compacted: &[String],
+    ) -> Result<(), StreamError> {
         match self {
             HubSink::Kafka(kafka) => {
                 kafka.check_reachable(Duration::from_secs(10)).await?;
-                kafka.ensure_topics(topics).await
+                kafka.ensure_topics(topics, compacted).await
             }
             HubSink::Log(_) => Ok(()),
         }

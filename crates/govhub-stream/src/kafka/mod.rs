@@ -7,4 +7,4 @@ mod sink;
 
 pub use config::KafkaSinkConfig;
 pub use read::read_topic;
-pub use sink::KafkaSink;
+pub use sink::{KafkaProbe, KafkaSink};

@@ -95,9 +95,14 @@ pub fn read_topic(
                 .key()
                 .map(|k| String::from_utf8_lossy(k).into_owned()),
             headers,
-            value: serde_json::from_slice(payload).unwrap_or_else(|_| {
-                serde_json::Value::String(String::from_utf8_lossy(payload).into_owned())
-            }),
+            // A tombstone (no payload) reads as null.
+            value: if message.payload().is_none() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_slice(payload).unwrap_or_else(|_| {
+                    serde_json::Value::String(String::from_utf8_lossy(payload).into_owned())
+                })
+            },
         });
     }
     out.sort_by_key(|e| (e.partition, e.offset));

@@ -54,21 +54,26 @@ impl KafkaSink {
 
     /// Asks the cluster for its metadata and fails if no broker answers within `timeout`.
     pub async fn check_reachable(&self, timeout: Duration) -> Result<(), StreamError> {
-        let producer = self.producer.clone();
-        tokio::task::spawn_blocking(move || {
-            producer.client().fetch_metadata(None, timeout).map(|_| ())
-        })
-        .await
-        .unwrap_or_else(|e| Err(KafkaError::ClientCreation(e.to_string())))
-        .map_err(|source| StreamError::Unreachable {
+        self.probe().check_reachable(timeout).await
+    }
+
+    /// A handle on this sink's producer for health checks and metrics, usable while the
+    /// sink itself is busy writing.
+    pub fn probe(&self) -> KafkaProbe {
+        KafkaProbe {
+            producer: self.producer.clone(),
             servers: self.config.bootstrap_servers.clone(),
-            source,
-        })
+        }
     }
 
     /// Creates those of `topics` that do not exist yet, with the broker's default
-    /// partition count and replication factor (when `create_topics` is on).
-    pub async fn ensure_topics(&mut self, topics: &[String]) -> Result<(), StreamError> {
+    /// partition count and replication factor (when `create_topics` is on); those also
+    /// in `compacted` with `cleanup.policy=compact` (the latest value per key is kept).
+    pub async fn ensure_topics(
+        &mut self,
+        topics: &[String],
+        compacted: &[String],
+    ) -> Result<(), StreamError> {
         let missing: Vec<&String> = topics
             .iter()
             .filter(|t| !self.created.contains(*t))
@@ -83,7 +88,14 @@ impl KafkaSink {
             .map_err(StreamError::KafkaConfig)?;
         let new: Vec<NewTopic<'_>> = missing
             .iter()
-            .map(|t| NewTopic::new(t.as_str(), -1, TopicReplication::Fixed(-1)))
+            .map(|t| {
+                let topic = NewTopic::new(t.as_str(), -1, TopicReplication::Fixed(-1));
+                if compacted.contains(t) {
+                    topic.set("cleanup.policy", "compact")
+                } else {
+                    topic
+                }
+            })
             .collect();
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let results =
@@ -120,6 +132,42 @@ impl KafkaSink {
     }
 }
 
+/// Shares a [`KafkaSink`]'s producer: whether a broker answers, and the producer's queue.
+#[derive(Clone)]
+pub struct KafkaProbe {
+    producer: FutureProducer,
+    servers: String,
+}
+
+impl std::fmt::Debug for KafkaProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaProbe")
+            .field("bootstrap_servers", &self.servers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaProbe {
+    /// Asks the cluster for its metadata and fails if no broker answers within `timeout`.
+    pub async fn check_reachable(&self, timeout: Duration) -> Result<(), StreamError> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            producer.client().fetch_metadata(None, timeout).map(|_| ())
+        })
+        .await
+        .unwrap_or_else(|e| Err(KafkaError::ClientCreation(e.to_string())))
+        .map_err(|source| StreamError::Unreachable {
+            servers: self.servers.clone(),
+            source,
+        })
+    }
+
+    /// Records waiting in the producer's queue or in flight to the broker.
+    pub fn in_flight(&self) -> i32 {
+        self.producer.in_flight_count()
+    }
+}
+
 /// Waits for one delivery report.
 async fn settle(topic: String, delivery: DeliveryFuture) -> Result<(), StreamError> {
     match delivery.await {
@@ -143,9 +191,11 @@ impl Sink for KafkaSink {
                     value: Some(h.value.as_str()),
                 });
             }
-            let mut record = FutureRecord::to(&event.topic)
-                .payload(&event.value)
-                .headers(headers);
+            let mut record = FutureRecord::to(&event.topic).headers(headers);
+            // An empty value is a tombstone: no payload at all, so compaction drops the key.
+            if !event.value.is_empty() {
+                record = record.payload(&event.value);
+            }
             if let Some(key) = &event.key {
                 record = record.key(key.as_str());
             }

@@ -1,12 +1,17 @@
 //! One module per subcommand.
 
+pub mod asyncapi;
 pub mod backfill;
 pub mod check;
 pub mod demo;
 pub mod dlq;
+pub mod eval;
 pub mod run;
 pub mod schemas;
+pub mod serve;
 pub mod sim;
+pub mod status;
+pub mod tail;
 
 use std::collections::BTreeMap;
 use std::path::Path;

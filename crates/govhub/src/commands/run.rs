@@ -1,18 +1,24 @@
-//! `govhub run`: the hub from a config file, until stopped.
+//! `govhub run`: the hub from a config file, with its admin server, until stopped.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use govhub::admin::ServeError;
 use govhub::hub::{BuildError, Hub};
 use govhub_schema::Standard;
 use tokio_util::sync::CancellationToken;
 
+use super::serve::{ServeArgs, Signals, start_admin, until_signal};
 use super::{CONFIG_ERROR, load_config, print_counts};
 
-/// Runs the hub from the config at `path`.
-pub async fn run(path: &Path, once: bool) -> anyhow::Result<ExitCode> {
+/// Runs the hub from the config at `path`. On SIGTERM or Ctrl-C it finishes the batch
+/// in hand (written, acked, cursor committed) and exits 0, or 1 past the deadline.
+pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Listening from the start: a stop signal during start-up is a graceful stop too.
+    let mut signals = Signals::listen().context("listening for stop signals")?;
     let config = match load_config(path) {
         Ok(c) => c,
         Err(code) => return Ok(code),
@@ -26,45 +32,38 @@ pub async fn run(path: &Path, once: bool) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e).context("starting the hub"),
     };
-    let stop = CancellationToken::new();
-    tokio::spawn(stop_on_signal(stop.clone()));
-    let result = if once {
-        let mut counts = Default::default();
-        hub.sync_all(&mut counts, &stop).await.map(|()| counts)
-    } else {
-        hub.run(&stop).await
+    let status = hub.status();
+    let admin = match start_admin(serve.admin_addr(once), status.clone(), &config).await {
+        Ok(admin) => admin,
+        Err(e @ ServeError::TokenRequired(_)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(CONFIG_ERROR));
+        }
+        Err(e) => return Err(e.into()),
     };
-    match result {
-        Ok(counts) => {
+    let stop = CancellationToken::new();
+    let work = async {
+        if once {
+            let mut counts = Default::default();
+            hub.sync_all(&mut counts, &stop).await.map(|()| counts)
+        } else {
+            hub.run(&stop).await
+        }
+    };
+    let deadline = Duration::from_secs(serve.shutdown_timeout);
+    let outcome = until_signal(work, &mut signals, &stop, &status, deadline).await;
+    if let Some(admin) = admin {
+        admin.stop().await;
+    }
+    match outcome {
+        Ok(Ok(counts)) => {
             print_counts(&counts);
             Ok(ExitCode::SUCCESS)
         }
-        Err((connector, e)) => {
-            anyhow::bail!("connector {connector} stopped: {e}")
+        Ok(Err((connector, e))) => anyhow::bail!("connector {connector} stopped: {e}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
         }
     }
-}
-
-/// Cancels `stop` on Ctrl-C or SIGTERM; the hub finishes its current batch and returns.
-async fn stop_on_signal(stop: CancellationToken) {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-    tracing::info!("shutdown requested; finishing the current batch");
-    stop.cancel();
 }

@@ -1,0 +1,197 @@
+//! The JSON API: connectors (status, pause, resume, backfill) and recent dead letters.
+//!
+//! ```text
+//! GET  /api/connectors                   {"connectors": [...], "identity": {...}}
+//! GET  /api/connectors/{name}            one connector
+//! POST /api/connectors/{name}/pause      202, the connector
+//! POST /api/connectors/{name}/resume     202, the connector
+//! POST /api/connectors/{name}/backfill   202, the connector; body {"since", "republish"}, optional
+//! GET  /api/dlq?limit=N&payload=true     recent dead letters, newest first
+//! ```
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use govhub_core::Violation;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{AdminState, AppError};
+use crate::dlq;
+use crate::status::{ConnectorView, Overview, RequestError};
+
+/// Dead letters `/api/dlq` returns without `limit`.
+pub const DEFAULT_DLQ_LIMIT: usize = 50;
+/// The most `/api/dlq` returns at once.
+pub const MAX_DLQ_LIMIT: usize = 1000;
+
+/// The API's routes, to be merged into the admin router.
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/api/connectors", get(connectors))
+        .route("/api/connectors/{name}", get(connector))
+        .route("/api/connectors/{name}/pause", post(pause))
+        .route("/api/connectors/{name}/resume", post(resume))
+        .route("/api/connectors/{name}/backfill", post(backfill))
+        .route("/api/dlq", get(dead_letters))
+}
+
+impl From<RequestError> for AppError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Unknown(_) => AppError::NotFound(e.to_string()),
+            RequestError::Invalid(_) => AppError::BadRequest(e.to_string()),
+        }
+    }
+}
+
+type Accepted = (StatusCode, Json<ConnectorView>);
+
+async fn connectors(State(state): State<AdminState>) -> Json<Overview> {
+    Json(state.status.overview())
+}
+
+async fn connector(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Json<ConnectorView>, AppError> {
+    Ok(Json(state.status.connector(&name)?))
+}
+
+async fn pause(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Accepted, AppError> {
+    Ok((StatusCode::ACCEPTED, Json(state.status.pause(&name)?)))
+}
+
+async fn resume(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Accepted, AppError> {
+    Ok((StatusCode::ACCEPTED, Json(state.status.resume(&name)?)))
+}
+
+/// The body of a backfill request; both fields optional, as in `govhub backfill`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackfillRequest {
+    /// Re-read from this time (updated_since connectors); absent: from the beginning.
+    since: Option<String>,
+    /// Publish unchanged records again.
+    #[serde(default)]
+    republish: bool,
+}
+
+async fn backfill(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Accepted, AppError> {
+    // Any content type, and an empty body means the defaults: `curl -X POST` works.
+    let request: BackfillRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        BackfillRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::BadRequest(format!("backfill body: {e}")))?
+    };
+    let view = state
+        .status
+        .request_backfill(&name, request.since.as_deref(), request.republish)?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+#[derive(Debug, Deserialize)]
+struct DlqQuery {
+    limit: Option<usize>,
+    #[serde(default)]
+    payload: bool,
+}
+
+/// One dead letter as `/api/dlq` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterView {
+    /// `partition:offset` position in the dead-letter topic.
+    pub partition: i32,
+    /// See `partition`.
+    pub offset: u64,
+    /// The dead letter's event id.
+    pub id: String,
+    /// Connector that pulled the record.
+    pub connector: String,
+    /// Department owning the source system.
+    pub department: String,
+    /// Declared record kind.
+    pub kind: String,
+    /// The record's id in the source system.
+    pub source_record_id: String,
+    /// `map` or `validate`.
+    pub stage: String,
+    /// Every violation (locations and masked messages, no values).
+    pub violations: Vec<Violation>,
+    /// When the record was fetched.
+    pub fetched_at: DateTime<Utc>,
+    /// The record as the department sent it: only with `payload=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+}
+
+/// Recent dead letters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetters {
+    /// All dead letters in the topic.
+    pub total: usize,
+    /// The newest `limit` of them, newest first.
+    pub dead_letters: Vec<DeadLetterView>,
+}
+
+async fn dead_letters(
+    State(state): State<AdminState>,
+    query: Result<Query<DlqQuery>, QueryRejection>,
+) -> Result<Json<DeadLetters>, AppError> {
+    let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_DLQ_LIMIT);
+    if !(1..=MAX_DLQ_LIMIT).contains(&limit) {
+        return Err(AppError::BadRequest(format!(
+            "limit must be within 1..={MAX_DLQ_LIMIT}"
+        )));
+    }
+    let Some(config) = &state.config else {
+        return Err(AppError::Unavailable(
+            "this server has no dead-letter topic to read".into(),
+        ));
+    };
+    let letters = dlq::read(config)
+        .await
+        .map_err(|e| AppError::Internal(format!("reading the dead-letter topic: {e}")))?;
+    let total = letters.len();
+    let mut letters = letters;
+    // Stable: letters fetched together keep their order in the topic.
+    letters.sort_by_key(|s| s.letter.fetched_at);
+    let dead_letters = letters
+        .into_iter()
+        .rev()
+        .take(limit)
+        .map(|s| DeadLetterView {
+            partition: s.partition,
+            offset: s.offset,
+            id: s.id,
+            connector: s.letter.connector,
+            department: s.letter.department,
+            kind: s.letter.kind,
+            source_record_id: s.letter.source_record_id,
+            stage: s.letter.stage,
+            violations: s.letter.violations,
+            fetched_at: s.letter.fetched_at,
+            payload: query.payload.then_some(s.letter.payload),
+        })
+        .collect();
+    Ok(Json(DeadLetters {
+        total,
+        dead_letters,
+    }))
+}

@@ -1,0 +1,248 @@
+//! The admin HTTP server: probes (`/healthz`, `/readyz`), Prometheus metrics
+//! (`/metrics`), the JSON API (`/api/...`, see [`api`]) and the operator dashboard (`/`).
+//!
+//! [`app`] builds the router, so tests call it in-process; [`serve`] binds it, by
+//! default on 127.0.0.1; anywhere else it requires a token ([`auth`]).
+
+pub mod api;
+pub mod auth;
+pub mod metrics;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+pub use self::auth::Token;
+use crate::config::HubConfig;
+use crate::status::Status;
+
+/// Where the admin server listens unless told otherwise (Prometheus exporters' range).
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    /// The hub's status.
+    pub status: Arc<Status>,
+    /// The config, for reading the dead-letter topic; `None`: `/api/dlq` answers 503.
+    pub config: Option<Arc<HubConfig>>,
+    /// The token requests must carry; `None`: no authentication.
+    pub token: Option<Token>,
+}
+
+impl AdminState {
+    /// State over `status`, without dead letters or a token.
+    pub fn new(status: Arc<Status>) -> Self {
+        AdminState {
+            status,
+            config: None,
+            token: None,
+        }
+    }
+
+    /// Reads dead letters from the sink `config` names.
+    pub fn with_dlq(mut self, config: HubConfig) -> Self {
+        self.config = Some(Arc::new(config));
+        self
+    }
+
+    /// Requires `token` on every route but the probes.
+    pub fn with_token(mut self, token: Option<Token>) -> Self {
+        self.token = token;
+        self
+    }
+}
+
+/// An API error, answered as `{"error": "..."}` with its status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppError {
+    /// 404: no such connector or route.
+    #[error("{0}")]
+    NotFound(String),
+    /// 400: a malformed body or query.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no token, or the wrong one.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 503: the server cannot answer this now (e.g. no dead-letter reader).
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: reading state failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let mut response = (status, axum::Json(json!({"error": self.to_string()}))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"govhub\""),
+            );
+        }
+        response
+    }
+}
+
+/// The admin router: probes and static dashboard assets open, the rest behind the
+/// token when `state` has one.
+///
+/// The dashboard's HTML, script and style sheet hold no data: they load without a
+/// token so a browser can open the page, which then asks for the token and sends it
+/// with every API call.
+pub fn app(state: AdminState) -> Router {
+    let mut protected = Router::new()
+        .route("/metrics", get(prometheus))
+        .merge(api::routes());
+    if let Some(token) = &state.token {
+        protected = protected.layer(axum::middleware::from_fn_with_state(
+            token.clone(),
+            auth::require,
+        ));
+    }
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/", get(|| async { asset("text/html", DASHBOARD_HTML) }))
+        .route(
+            "/dashboard.js",
+            get(|| async { asset("text/javascript", DASHBOARD_JS) }),
+        )
+        .route(
+            "/dashboard.css",
+            get(|| async { asset("text/css", DASHBOARD_CSS) }),
+        )
+        .merge(protected)
+        .fallback(|| async { AppError::NotFound("no such route".into()) })
+        .with_state(state)
+}
+
+const DASHBOARD_HTML: &str = include_str!("dashboard/index.html");
+const DASHBOARD_JS: &str = include_str!("dashboard/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("dashboard/dashboard.css");
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                format!("{content_type}; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// 200 when the hub can work; 503 with every reason when not.
+async fn readyz(State(state): State<AdminState>) -> Response {
+    let reasons = state.status.unready_reasons().await;
+    let status = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({"ready": reasons.is_empty(), "reasons": reasons});
+    (status, axum::Json(body)).into_response()
+}
+
+async fn prometheus(State(state): State<AdminState>) -> Response {
+    let text = metrics::render(&state.status);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Why the admin server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Bound beyond loopback without a token.
+    #[error(
+        "the admin API on {0} would be reachable from other machines: set {var} to the token \
+         clients must send (Authorization: Bearer <token>), or bind it to 127.0.0.1",
+        var = auth::TOKEN_VAR
+    )]
+    TokenRequired(SocketAddr),
+    /// The address could not be bound.
+    #[error("admin server: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running admin server.
+#[derive(Debug)]
+pub struct AdminServer {
+    addr: SocketAddr,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl AdminServer {
+    /// The address it listens on (the real port when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Waits until it has stopped after its shutdown signal, open requests answered.
+    pub async fn stopped(self) -> std::io::Result<()> {
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Binds `addr` and serves [`app`] until `shutdown` completes. On a loopback address
+/// the API is open (a token in `state` is dropped); elsewhere `state` must carry a
+/// token, or this fails before binding.
+pub async fn serve(
+    addr: SocketAddr,
+    mut state: AdminState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<AdminServer, ServeError> {
+    if addr.ip().is_loopback() {
+        state.token = None;
+    } else if state.token.is_none() {
+        return Err(ServeError::TokenRequired(addr));
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    // Installs the recorder now, so metrics recorded before the first scrape count.
+    metrics::handle();
+    let router = app(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    tracing::info!(addr = %bound, "admin server listening");
+    Ok(AdminServer { addr: bound, task })
+}

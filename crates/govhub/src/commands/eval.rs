@@ -1,0 +1,130 @@
+//! `govhub eval`: identity resolution measured against the simulator's ground truth.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use govhub::config::HubConfig;
+use govhub::demo::EXAMPLE_CONFIG;
+use govhub::eval::{Report, evaluate, labelled};
+use govhub_resolve::identity::{Resolver, train};
+use govhub_sim::Departments;
+
+use super::{load_config, load_standard};
+
+/// Options of `govhub eval`.
+#[derive(Debug)]
+pub struct Options<'a> {
+    /// Residents of the simulated population.
+    pub residents: u64,
+    /// Its seed.
+    pub seed: u64,
+    /// Config whose mappings and `[identity]` settings to use (default: the example).
+    pub config: Option<&'a Path>,
+    /// Estimate a model from this population and write it here instead of evaluating.
+    pub train: Option<&'a Path>,
+    /// Print the report as JSON.
+    pub json: bool,
+}
+
+/// Runs the evaluation (or training).
+pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
+    let config = match options.config {
+        Some(path) => match load_config(path) {
+            Ok(c) => c,
+            Err(code) => return Ok(code),
+        },
+        None => HubConfig::parse(EXAMPLE_CONFIG, "example").context("the example config")?,
+    };
+    let standard = match load_standard() {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let departments = Departments::new(options.seed, options.residents);
+    eprintln!(
+        "generating and mapping the records of {} residents (seed {}) …",
+        options.residents, options.seed
+    );
+    let data = labelled(&departments, &config, &standard);
+    if let Some(out) = options.train {
+        let (model, report) = train(
+            &data.observations,
+            options.seed,
+            &format!(
+                "govhub eval --train: simulated population of {} residents, seed {}",
+                options.residents, options.seed
+            ),
+        );
+        let text = serde_json::to_string_pretty(&model)?;
+        std::fs::write(out, text + "\n").with_context(|| format!("writing {}", out.display()))?;
+        println!(
+            "trained on {} records: m from {} of {} candidate pairs labelled matches by resident ID, u from {} random pairs, prior {:.3e}; written to {}",
+            report.records,
+            report.matches,
+            report.candidate_pairs,
+            report.random_pairs,
+            model.prior,
+            out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let model = Resolver::load_model(&config.identity)?;
+    let report = evaluate(&data, &config.identity, &model)?;
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report, data.rejected, config.identity.link_threshold);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(r: &Report, rejected: u64, threshold: f64) {
+    let a = &r.accuracy;
+    println!(
+        "records resolved      {:>12}   (rejected by the standard, not resolved: {rejected})",
+        a.records
+    );
+    println!("residents (truth)     {:>12}", a.residents);
+    println!(
+        "persons (resolved)    {:>12}   exactly right: {}",
+        a.persons, a.exact_persons
+    );
+    println!("link threshold        {threshold:>12}");
+    println!(
+        "pairwise precision    {:>12.5}   ({} of {} pairs)",
+        a.precision, a.correct_pairs, a.predicted_pairs
+    );
+    println!(
+        "pairwise recall       {:>12.5}   ({} of {} pairs)",
+        a.recall, a.correct_pairs, a.true_pairs
+    );
+    println!("pairwise F1           {:>12.5}", a.f1);
+    println!(
+        "merges / splits       {:>12}",
+        format!("{} / {}", r.merges, r.splits)
+    );
+    println!("comparisons / record  {:>12.2}", r.comparisons_per_record);
+    println!(
+        "resolve time          {:>12.3} s",
+        r.resolve_time.as_secs_f64()
+    );
+    println!("records / s (1 core)  {:>12.0}", r.records_per_sec);
+    println!(
+        "index bytes           {:>12}   ({:.0} per resident)",
+        r.index_bytes, r.bytes_per_resident
+    );
+    if let Some(peak) = peak_rss_bytes() {
+        println!(
+            "peak RSS of process   {:>12}   (generation, mapping and the index together)",
+            peak
+        );
+    }
+}
+
+/// The process's peak resident set size (Linux `VmHWM`).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
