@@ -2,7 +2,10 @@
 //! pair into one level (or none, when either side lacks the field); the model turns
 //! levels into match weights.
 
+use std::borrow::Cow;
+
 use super::features::Features;
+use super::name::pinyin;
 
 /// A field comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,11 +98,18 @@ fn name(a: &Features<'_>, b: &Features<'_>) -> Option<u8> {
         1
     } else if a.pinyin_key == b.pinyin_key {
         2
-    } else if strsim::jaro_winkler(a.pinyin, b.pinyin) >= PINYIN_SIMILAR {
+    } else if strsim::jaro_winkler(&pinyin_of(a), &pinyin_of(b)) >= PINYIN_SIMILAR {
         3
     } else {
         4
     })
+}
+
+fn pinyin_of<'a>(f: &Features<'a>) -> Cow<'a, str> {
+    match f.pinyin {
+        Some(p) => Cow::Borrowed(p),
+        None => Cow::Owned(pinyin(&govhub_schema::normalize::name_match_key(f.name))),
+    }
 }
 
 /// `yyyymmdd` dates: exact, day/month swapped, exactly one digit different, different.

@@ -9,12 +9,13 @@ use super::observation::{Observation, Sex};
 pub struct Features<'a> {
     /// Name as recorded (normalized); empty when absent.
     pub name: &'a str,
-    /// Toneless pinyin of the folded name.
-    pub pinyin: &'a str,
-    /// Hash of the folded name (traditional → simplified).
-    pub name_key: u64,
-    /// Hash of the pinyin.
-    pub pinyin_key: u64,
+    /// Toneless pinyin of the folded name, when at hand (stored records keep only the
+    /// name: their pinyin is worked out again in the rare comparison that needs it).
+    pub pinyin: Option<&'a str>,
+    /// Hash of the folded name (traditional → simplified); 0 when absent.
+    pub name_key: u32,
+    /// Hash of the pinyin; 0 when absent.
+    pub pinyin_key: u32,
     /// Birth date as `yyyymmdd`; 0 when absent.
     pub birth: u32,
     /// 1 male, 2 female, 0 unknown.
@@ -33,8 +34,8 @@ pub struct Features<'a> {
 pub struct Owned {
     pub name: String,
     pub pinyin: String,
-    pub name_key: u64,
-    pub pinyin_key: u64,
+    pub name_key: u32,
+    pub pinyin_key: u32,
     pub birth: u32,
     pub sex: u8,
     pub phone: u64,
@@ -52,15 +53,11 @@ impl Owned {
         let pinyin = pinyin(&key);
         Owned {
             initial: key.chars().next().map_or(0, u32::from),
-            name_key: if key.is_empty() {
-                0
-            } else {
-                hash(key.as_bytes())
-            },
+            name_key: if key.is_empty() { 0 } else { hash32(&key) },
             pinyin_key: if pinyin.is_empty() {
                 0
             } else {
-                hash(pinyin.as_bytes())
+                hash32(&pinyin)
             },
             name,
             pinyin,
@@ -83,7 +80,7 @@ impl Owned {
     pub fn features(&self) -> Features<'_> {
         Features {
             name: &self.name,
-            pinyin: &self.pinyin,
+            pinyin: Some(&self.pinyin),
             name_key: self.name_key,
             pinyin_key: self.pinyin_key,
             birth: self.birth,
@@ -107,6 +104,11 @@ pub fn hash(bytes: &[u8]) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^ (h >> 33)
+}
+
+/// A 32-bit hash of a non-empty text, never 0 (0 marks an absent value).
+pub fn hash32(text: &str) -> u32 {
+    (hash(text.as_bytes()) as u32) | 1
 }
 
 /// The decimal digits of `s` as a number (0 when there are none or too many).

@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::compare::{Comparison, Levels, NAME_AGREES};
-use super::features::{Features, hash};
+use super::features::{Features, hash32};
 
 /// A trained model, as stored in JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,7 +128,7 @@ impl Model {
             frequencies: self
                 .name_frequencies
                 .iter()
-                .map(|(name, f)| (hash(name.as_bytes()), *f))
+                .map(|(name, f)| (hash32(name), *f))
                 .collect(),
             rare: self.rare_name_frequency,
         })
@@ -141,7 +141,7 @@ pub struct Weights {
     prior: f64,
     levels: Vec<Vec<f64>>,
     agreement: f64,
-    frequencies: FxHashMap<u64, f64>,
+    frequencies: FxHashMap<u32, f64>,
     rare: f64,
 }
 

@@ -141,7 +141,7 @@ struct Cluster {
     len: u32,
     /// Packed resident ID of the person, 0 when none of their records has one.
     id: u64,
-    version: u64,
+    version: u32,
 }
 
 /// A candidate person for a record.
@@ -251,6 +251,7 @@ impl Resolver {
                         observation.at_ms,
                     );
                     let cluster = *by_pid.entry(pid).or_insert_with(|| {
+                        super::store::grow(&mut self.clusters, 1);
                         self.clusters.push(Cluster {
                             pid,
                             head: NONE,
@@ -364,6 +365,7 @@ impl Resolver {
         let into = match targets.iter().map(|t| t.cluster).min() {
             Some(oldest) => oldest,
             None => {
+                super::store::grow(&mut self.clusters, 1);
                 self.clusters.push(Cluster {
                     pid: new_pid(&o.record, self.clusters.len()),
                     head: NONE,
@@ -467,7 +469,7 @@ impl Resolver {
         let evidence = self.weights.evidence(&cand_features, &levels);
         let observation = self.observation_of(cand);
         self.detach(cand);
-        let source = self.store.recs[cand as usize].source;
+        let source = self.store.recs[cand as usize].source();
         let moved = self.store.insert(
             source,
             &observation.record.source_record_id,
@@ -538,7 +540,7 @@ impl Resolver {
         let r = &self.store.recs[slot as usize];
         r.id == f.id
             && r.birth == f.birth
-            && r.sex == f.sex
+            && r.sex() == f.sex
             && r.phone == f.phone
             && r.division == f.division
             && self.store.name(slot) == f.name
@@ -664,7 +666,7 @@ impl Resolver {
     /// Persons whose records come from more than one department (walks every record).
     pub fn unified_across_departments(&self) -> u64 {
         let department = |slot: u32| {
-            let source = self.store.recs[slot as usize].source;
+            let source = self.store.recs[slot as usize].source();
             self.store.sources[usize::from(source)].0.as_str()
         };
         let mut unified = 0;
@@ -687,7 +689,7 @@ impl Resolver {
     pub fn heap_bytes(&self) -> usize {
         self.store.heap_bytes()
             + self.clusters.capacity() * std::mem::size_of::<Cluster>()
-            + self.by_id.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+            + super::store::table_bytes(&self.by_id)
     }
 
     /// The person id of every live record: `(record, person id)`.
@@ -698,7 +700,7 @@ impl Resolver {
             .enumerate()
             .filter(|(_, r)| r.person != DEAD)
             .map(|(slot, r)| {
-                let (department, connector) = &self.store.sources[usize::from(r.source)];
+                let (department, connector) = &self.store.sources[usize::from(r.source())];
                 (
                     RecordRef {
                         department: department.clone(),
@@ -712,7 +714,7 @@ impl Resolver {
 
     fn observation_of(&self, slot: u32) -> Observation {
         let r = &self.store.recs[slot as usize];
-        let (department, connector) = &self.store.sources[usize::from(r.source)];
+        let (department, connector) = &self.store.sources[usize::from(r.source())];
         let name = self.store.name(slot);
         Observation {
             record: RecordRef {
@@ -720,10 +722,10 @@ impl Resolver {
                 connector: connector.clone(),
                 source_record_id: self.store.srid(slot).to_owned(),
             },
-            at_ms: r.at_ms,
+            at_ms: i64::from(r.at_s) * 1000,
             name: (!name.is_empty()).then(|| name.to_owned()),
             resident_id: (r.id != 0).then(|| unpack_id(r.id)),
-            sex: match r.sex {
+            sex: match r.sex() {
                 1 => Some(Sex::Male),
                 2 => Some(Sex::Female),
                 _ => None,

@@ -15,6 +15,9 @@ pub const BLOCKS: usize = 3;
 /// Names of the blocking keys, for reports.
 pub const BLOCK_NAMES: [&str; BLOCKS] = ["phone", "pinyin+birth_year", "birth_date+surname"];
 
+/// (department, connector) pairs a slot can tell apart (14 bits).
+pub const MAX_SOURCES: usize = 1 << 14;
+
 /// Marks a slot whose record was replaced by a newer version or moved.
 pub const DEAD: u32 = u32::MAX;
 /// End of a chain.
@@ -30,16 +33,31 @@ pub struct Rec {
     /// Next record with the same blocking key, per key.
     pub next: [u32; BLOCKS],
     text: u32,
-    lens: [u16; 3],
-    pub sex: u8,
-    pub source: u16,
+    /// Bytes of the name and of the source record id in the arena.
+    lens: [u8; 2],
+    /// Source index (upper 14 bits) and sex (lower 2): one field keeps the slot at 64
+    /// bytes.
+    meta: u16,
     pub birth: u32,
     pub division: u32,
+    pub name_key: u32,
+    pub pinyin_key: u32,
+    /// Fetch time, seconds since the Unix epoch.
+    pub at_s: u32,
     pub id: u64,
     pub phone: u64,
-    pub name_key: u64,
-    pub pinyin_key: u64,
-    pub at_ms: i64,
+}
+
+impl Rec {
+    /// Index of the record's (department, connector) in [`Store::sources`].
+    pub fn source(&self) -> u16 {
+        self.meta >> 2
+    }
+
+    /// 1 male, 2 female, 0 unknown.
+    pub fn sex(&self) -> u8 {
+        (self.meta & 3) as u8
+    }
 }
 
 /// The records, their text and the blocking index.
@@ -48,21 +66,21 @@ pub struct Store {
     pub recs: Vec<Rec>,
     arena: Vec<u8>,
     by_key: FxHashMap<u64, u32>,
-    heads: [FxHashMap<u64, u32>; BLOCKS],
+    heads: [FxHashMap<u32, u32>; BLOCKS],
     /// (department, connector) of each source index.
     pub sources: Vec<(String, String)>,
 }
 
 /// The blocking keys of a record (0: the record has no such key).
-pub fn block_keys(f: &Features<'_>, initial: u32) -> [u64; BLOCKS] {
+pub fn block_keys(f: &Features<'_>, initial: u32) -> [u32; BLOCKS] {
     let mix = |a: u64, b: u64, salt: u64| {
         let h = (a ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b;
-        h.wrapping_mul(0xD6E8_FEB8_6659_FD93) | 1
+        ((h.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 32) as u32) | 1
     };
     [
         if f.phone != 0 { mix(f.phone, 0, 1) } else { 0 },
         if f.pinyin_key != 0 && f.birth != 0 {
-            mix(f.pinyin_key, u64::from(f.birth / 10_000), 2)
+            mix(u64::from(f.pinyin_key), u64::from(f.birth / 10_000), 2)
         } else {
             0
         },
@@ -75,7 +93,9 @@ pub fn block_keys(f: &Features<'_>, initial: u32) -> [u64; BLOCKS] {
 }
 
 impl Store {
-    /// Index of a (department, connector) pair, registering it on first use.
+    /// Index of a (department, connector) pair, registering it on first use. Pairs past
+    /// [`MAX_SOURCES`] share the last index (their records then only compare as one
+    /// source's when finding a record's previous version by its source record id).
     pub fn source(&mut self, department: &str, connector: &str) -> u16 {
         if let Some(i) = self
             .sources
@@ -83,6 +103,9 @@ impl Store {
             .position(|(d, c)| d == department && c == connector)
         {
             return i as u16;
+        }
+        if self.sources.len() >= MAX_SOURCES {
+            return (MAX_SOURCES - 1) as u16;
         }
         self.sources
             .push((department.to_owned(), connector.to_owned()));
@@ -101,7 +124,7 @@ impl Store {
     pub fn find(&self, source: u16, source_record_id: &str) -> Option<u32> {
         let slot = *self.by_key.get(&Self::key(source, source_record_id))?;
         let rec = &self.recs[slot as usize];
-        (rec.person != DEAD && rec.source == source && self.srid(slot) == source_record_id)
+        (rec.person != DEAD && rec.source() == source && self.srid(slot) == source_record_id)
             .then_some(slot)
     }
 
@@ -109,9 +132,9 @@ impl Store {
     pub fn insert(&mut self, source: u16, source_record_id: &str, f: &Owned, at_ms: i64) -> u32 {
         let slot = self.recs.len() as u32;
         let text = self.arena.len() as u32;
-        let (name, pinyin, srid) = (cap(&f.name), cap(&f.pinyin), cap(source_record_id));
+        let (name, srid) = (cap(&f.name), cap(source_record_id));
+        grow(&mut self.arena, name.len() + srid.len());
         self.arena.extend_from_slice(name.as_bytes());
-        self.arena.extend_from_slice(pinyin.as_bytes());
         self.arena.extend_from_slice(srid.as_bytes());
         let keys = block_keys(&f.features(), f.initial);
         let mut next = [NONE; BLOCKS];
@@ -120,21 +143,21 @@ impl Store {
                 next[b] = self.heads[b].insert(*key, slot).unwrap_or(NONE);
             }
         }
+        grow(&mut self.recs, 1);
         self.recs.push(Rec {
             person: NONE,
             next_member: NONE,
             next,
             text,
-            lens: [name.len() as u16, pinyin.len() as u16, srid.len() as u16],
-            sex: f.sex,
-            source,
+            lens: [name.len() as u8, srid.len() as u8],
+            meta: (source << 2) | u16::from(f.sex & 3),
             birth: f.birth,
             division: f.division,
-            id: f.id,
-            phone: f.phone,
             name_key: f.name_key,
             pinyin_key: f.pinyin_key,
-            at_ms,
+            at_s: u32::try_from(at_ms.div_euclid(1000)).unwrap_or(0),
+            id: f.id,
+            phone: f.phone,
         });
         self.by_key
             .insert(Self::key(source, source_record_id), slot);
@@ -160,7 +183,7 @@ impl Store {
 
     /// The record's source record id.
     pub fn srid(&self, slot: u32) -> &str {
-        self.text(slot, 2)
+        self.text(slot, 1)
     }
 
     /// The comparable fields of a slot.
@@ -168,11 +191,11 @@ impl Store {
         let r = &self.recs[slot as usize];
         Features {
             name: self.text(slot, 0),
-            pinyin: self.text(slot, 1),
+            pinyin: None,
             name_key: r.name_key,
             pinyin_key: r.pinyin_key,
             birth: r.birth,
-            sex: r.sex,
+            sex: r.sex(),
             phone: r.phone,
             division: r.division,
             id: r.id,
@@ -183,7 +206,7 @@ impl Store {
     /// (newest first), each once, excluding `except`.
     pub fn candidates(
         &self,
-        keys: &[u64; BLOCKS],
+        keys: &[u32; BLOCKS],
         per_block: usize,
         except: u32,
         out: &mut Vec<u32>,
@@ -221,11 +244,25 @@ impl Store {
     }
 }
 
-/// Text longer than a slot records is cut at a character boundary.
+/// Text longer than a slot records (255 bytes: a name is at most 64 characters) is cut
+/// at a character boundary.
 fn cap(s: &str) -> &str {
-    let mut end = s.len().min(usize::from(u16::MAX));
+    let mut end = s.len().min(usize::from(u8::MAX));
     while !s.is_char_boundary(end) {
         end -= 1;
     }
     &s[..end]
+}
+
+/// Makes room for `more` items, growing by an eighth (at least 4096) instead of
+/// doubling: at millions of records, doubling leaves up to half the memory unused.
+pub fn grow<T>(v: &mut Vec<T>, more: usize) {
+    if v.capacity() - v.len() < more {
+        v.reserve_exact((v.len() / 8).max(4096).max(more));
+    }
+}
+
+/// Heap bytes of a hash table: its allocated buckets, each an entry and a control byte.
+pub fn table_bytes<K, V>(table: &FxHashMap<K, V>) -> usize {
+    table.capacity() * (std::mem::size_of::<(K, V)>() + 1)
 }

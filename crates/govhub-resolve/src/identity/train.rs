@@ -48,7 +48,7 @@ pub fn train(observations: &[Observation], seed: u64, trained_on: &str) -> (Mode
     let sizes: Vec<usize> = Comparison::ALL.iter().map(|c| c.levels().len()).collect();
 
     // Candidate pairs from blocking.
-    let mut blocks: FxHashMap<(usize, u64), Vec<u32>> = FxHashMap::default();
+    let mut blocks: FxHashMap<(usize, u32), Vec<u32>> = FxHashMap::default();
     for (i, o) in owned.iter().enumerate() {
         for (b, key) in block_keys(&o.features(), o.initial).iter().enumerate() {
             if *key != 0 {

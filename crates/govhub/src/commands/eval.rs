@@ -99,6 +99,15 @@ fn print_report(r: &Report, rejected: u64, threshold: f64) {
         a.recall, a.correct_pairs, a.true_pairs
     );
     println!("pairwise F1           {:>12.5}", a.f1);
+    let l = &r.accuracy_by_resident_id;
+    println!(
+        "resident IDs the simulator gave to two residents: {} — counting each such ID as one person:",
+        r.shared_resident_ids
+    );
+    println!(
+        "  precision {:.5}  recall {:.5}  F1 {:.5}",
+        l.precision, l.recall, l.f1
+    );
     println!(
         "merges / splits       {:>12}",
         format!("{} / {}", r.merges, r.splits)
