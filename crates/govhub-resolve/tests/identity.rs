@@ -343,6 +343,58 @@ fn person_ids_merges_and_splits_survive_a_restart() {
     assert_eq!(again.assignments().count(), before.len());
 }
 
+#[test]
+fn a_long_journal_is_compacted_on_open_and_keeps_ids_and_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = IdentityConfig::default();
+    let mut r = Resolver::open(dir.path(), &config).unwrap();
+    let person = merge_scenario(&mut r);
+    // The health platform changes H1's phone 1,500 times: 1,500 journal lines.
+    let mut last = None;
+    for n in 0..1500u32 {
+        let out = r.observe(&obs(
+            "health",
+            "H1",
+            &P {
+                id: None,
+                phone: Some(format!("1390{n:07}")),
+                ..zhang_wei()
+            },
+        ));
+        assert_eq!(out.person_id, person);
+        last = Some(out.changed[0]);
+    }
+    r.commit().unwrap();
+    let before: BTreeMap<RecordRef, String> = r.assignments().collect();
+    let (_, golden) = r.golden(last.unwrap()).unwrap();
+    let version = golden["version"].as_u64().unwrap();
+    drop(r);
+
+    let journal = dir.path().join("journal.jsonl");
+    let lines = |path: &std::path::Path| std::fs::read_to_string(path).unwrap().lines().count();
+    assert!(lines(&journal) > 1500);
+    let again = Resolver::open(dir.path(), &config).unwrap();
+    assert_eq!(lines(&journal), before.len(), "one line per live record");
+    assert_eq!(again.assignments().collect::<BTreeMap<_, _>>(), before);
+    drop(again);
+    let mut third = Resolver::open(dir.path(), &config).unwrap();
+    assert_eq!(third.assignments().collect::<BTreeMap<_, _>>(), before);
+    let out = third.observe(&obs(
+        "health",
+        "H1",
+        &P {
+            id: None,
+            phone: Some("13711112222".into()),
+            ..zhang_wei()
+        },
+    ));
+    let (_, golden) = third.golden(out.changed[0]).unwrap();
+    assert!(
+        golden["version"].as_u64().unwrap() > version,
+        "versions keep growing"
+    );
+}
+
 /// Synthetic persons, each recorded three ways: with the ID, without it (name, birth
 /// date, phone), and as a reporter (name and phone only).
 fn population() -> Vec<Observation> {

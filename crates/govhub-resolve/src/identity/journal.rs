@@ -20,6 +20,10 @@ pub enum Entry {
         observation: Observation,
         /// Its unified person id.
         person: String,
+        /// The person's golden-record version, written by compaction so that versions
+        /// keep growing across it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<u32>,
     },
     /// `from` was merged into `into`.
     Merge {
@@ -111,6 +115,47 @@ impl Journal {
         }
     }
 
+    /// Replaces the whole journal by `entries` (written to a temporary file, synced,
+    /// then renamed over the journal, so a crash leaves the old or the new one).
+    /// Entries queued and not yet committed are kept queued.
+    pub fn rewrite(
+        &mut self,
+        entries: impl IntoIterator<Item = Entry>,
+    ) -> Result<(), JournalError> {
+        let err = |e: std::io::Error| JournalError {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        };
+        let tmp = self.path.with_extension("jsonl.tmp");
+        let mut out = Vec::new();
+        for entry in entries {
+            if serde_json::to_writer(&mut out, &entry).is_ok() {
+                out.push(b'\n');
+            }
+        }
+        let mut file = Self::options().truncate(true).open(&tmp).map_err(err)?;
+        file.write_all(&out).map_err(err)?;
+        file.sync_all().map_err(err)?;
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Options to create or open the journal: readable by the service's user only, as
+    /// it holds personal data.
+    fn options() -> OpenOptions {
+        let mut options = OpenOptions::new();
+        options.create(true).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        options
+    }
+
     /// Appends the queued entries and syncs the file.
     pub fn commit(&mut self) -> Result<(), JournalError> {
         if self.pending.is_empty() {
@@ -120,15 +165,7 @@ impl Journal {
             path: self.path.display().to_string(),
             message: e.to_string(),
         };
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        {
-            // Personal data: readable by the service's user only.
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&self.path).map_err(err)?;
+        let mut file = Self::options().append(true).open(&self.path).map_err(err)?;
         file.write_all(&self.pending).map_err(err)?;
         file.sync_data().map_err(err)?;
         self.pending.clear();

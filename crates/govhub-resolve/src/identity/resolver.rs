@@ -207,11 +207,42 @@ impl Resolver {
     pub fn open(dir: &Path, config: &IdentityConfig) -> Result<Resolver, ResolveError> {
         let model = Self::load_model(config)?;
         let mut resolver = Self::in_memory(config, &model)?;
-        let (journal, entries) = Journal::open(dir)?;
+        let (mut journal, entries) = Journal::open(dir)?;
+        let written = entries.len();
         resolver.replay(entries);
+        // Every change of a record adds a line: once the journal holds more than twice
+        // the live records, it is rewritten as one line per live record.
+        if written > 2 * resolver.stats.records as usize + COMPACT_SLACK {
+            journal.rewrite(resolver.snapshot())?;
+        }
         resolver.journal = Some(journal);
         resolver.persisted = Some((dir.to_owned(), config.clone()));
         Ok(resolver)
+    }
+
+    /// The state as journal entries: each live record with its person, persons in the
+    /// order they were created (so "the older id" stays the older on replay).
+    fn snapshot(&self) -> Vec<Entry> {
+        let mut entries = Vec::with_capacity(self.stats.records as usize);
+        for c in self.clusters.iter().filter(|c| c.len > 0) {
+            let person = pid_text(c.pid);
+            let mut members = Vec::with_capacity(c.len as usize);
+            let mut at = c.head;
+            while at != NONE {
+                members.push(at);
+                at = self.store.recs[at as usize].next_member;
+            }
+            // Oldest record first, as they joined; the last carries the version.
+            let last = members.first().copied();
+            for slot in members.into_iter().rev() {
+                entries.push(Entry::Record {
+                    observation: self.observation_of(slot),
+                    person: person.clone(),
+                    version: (Some(slot) == last).then_some(c.version),
+                });
+            }
+        }
+        entries
     }
 
     /// Forgets every decision since the last commit by rebuilding from the journal
@@ -231,6 +262,7 @@ impl Resolver {
                 Entry::Record {
                     observation,
                     person,
+                    version,
                 } => {
                     let pid = parse_pid(&person);
                     let f = Owned::of(&observation);
@@ -262,6 +294,10 @@ impl Resolver {
                         (self.clusters.len() - 1) as u32
                     });
                     self.attach(slot, cluster);
+                    if let Some(v) = version {
+                        let c = &mut self.clusters[cluster as usize];
+                        c.version = c.version.max(v);
+                    }
                     self.stats.links += 1;
                 }
                 Entry::Merge { from, into } => {
@@ -381,6 +417,7 @@ impl Resolver {
         self.journal(Entry::Record {
             observation: o.clone(),
             person: person_id.clone(),
+            version: None,
         });
 
         let mut link = self.event("link", &person_id, o, targets.first().copied(), &features);
@@ -482,6 +519,7 @@ impl Resolver {
         self.journal(Entry::Record {
             observation: observation.clone(),
             person: person_id.clone(),
+            version: None,
         });
         let event = IdentityEvent {
             event: "split".into(),
@@ -826,6 +864,9 @@ impl Resolver {
         super::store::BLOCK_NAMES
     }
 }
+
+/// Journal lines beyond twice the live records tolerated before compacting.
+const COMPACT_SLACK: usize = 1000;
 
 fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0

@@ -204,8 +204,10 @@ impl Store {
 
     /// Live records sharing a blocking key with `keys`, at most `per_block` per key
     /// (newest first), each once, excluding `except`.
+    /// Records replaced by a newer version are unlinked from the chains on the way, so
+    /// a record that changes often does not crowd the others out of its blocks.
     pub fn candidates(
-        &self,
+        &mut self,
         keys: &[u32; BLOCKS],
         per_block: usize,
         except: u32,
@@ -216,15 +218,29 @@ impl Store {
             if *key == 0 {
                 continue;
             }
+            let mut prev = NONE;
             let mut at = self.heads[b].get(key).copied().unwrap_or(NONE);
             let mut seen = 0;
             while at != NONE && seen < per_block {
-                let rec = &self.recs[at as usize];
-                if rec.person != DEAD && at != except && !out.contains(&at) {
-                    out.push(at);
+                let next = self.recs[at as usize].next[b];
+                if self.recs[at as usize].person == DEAD {
+                    if prev == NONE {
+                        if next == NONE {
+                            self.heads[b].remove(key);
+                        } else {
+                            self.heads[b].insert(*key, next);
+                        }
+                    } else {
+                        self.recs[prev as usize].next[b] = next;
+                    }
+                } else {
+                    if at != except && !out.contains(&at) {
+                        out.push(at);
+                    }
+                    seen += 1;
+                    prev = at;
                 }
-                seen += 1;
-                at = rec.next[b];
+                at = next;
             }
         }
     }
