@@ -1,8 +1,9 @@
+use std::time::SystemTime;
+
+use govhub_core::error_chain;
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Url};
 use serde_json::Value;
-
-use std::time::SystemTime;
 
 use crate::metrics;
 use crate::retry::{is_transient_status, retry_after, with_retries};
@@ -215,19 +216,6 @@ fn check_business_status(
         code: code.map_or_else(|| "missing".to_owned(), Value::to_string),
         message,
     })
-}
-
-/// The error and its causes on one line: reqwest's top-level message alone ("error
-/// sending request") does not say what happened.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -30,3 +30,16 @@ pub trait Classified: std::error::Error {
     /// Whether the same operation may succeed if tried again later.
     fn retryable(&self) -> bool;
 }
+
+/// The error and its causes on one line, `: `-separated: many libraries' top-level
+/// messages (reqwest's "error sending request") do not say what happened.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

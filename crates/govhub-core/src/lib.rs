@@ -12,7 +12,7 @@ mod sink;
 mod source;
 mod violation;
 
-pub use error::{Classified, ErrorClass};
+pub use error::{Classified, ErrorClass, error_chain};
 pub use event::{CloudEvent, Header, OutEvent, content_id};
 pub use record::SourceRecord;
 pub use sink::{Sink, Written};

@@ -12,7 +12,7 @@ pub mod mapping;
 pub mod normalize;
 mod standard;
 pub mod text;
-mod uri;
+pub mod uri;
 mod violation;
 
 pub use govhub_core::Violation;

@@ -1,5 +1,5 @@
 //! Resolving schema references (`$ref`, `$id`) against a base URI, shared by the
-//! compatibility check and the docs.
+//! compatibility check, the docs and the AsyncAPI document.
 
 /// `uri` without its `#fragment`.
 pub(crate) fn strip_fragment(uri: &str) -> &str {
@@ -17,7 +17,7 @@ fn has_scheme(uri: &str) -> bool {
 
 /// `reference` (a `$ref` or `$id`) resolved against `base` (RFC 3986, without query
 /// handling, which schema URIs do not use); a reference's own fragment is kept.
-pub(crate) fn join(base: &str, reference: &str) -> String {
+pub fn join(base: &str, reference: &str) -> String {
     let (path_part, fragment) = match reference.split_once('#') {
         Some((path, fragment)) => (path, Some(fragment)),
         None => (reference, None),
@@ -83,5 +83,19 @@ mod tests {
             "https://govhub.invalid/schemas/health/encounter.v1.json#/$defs/x"
         );
         assert_eq!(join("", "urn:x#y"), "urn:x#y");
+    }
+
+    #[test]
+    fn relative_absolute_and_root_references_resolve_like_rfc_3986() {
+        let base = "https://govhub.invalid/schemas/education/enrollment.v1.json";
+        assert_eq!(
+            join(base, "../common/person.v1.json#/$defs/name"),
+            "https://govhub.invalid/schemas/common/person.v1.json#/$defs/name"
+        );
+        assert_eq!(
+            join(base, "https://other.invalid/a.json"),
+            "https://other.invalid/a.json"
+        );
+        assert_eq!(join(base, "/root.json"), "https://govhub.invalid/root.json");
     }
 }

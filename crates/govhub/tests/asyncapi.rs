@@ -11,20 +11,15 @@ use govhub_schema::Standard;
 use govhub_stream::Topics;
 use serde_json::{Value, json};
 
+mod common;
+use common::govhub;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn validator_dir() -> PathBuf {
     repo().join("deploy/asyncapi")
-}
-
-fn govhub(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_govhub"))
-        .args(args)
-        .env("GOVHUB_LOG", "error")
-        .output()
-        .unwrap()
 }
 
 /// Generates the document into `dir`, returning its path and content.

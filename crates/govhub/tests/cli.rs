@@ -4,42 +4,18 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use govhub_sim::education::{EducationSim, STUDENTS_PATH};
+
+mod common;
+use common::{govhub, write_config};
 
 const SIM: EducationSim = EducationSim {
     seed: 9,
     students: 150,
     invalid_every: 30,
 };
-
-fn govhub(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_govhub"))
-        .args(args)
-        .env("GOVHUB_LOG", "error")
-        .output()
-        .unwrap()
-}
-
-/// The example config's education connector, pointed at `url`, into the embedded log.
-fn write_config(dir: &Path, url: &str) -> String {
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../deploy/govhub.example.toml"
-    ))
-    .unwrap();
-    let mut config: toml::Table = toml::from_str(&example).unwrap();
-    config.remove("kafka");
-    config.insert("data_dir".into(), dir.display().to_string().into());
-    let connectors = config["connectors"].as_table_mut().unwrap();
-    connectors.retain(|name, _| name == "education");
-    connectors["education"].as_table_mut().unwrap()["url"] = url.into();
-    let path = dir.join("govhub.toml");
-    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-    path.display().to_string()
-}
 
 /// pulled, published, rejected, duplicates of the education connector.
 fn counts(output: &Output) -> [u64; 4] {
@@ -62,7 +38,9 @@ async fn run_once_then_backfill_re_reads_everything() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &server.url(STUDENTS_PATH));
+    let config = write_config(dir.path(), &server.url(STUDENTS_PATH), |_| {})
+        .display()
+        .to_string();
 
     let checked = govhub(&["check", "--config", &config]);
     assert!(
@@ -116,7 +94,9 @@ async fn run_once_then_backfill_re_reads_everything() {
 #[test]
 fn a_broken_config_exits_2_with_every_problem_and_its_path() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "ftp://nowhere/");
+    let config = write_config(dir.path(), "ftp://nowhere/", |_| {})
+        .display()
+        .to_string();
     let text = std::fs::read_to_string(&config).unwrap().replace(
         "kind = \"education.enrollment\"",
         "kind = \"education.nothing\"",

@@ -9,22 +9,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::{Value, json};
+
+mod common;
+use common::govhub;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
-        .unwrap()
-}
-
-fn govhub(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_govhub"))
-        .args(args)
-        .env("GOVHUB_LOG", "error")
-        .output()
         .unwrap()
 }
 

@@ -7,9 +7,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{govhub, write_config};
 
 /// Generous: other builds and tests may be sharing two cores.
 const STARTUP: Duration = Duration::from_secs(120);
@@ -22,15 +25,6 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn govhub(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_govhub"))
-        .args(args)
-        .env("GOVHUB_LOG", "error")
-        .env_remove("GOVHUB_ADMIN_TOKEN")
-        .output()
-        .unwrap()
 }
 
 fn sigterm(child: &Child) {
@@ -204,7 +198,7 @@ fn a_batch_that_cannot_finish_exits_1_after_the_deadline() {
     let api = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let url = format!("http://{}/api/v1/students", api.local_addr().unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &url);
+    let path = write_config(dir.path(), &url, ten_minute_timeout);
 
     let child = Command::new(env!("CARGO_BIN_EXE_govhub"))
         .args([
@@ -242,7 +236,11 @@ fn a_batch_that_cannot_finish_exits_1_after_the_deadline() {
 #[test]
 fn an_admin_server_beyond_loopback_without_a_token_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), "http://127.0.0.1:9/api/v1/students");
+    let path = write_config(
+        dir.path(),
+        "http://127.0.0.1:9/api/v1/students",
+        ten_minute_timeout,
+    );
     let output = Command::new(env!("CARGO_BIN_EXE_govhub"))
         .args(["run", "--admin", "0.0.0.0:0", "--config"])
         .arg(&path)
@@ -255,23 +253,7 @@ fn an_admin_server_beyond_loopback_without_a_token_is_a_config_error() {
     assert!(stderr.contains("GOVHUB_ADMIN_TOKEN"), "{stderr}");
 }
 
-/// The example config's education connector alone, pointed at `url` with a ten-minute
-/// request timeout, into the embedded log under `dir`.
-fn write_config(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../deploy/govhub.example.toml"
-    ))
-    .unwrap();
-    let mut config: toml::Table = toml::from_str(&example).unwrap();
-    config.remove("kafka");
-    config.insert("data_dir".into(), dir.display().to_string().into());
-    let connectors = config["connectors"].as_table_mut().unwrap();
-    connectors.retain(|name, _| name == "education");
-    let education = connectors["education"].as_table_mut().unwrap();
-    education["url"] = url.into();
+/// A ten-minute request timeout: a stuck batch outlives any shutdown deadline.
+fn ten_minute_timeout(education: &mut toml::Table) {
     education["timeout_secs"] = 600.into();
-    let path = dir.join("govhub.toml");
-    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-    path
 }

@@ -14,15 +14,10 @@ use govhub_core::{Header, OutEvent, Sink};
 use govhub_stream::{EmbeddedLog, LogEntry};
 use serde_json::{Value, json};
 
-const ENROLLMENT: &str = "govhub.education.enrollment.v1";
+mod common;
+use common::govhub;
 
-fn govhub(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_govhub"))
-        .args(args)
-        .env("GOVHUB_LOG", "error")
-        .output()
-        .unwrap()
-}
+const ENROLLMENT: &str = "govhub.education.enrollment.v1";
 
 /// A data directory filled by `govhub demo`.
 fn demo(dir: &Path) -> PathBuf {

@@ -9,6 +9,7 @@
 //! field by survivorship rules, with provenance.
 
 mod compare;
+mod config;
 mod features;
 mod golden;
 mod journal;
@@ -20,11 +21,12 @@ mod store;
 mod train;
 
 pub use compare::Comparison;
+pub use config::IdentityConfig;
 pub use features::pack_id;
 pub use golden::{Provenance, Rule, Survivorship};
 pub use journal::JournalError;
 pub use model::{Evidence, LevelModel, Model, ModelError, probability, weight_of};
 pub use name::pinyin;
 pub use observation::{Observation, RecordRef, Sex};
-pub use resolver::{IdentityConfig, IdentityEvent, IdentityStats, Outcome, ResolveError, Resolver};
+pub use resolver::{IdentityEvent, IdentityStats, Outcome, ResolveError, Resolver};
 pub use train::{TrainReport, train};

@@ -10,10 +10,9 @@ use rustc_hash::FxHashMap;
 
 use super::features::{Features, Owned, hash};
 
-/// Blocking keys: records sharing one become candidates for comparison.
+/// Blocking keys: records sharing one become candidates for comparison (phone; pinyin
+/// name and birth year; birth date and surname character).
 pub const BLOCKS: usize = 3;
-/// Names of the blocking keys, for reports.
-pub const BLOCK_NAMES: [&str; BLOCKS] = ["phone", "pinyin+birth_year", "birth_date+surname"];
 
 /// (department, connector) pairs a slot can tell apart (14 bits).
 pub const MAX_SOURCES: usize = 1 << 14;

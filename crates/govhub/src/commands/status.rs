@@ -121,7 +121,10 @@ async fn call(admin: &str, method: Method, path: &str) -> Result<String, Failure
     let response = request.send().await.map_err(|e| {
         Failure(
             1,
-            format!("cannot reach the admin server at {base}: {}", chain(&e)),
+            format!(
+                "cannot reach the admin server at {base}: {}",
+                govhub_core::error_chain(&e)
+            ),
         )
     })?;
     let status = response.status();
@@ -144,17 +147,6 @@ async fn call(admin: &str, method: Method, path: &str) -> Result<String, Failure
         StatusCode::NOT_FOUND => Err(Failure(CONFIG_ERROR, error())),
         _ => Err(Failure(1, error())),
     }
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn print_table(overview: &Overview) {

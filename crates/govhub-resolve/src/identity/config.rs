@@ -1,0 +1,46 @@
+//! Identity resolution's settings: `[identity]` in the config.
+
+use serde::{Deserialize, Serialize};
+
+use super::golden::Survivorship;
+
+/// Resolution settings (`[identity]` in the config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Match probability from which a record without a usable resident ID is linked to
+    /// a resident (0.5–1; higher: fewer wrong merges, more missed links).
+    pub link_threshold: f64,
+    /// A model file (JSON, as `govhub eval --train` writes); default: the built-in one.
+    pub model: Option<std::path::PathBuf>,
+    /// Records compared per blocking key at most (the newest); bounds the work per
+    /// record when a key is very common.
+    pub max_block_size: usize,
+    /// Survivorship rule per golden-record field.
+    pub survivorship: Survivorship,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> IdentityConfig {
+        IdentityConfig {
+            link_threshold: 0.99,
+            model: None,
+            max_block_size: 50,
+            survivorship: Survivorship::default(),
+        }
+    }
+}
+
+impl IdentityConfig {
+    /// What is wrong with these settings, as `(field, message)`.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if !(self.link_threshold >= 0.5 && self.link_threshold < 1.0) {
+            out.push(("link_threshold", "must be at least 0.5 and below 1".into()));
+        }
+        if self.max_block_size == 0 {
+            out.push(("max_block_size", "must be > 0".into()));
+        }
+        out
+    }
+}
