@@ -12,7 +12,7 @@ use govhub_stream::Topics;
 use serde_json::{Value, json};
 
 mod common;
-use common::govhub;
+use common::{demo, govhub};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -317,19 +317,7 @@ fn the_validator_rejects_what_the_parser_or_the_schemas_reject() {
 #[test]
 fn the_events_of_a_demo_run_match_the_document() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let out = govhub(&[
-        "demo",
-        "--residents",
-        "300",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "demo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let data = demo(dir.path(), 300);
     let (path, doc) = generate(dir.path(), &[]);
     // Every topic the demo wrote, read back as `govhub tail --format json` prints it.
     let mut events = String::new();

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
@@ -15,27 +15,9 @@ use govhub_stream::{EmbeddedLog, LogEntry};
 use serde_json::{Value, json};
 
 mod common;
-use common::govhub;
+use common::{demo, govhub};
 
 const ENROLLMENT: &str = "govhub.education.enrollment.v1";
-
-/// A data directory filled by `govhub demo`.
-fn demo(dir: &Path) -> PathBuf {
-    let data = dir.join("data");
-    let out = govhub(&[
-        "demo",
-        "--residents",
-        "200",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "demo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    data
-}
 
 /// What the demo wrote to `topic`, read directly from the log.
 fn stored(data: &Path, topic: &str) -> Vec<LogEntry> {
@@ -67,7 +49,7 @@ fn json_lines(out: &Output) -> Vec<Value> {
 #[test]
 fn reads_a_topic_from_the_beginning_in_both_formats() {
     let dir = tempfile::tempdir().unwrap();
-    let data = demo(dir.path());
+    let data = demo(dir.path(), 200);
     let expected = stored(&data, ENROLLMENT);
     assert!(expected.len() > 10);
 
@@ -170,7 +152,7 @@ fn reads_a_topic_from_the_beginning_in_both_formats() {
 #[test]
 fn unknown_topics_and_missing_logs_are_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let data = demo(dir.path());
+    let data = demo(dir.path(), 200);
 
     let out = tail(&data, &["education.nothing", "--from-beginning"]);
     assert_eq!(out.status.code(), Some(2));
@@ -299,7 +281,7 @@ async fn append(data: &Path, topic: &str, n: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_from_beginning_only_new_events_are_shown() {
     let dir = tempfile::tempdir().unwrap();
-    let data = demo(dir.path());
+    let data = demo(dir.path(), 200);
     let before = stored(&data, ENROLLMENT).len() as u64;
 
     let mut running = spawn_tail(
@@ -322,7 +304,7 @@ async fn without_from_beginning_only_new_events_are_shown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_keeps_reading_until_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
-    let data = demo(dir.path());
+    let data = demo(dir.path(), 200);
     let letters = stored(&data, "govhub.dlq.v1").len();
     assert!(letters > 0);
 

@@ -41,3 +41,22 @@ pub fn write_config(dir: &Path, url: &str, edit: impl FnOnce(&mut toml::Table)) 
     std::fs::write(&path, toml::to_string(&config).expect("serializes")).expect("written");
     path
 }
+
+/// Runs `govhub demo` over `residents` residents into `<dir>/data`; returns that data
+/// directory.
+pub fn demo(dir: &Path, residents: u32) -> PathBuf {
+    let data = dir.join("data");
+    let out = govhub(&[
+        "demo",
+        "--residents",
+        &residents.to_string(),
+        "--data-dir",
+        data.to_str().expect("a UTF-8 path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    data
+}
