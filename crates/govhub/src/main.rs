@@ -124,6 +124,11 @@ enum Command {
         /// Write a model estimated from this population to FILE instead of evaluating.
         #[arg(long, value_name = "FILE")]
         train: Option<PathBuf>,
+        /// With --train: estimate from the records a hub has resolved under this data
+        /// directory (its identity journal, read without changing it) instead of the
+        /// simulator.
+        #[arg(long, requires = "train")]
+        data_dir: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -233,12 +238,14 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             seed,
             config,
             train,
+            data_dir,
             json,
         } => commands::eval::run(&commands::eval::Options {
             residents,
             seed,
             config: config.as_deref(),
             train: train.as_deref(),
+            data_dir: data_dir.as_deref(),
             json,
         }),
         Command::Dlq { config, action } => commands::dlq::run(config.as_deref(), action).await,

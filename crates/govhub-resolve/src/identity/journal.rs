@@ -56,47 +56,17 @@ impl Journal {
     /// crash.
     pub fn open(dir: &Path) -> Result<(Journal, Vec<Entry>), JournalError> {
         let path = dir.join("journal.jsonl");
-        let err = |message: String| JournalError {
+        let err = |e: std::io::Error| JournalError {
             path: path.display().to_string(),
-            message,
+            message: e.to_string(),
         };
-        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-        let mut entries = Vec::new();
-        match File::open(&path) {
-            Ok(file) => {
-                let mut reader = BufReader::new(file);
-                let mut line = String::new();
-                let mut intact = 0u64;
-                let mut number = 0usize;
-                loop {
-                    line.clear();
-                    let n = reader
-                        .read_line(&mut line)
-                        .map_err(|e| err(e.to_string()))?;
-                    if n == 0 || !line.ends_with('\n') {
-                        break;
-                    }
-                    number += 1;
-                    // serde's message may quote the line; say only where it is.
-                    let entry: Entry = serde_json::from_str(&line).map_err(|e| {
-                        err(format!(
-                            "line {number} is not a journal entry (column {})",
-                            e.column()
-                        ))
-                    })?;
-                    entries.push(entry);
-                    intact += n as u64;
-                }
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| err(e.to_string()))?;
-                if file.metadata().map_err(|e| err(e.to_string()))?.len() > intact {
-                    file.set_len(intact).map_err(|e| err(e.to_string()))?;
-                }
+        std::fs::create_dir_all(dir).map_err(err)?;
+        let (entries, intact) = read(&path)?;
+        if path.exists() {
+            let file = OpenOptions::new().write(true).open(&path).map_err(err)?;
+            if file.metadata().map_err(err)?.len() > intact {
+                file.set_len(intact).map_err(err)?;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(err(e.to_string())),
         }
         Ok((
             Journal {
@@ -171,4 +141,72 @@ impl Journal {
         self.pending.clear();
         Ok(())
     }
+}
+
+/// The complete entries of the journal at `path` (none when it does not exist) and the
+/// length of the intact part; a torn last line is left out, the file left as it is.
+fn read(path: &Path) -> Result<(Vec<Entry>, u64), JournalError> {
+    let err = |message: String| JournalError {
+        path: path.display().to_string(),
+        message,
+    };
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => return Err(err(e.to_string())),
+    };
+    let mut entries = Vec::new();
+    let mut reader = BufReader::new(file);
+    let mut line = String::new();
+    let mut intact = 0u64;
+    let mut number = 0usize;
+    loop {
+        line.clear();
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|e| err(e.to_string()))?;
+        if n == 0 || !line.ends_with('\n') {
+            break;
+        }
+        number += 1;
+        // serde's message may quote the line; say only where it is.
+        let entry: Entry = serde_json::from_str(&line).map_err(|e| {
+            err(format!(
+                "line {number} is not a journal entry (column {})",
+                e.column()
+            ))
+        })?;
+        entries.push(entry);
+        intact += n as u64;
+    }
+    Ok((entries, intact))
+}
+
+/// The latest version of every record resolved under `dir` (a hub's
+/// `<data_dir>/identity`), read without changing anything, so it is safe beside a
+/// running hub: what `govhub eval --train --data-dir` estimates a model from.
+pub fn recorded_observations(dir: &Path) -> Result<Vec<Observation>, JournalError> {
+    let path = dir.join("journal.jsonl");
+    if !path.exists() {
+        return Err(JournalError {
+            path: path.display().to_string(),
+            message: "no identity journal here (has a hub run with this data directory?)".into(),
+        });
+    }
+    let (entries, _) = read(&path)?;
+    let mut latest: std::collections::HashMap<super::observation::RecordRef, usize> =
+        std::collections::HashMap::new();
+    let mut out: Vec<Observation> = Vec::new();
+    for entry in entries {
+        if let Entry::Record { observation, .. } = entry {
+            match latest.get(&observation.record) {
+                Some(&at) => out[at] = observation,
+                None => {
+                    latest.insert(observation.record.clone(), out.len());
+                    out.push(observation);
+                }
+            }
+        }
+    }
+    Ok(out)
 }

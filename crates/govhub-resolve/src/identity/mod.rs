@@ -24,7 +24,7 @@ pub use compare::Comparison;
 pub use config::IdentityConfig;
 pub use features::pack_id;
 pub use golden::{Provenance, Rule, Survivorship};
-pub use journal::JournalError;
+pub use journal::{JournalError, recorded_observations};
 pub use model::{Evidence, LevelModel, Model, ModelError, probability, weight_of};
 pub use name::pinyin;
 pub use observation::{Observation, RecordRef, Sex};

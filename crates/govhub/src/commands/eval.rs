@@ -7,7 +7,7 @@ use anyhow::Context;
 use govhub::config::HubConfig;
 use govhub::demo::EXAMPLE_CONFIG;
 use govhub::eval::{Report, evaluate, labelled};
-use govhub_resolve::identity::{Resolver, train};
+use govhub_resolve::identity::{Observation, Resolver, recorded_observations, train};
 use govhub_sim::Departments;
 
 use super::{load_config, load_standard};
@@ -23,6 +23,8 @@ pub struct Options<'a> {
     pub config: Option<&'a Path>,
     /// Estimate a model from this population and write it here instead of evaluating.
     pub train: Option<&'a Path>,
+    /// With `train`: estimate from the records a hub resolved under this data directory.
+    pub data_dir: Option<&'a Path>,
     /// Print the report as JSON.
     pub json: bool,
 }
@@ -36,6 +38,15 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
         },
         None => HubConfig::parse(EXAMPLE_CONFIG, "example").context("the example config")?,
     };
+    if let (Some(out), Some(data_dir)) = (options.train, options.data_dir) {
+        let observations = recorded_observations(&data_dir.join("identity"))?;
+        let trained_on = format!(
+            "govhub eval --train: {} records resolved under {}",
+            observations.len(),
+            data_dir.display()
+        );
+        return write_model(&observations, options.seed, &trained_on, out);
+    }
     let standard = match load_standard() {
         Ok(s) => s,
         Err(code) => return Ok(code),
@@ -47,26 +58,11 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
     );
     let data = labelled(&departments, &config, &standard);
     if let Some(out) = options.train {
-        let (model, report) = train(
-            &data.observations,
-            options.seed,
-            &format!(
-                "govhub eval --train: simulated population of {} residents, seed {}",
-                options.residents, options.seed
-            ),
+        let trained_on = format!(
+            "govhub eval --train: simulated population of {} residents, seed {}",
+            options.residents, options.seed
         );
-        let text = serde_json::to_string_pretty(&model)?;
-        std::fs::write(out, text + "\n").with_context(|| format!("writing {}", out.display()))?;
-        println!(
-            "trained on {} records: m from {} of {} candidate pairs labelled matches by resident ID, u from {} random pairs, prior {:.3e}; written to {}",
-            report.records,
-            report.matches,
-            report.candidate_pairs,
-            report.random_pairs,
-            model.prior,
-            out.display()
-        );
-        return Ok(ExitCode::SUCCESS);
+        return write_model(&data.observations, options.seed, &trained_on, out);
     }
     let model = Resolver::load_model(&config.identity)?;
     let report = evaluate(&data, &config.identity, &model)?;
@@ -75,6 +71,34 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
     } else {
         print_report(&report, data.rejected, config.identity.link_threshold);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Estimates a model from `observations` and writes it to `out`.
+fn write_model(
+    observations: &[Observation],
+    seed: u64,
+    trained_on: &str,
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
+    let (model, report) = train(observations, seed, trained_on);
+    if report.matches == 0 {
+        anyhow::bail!(
+            "none of the {} records share a resident ID with another: no labelled matches to estimate m from",
+            report.records
+        );
+    }
+    let text = serde_json::to_string_pretty(&model)?;
+    std::fs::write(out, text + "\n").with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "trained on {} records: m from {} of {} candidate pairs labelled matches by resident ID, u from {} random pairs, prior {:.3e}; written to {}",
+        report.records,
+        report.matches,
+        report.candidate_pairs,
+        report.random_pairs,
+        model.prior,
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
