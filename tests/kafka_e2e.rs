@@ -477,6 +477,15 @@ async fn four_departments_with_faults_lose_nothing() {
         "{} persons, {across} unified across departments",
         golden.len()
     );
+    assert_eq!(
+        cleanup_policy(&servers, &topic(&config, "person.v1")).await,
+        "compact",
+        "the person topic keeps the latest golden record per resident"
+    );
+    assert_eq!(
+        cleanup_policy(&servers, &topic(&config, "identity.v1")).await,
+        "delete"
+    );
     assert!(
         across > 100,
         "residents unified across departments: {across}"
@@ -486,4 +495,23 @@ async fn four_departments_with_faults_lose_nothing() {
         "records resolved into fewer persons"
     );
     running.shutdown().await.unwrap();
+}
+
+/// The topic's `cleanup.policy` as the broker reports it.
+async fn cleanup_policy(servers: &str, topic: &str) -> String {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .unwrap();
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .unwrap();
+    let resource = described.into_iter().next().unwrap().unwrap();
+    resource
+        .get("cleanup.policy")
+        .and_then(|entry| entry.value.clone())
+        .unwrap_or_default()
 }

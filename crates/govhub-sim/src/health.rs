@@ -351,10 +351,10 @@ impl Feed for HealthSim {
             },
             "gxsj": datetime(updated),
         });
-        if kind == "02" {
-            if let Some(&discharged) = history.updated.first() {
-                value["cysj"] = json!(datetime(view.time(k, discharged)));
-            }
+        if kind == "02"
+            && let Some(&discharged) = history.updated.first()
+        {
+            value["cysj"] = json!(datetime(view.time(k, discharged)));
         }
         let defect = faults::invalid(&self.faults, key, k).map(|roll| {
             let defect = DEFECTS[(roll % DEFECTS.len() as u64) as usize];

@@ -246,13 +246,13 @@ impl Noise {
         }
 
         let mut birth_date = resident.birth_date;
-        if rng.chance(self.swapped_birth_date) && birth_date.day() != birth_date.month() {
-            if let Some(swapped) =
+        if rng.chance(self.swapped_birth_date)
+            && birth_date.day() != birth_date.month()
+            && let Some(swapped) =
                 NaiveDate::from_ymd_opt(birth_date.year(), birth_date.day(), birth_date.month())
-            {
-                birth_date = swapped;
-                noise.birth_date_swapped = true;
-            }
+        {
+            birth_date = swapped;
+            noise.birth_date_swapped = true;
         }
 
         NoisyPerson {

@@ -144,10 +144,10 @@ impl HubConfig {
         for (field, message) in self.identity.problems() {
             add(format!("identity.{field}"), message);
         }
-        if let Some(path) = &self.identity.model {
-            if let Err(e) = govhub_resolve::identity::Resolver::load_model(&self.identity) {
-                add("identity.model".into(), format!("{}: {e}", path.display()));
-            }
+        if let Some(path) = &self.identity.model
+            && let Err(e) = govhub_resolve::identity::Resolver::load_model(&self.identity)
+        {
+            add("identity.model".into(), format!("{}: {e}", path.display()));
         }
         for (name, connector) in &self.connectors {
             let at = |field: &str| format!("connectors.{name}.{field}");

@@ -2,17 +2,20 @@
 //! through the current mapping and schemas after a fix.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use govhub_connect::CursorStore;
-use govhub_core::{Sink, SourceRecord};
+use govhub_core::{Batch, Sink, SourceRecord};
+use govhub_resolve::identity::{ResolveError, Resolver};
 use govhub_schema::Standard;
 use govhub_schema::mapping::CompiledMapping;
 use govhub_stream::{DeadLetter, EmbeddedLog, LogEntry, Publisher, StreamError, kafka};
 use serde_json::Value;
 
 use crate::config::HubConfig;
-use crate::pipeline::Stages;
+use crate::lock::{DataDirLock, LockError};
+use crate::pipeline::{Counts, Stages};
 use crate::sink::HubSink;
 
 /// One dead letter as stored, with its position.
@@ -45,6 +48,12 @@ pub enum DlqError {
     /// The config's topic prefix is invalid.
     #[error("{0}")]
     Config(String),
+    /// A running hub owns the data directory (replay resolves persons with its state).
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The identity state could not be opened or written.
+    #[error(transparent)]
+    Identity(#[from] ResolveError),
 }
 
 /// Every dead letter in the configured sink's dead-letter topic, oldest first. Entries
@@ -107,13 +116,21 @@ fn replay_state(config: &HubConfig) -> (CursorStore, &'static str) {
 }
 
 /// Re-runs dead letters (of `connector`, or all) through the current mapping and
-/// schemas. Those that pass are published; the rest stay. Each dead letter is published
-/// at most once: replayed ids are remembered under the data directory, after the write.
+/// schemas. Those that pass are resolved to their person like any record and published
+/// (keyed by person id, with identity decisions and golden records); the rest stay. Each
+/// dead letter is published at most once: replayed ids are remembered under the data
+/// directory, after the write. Needs the data directory to itself (no hub running on
+/// it): replay changes the identity state the hub owns.
 pub async fn replay(
     config: &HubConfig,
     standard: &Standard,
     connector: Option<&str>,
 ) -> Result<ReplayReport, DlqError> {
+    let _lock = DataDirLock::acquire(&config.data_dir)?;
+    let resolver = Mutex::new(Resolver::open(
+        &config.data_dir.join("identity"),
+        &config.identity,
+    )?);
     let (store, key) = replay_state(config);
     let state_path = store.path(key).display().to_string();
     let state_err = |source| DlqError::State {
@@ -160,42 +177,45 @@ pub async fn replay(
             schema,
             publisher: &publisher,
             fingerprints: None,
-            resolver: None,
+            resolver: Some(&resolver),
         };
-        match stages.canonical(&letter.payload) {
-            Ok(canonical) => {
-                let record = SourceRecord {
-                    connector: letter.connector.clone(),
-                    department: letter.department.clone(),
-                    kind: letter.kind.clone(),
-                    source_record_id: letter.source_record_id.clone(),
-                    payload: letter.payload.clone(),
-                    fetched_at: letter.fetched_at,
-                };
-                events.push(publisher.accepted(
-                    &record,
-                    canonical,
-                    &schema.topic_suffix(),
-                    &schema.id,
-                ));
-                newly_done.push(stored.id.clone());
-                report.published += 1;
-            }
-            Err((stage, violations)) => {
-                report.still_failing += 1;
-                for v in violations {
-                    let reason = format!("{stage}: {} at {}", v.keyword, v.instance_path);
-                    *report.reasons.entry(reason).or_default() += 1;
-                }
+        let batch = Batch {
+            records: vec![SourceRecord {
+                connector: letter.connector.clone(),
+                department: letter.department.clone(),
+                kind: letter.kind.clone(),
+                source_record_id: letter.source_record_id.clone(),
+                payload: letter.payload.clone(),
+                fetched_at: letter.fetched_at,
+            }],
+            cursor: Value::Null,
+        };
+        let mut counts = Counts::default();
+        let out = stages.process(&batch, &mut counts);
+        if counts.published == 1 {
+            events.extend(out);
+            newly_done.push(stored.id.clone());
+            report.published += 1;
+        } else {
+            // Still failing: its new dead letter is not published again.
+            report.still_failing += 1;
+            for (reason, n) in counts.reasons {
+                *report.reasons.entry(reason).or_default() += n;
             }
         }
     }
     if !events.is_empty() {
         let mut sink = HubSink::from_config(config)?;
         let mut topic_names: Vec<String> = events.iter().map(|e| e.topic.clone()).collect();
+        topic_names.sort();
         topic_names.dedup();
-        sink.prepare(&topic_names, &[]).await?;
+        sink.prepare(&topic_names, &[publisher.topics().person()])
+            .await?;
         sink.write(events).await?;
+        resolver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .commit()?;
         let all: BTreeSet<String> = done.into_iter().chain(newly_done).collect();
         let state = Value::from(all.into_iter().collect::<Vec<_>>());
         let write = tokio::task::spawn_blocking(move || store.store(key, &state)).await;
@@ -268,9 +288,15 @@ mod tests {
         let by_map = letters.iter().filter(|s| s.letter.stage == "map").count() as u64;
         assert!(by_map > 20, "girls rejected by the map stage: {by_map}");
 
-        // Fix the mapping and replay.
+        // Fix the mapping and replay: not while the hub owns the data directory.
         config.connectors.get_mut("education").unwrap().mapping =
             mapping(r#"{ "male" = "male", "female" = "female" }"#);
+        let busy = replay(&config, &standard, None).await.unwrap_err();
+        assert!(
+            matches!(busy, DlqError::Lock(LockError::Busy { .. })),
+            "{busy}"
+        );
+        drop(hub);
         let report = replay(&config, &standard, None).await.unwrap();
         let valid_girls = sim
             .all()
@@ -290,6 +316,17 @@ mod tests {
         let events = log.read("govhub.education.enrollment.v1").unwrap();
         let keys: BTreeSet<Option<String>> = events.iter().map(|e| e.key.clone()).collect();
         assert_eq!((events.len(), keys.len()), (108, 108));
+        // Replayed records are resolved like the others: keyed by person id, with a
+        // link decision each.
+        for e in &events {
+            let person = e
+                .headers
+                .iter()
+                .find(|(name, _)| name == "ce_govhubpersonid");
+            assert_eq!(person.map(|(_, v)| Some(v.clone())), Some(e.key.clone()));
+        }
+        let links = log.read("govhub.identity.v1").unwrap();
+        assert_eq!(links.len(), 108, "one decision per published record");
 
         // A second replay publishes nothing again; the failing ones stay.
         let again = replay(&config, &standard, None).await.unwrap();

@@ -40,6 +40,9 @@ pub enum BuildError {
     /// The identity state or model could not be loaded.
     #[error(transparent)]
     Identity(#[from] ResolveError),
+    /// Another process owns the data directory.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
 }
 
 /// One connector with its source.
@@ -63,6 +66,8 @@ pub struct Hub {
     status: Arc<Status>,
     /// One resolver for every connector: a resident is one person across departments.
     resolver: Mutex<Resolver>,
+    /// Held while the hub lives: no other process writes this data directory's state.
+    _lock: crate::lock::DataDirLock,
 }
 
 impl Hub {
@@ -88,6 +93,7 @@ impl Hub {
             tracing::warn!(setting = %warning.path, "{}", warning.message);
         }
         let topics = config.topics().map_err(|p| BuildError::Config(vec![p]))?;
+        let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
         let mut sink = HubSink::from_config(config)?;
         let mut connectors = Vec::new();
         let mut topic_names = vec![topics.dlq()];
@@ -116,6 +122,7 @@ impl Hub {
             connectors,
             poll_interval: config.poll_interval(),
             resolver: Mutex::new(resolver),
+            _lock: lock,
         })
     }
 
@@ -145,11 +152,11 @@ impl Hub {
             if status.is_paused(&connector.name) {
                 continue;
             }
-            if let Some(backfill) = status.take_backfill(&connector.name) {
-                if let Err(e) = apply_backfill(connector, backfill, status.data_dir()).await {
-                    record_failure(status, connector, &e, &mut failure);
-                    continue;
-                }
+            if let Some(backfill) = status.take_backfill(&connector.name)
+                && let Err(e) = apply_backfill(connector, backfill, status.data_dir()).await
+            {
+                record_failure(status, connector, &e, &mut failure);
+                continue;
             }
             let Some(schema) = self.standard.latest(&connector.kind) else {
                 continue; // ruled out by config validation in build()

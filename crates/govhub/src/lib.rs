@@ -11,6 +11,7 @@ pub mod demo;
 pub mod dlq;
 pub mod eval;
 pub mod hub;
+pub mod lock;
 pub mod pipeline;
 pub mod sink;
 pub mod status;

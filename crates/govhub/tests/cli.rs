@@ -89,6 +89,32 @@ async fn run_once_then_backfill_re_reads_everything() {
     let unknown = govhub(&["backfill", "nope", "--config", &config]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("known: education"));
+
+    // While another process owns the data directory (a running hub), commands that
+    // write its state are refused, and the cursor is left alone.
+    let cursor = dir.path().join("cursors").join("education.json");
+    let before = std::fs::read(&cursor).unwrap();
+    let held = govhub::lock::DataDirLock::acquire(dir.path()).unwrap();
+    for args in [
+        vec!["backfill", "education", "--config", &config],
+        vec!["run", "--config", &config, "--once"],
+        vec!["dlq", "replay", "--config", &config],
+    ] {
+        let refused = govhub(&args);
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("in use by another govhub process"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(std::fs::read(&cursor).unwrap(), before, "cursor untouched");
+    drop(held);
+    assert!(
+        govhub(&["run", "--config", &config, "--once"])
+            .status
+            .success()
+    );
 }
 
 #[test]

@@ -170,40 +170,40 @@ pub(super) fn check_pattern_and_format(
     fragment: &Node,
     out: &mut Vec<Found>,
 ) {
-    if let Some(Value::String(pattern)) = schema.get("pattern") {
-        if !summary.patterns.contains(pattern) {
-            let why = if summary.patterns.is_empty() {
-                format!(
-                    "pattern {} added: strings not matching it would be rejected",
-                    quote(pattern)
-                )
-            } else {
-                format!(
-                    "pattern tightened or changed from {} to {}: containment cannot be \
+    if let Some(Value::String(pattern)) = schema.get("pattern")
+        && !summary.patterns.contains(pattern)
+    {
+        let why = if summary.patterns.is_empty() {
+            format!(
+                "pattern {} added: strings not matching it would be rejected",
+                quote(pattern)
+            )
+        } else {
+            format!(
+                "pattern tightened or changed from {} to {}: containment cannot be \
                      proven, so strings matching only the old pattern may be rejected",
-                    quote_all(&summary.patterns),
-                    quote(pattern)
-                )
-            };
-            out.push(issue(&fragment.child(&["pattern"]), why));
-        }
+                quote_all(&summary.patterns),
+                quote(pattern)
+            )
+        };
+        out.push(issue(&fragment.child(&["pattern"]), why));
     }
-    if let Some(Value::String(format)) = schema.get("format") {
-        if !summary.formats.contains(format) {
-            let why = if summary.formats.is_empty() {
-                format!(
-                    "format {} added: strings not in that format would be rejected",
-                    quote(format)
-                )
-            } else {
-                format!(
-                    "format changed from {} to {}: strings valid only in the old format would \
+    if let Some(Value::String(format)) = schema.get("format")
+        && !summary.formats.contains(format)
+    {
+        let why = if summary.formats.is_empty() {
+            format!(
+                "format {} added: strings not in that format would be rejected",
+                quote(format)
+            )
+        } else {
+            format!(
+                "format changed from {} to {}: strings valid only in the old format would \
                      be rejected",
-                    quote_all(&summary.formats),
-                    quote(format)
-                )
-            };
-            out.push(issue(&fragment.child(&["format"]), why));
-        }
+                quote_all(&summary.formats),
+                quote(format)
+            )
+        };
+        out.push(issue(&fragment.child(&["format"]), why));
     }
 }

@@ -150,10 +150,10 @@ impl Summary {
                 })
                 .or_insert(limit);
         }
-        if let Some(number) = schema.get("multipleOf") {
-            if let Some(value) = number.as_f64().filter(|v| *v > 0.0) {
-                self.multiple_of.push((value, number.to_string()));
-            }
+        if let Some(number) = schema.get("multipleOf")
+            && let Some(value) = number.as_f64().filter(|v| *v > 0.0)
+        {
+            self.multiple_of.push((value, number.to_string()));
         }
         if let Some(Value::String(pattern)) = schema.get("pattern") {
             self.patterns.push(pattern.clone());

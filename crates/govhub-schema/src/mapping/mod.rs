@@ -412,13 +412,12 @@ fn field_exists(
         }
     }
     for combinator in ["allOf", "anyOf", "oneOf"] {
-        if let Some(branches) = node.get(combinator).and_then(Value::as_array) {
-            if branches
+        if let Some(branches) = node.get(combinator).and_then(Value::as_array)
+            && branches
                 .iter()
                 .any(|b| field_exists(root, b, segs, resolve, depth + 1))
-            {
-                return true;
-            }
+        {
+            return true;
         }
     }
     node.get("properties")

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use govhub::hub::Hub;
+use govhub::lock::DataDirLock;
 use govhub_connect::CursorStore;
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +48,9 @@ pub async fn run(
         Err(code) => return Ok(code),
     };
     config.connectors.retain(|name, _| name == connector);
+    // Not under a running hub: it would keep its own cursor and overwrite this one. The
+    // hub built below takes the lock again for the sync.
+    let lock = DataDirLock::acquire(&config.data_dir).context("backfill")?;
     let store = CursorStore::new(&config.data_dir);
     match &cursor {
         Some(cursor) => store.store(connector, cursor),
@@ -70,6 +74,7 @@ pub async fn run(
             _ => {}
         }
     }
+    drop(lock);
     tracing::info!(
         connector,
         since = since.unwrap_or("the beginning"),

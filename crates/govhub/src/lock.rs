@@ -1,0 +1,76 @@
+//! One process per data directory: cursors, fingerprints and the identity journal are
+//! each written by one owner, so a second hub (or a `backfill` or `dlq replay` beside a
+//! running hub) on the same directory is refused rather than left to interleave writes.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+/// An exclusive lock on `<data_dir>/govhub.lock`, held until dropped (the operating
+/// system releases it when the process ends, however it ends).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: File,
+}
+
+/// The data directory could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds it.
+    #[error(
+        "{dir} is in use by another govhub process (a running hub?); one process owns a data \
+         directory's cursors and identity state: stop it first, or use its admin API"
+    )]
+    Busy {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// The lock file could not be created or locked.
+    #[error("locking {path}: {source}")]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl DataDirLock {
+    /// Locks `data_dir` (creating it if needed), or says who holds it.
+    pub fn acquire(data_dir: &Path) -> Result<DataDirLock, LockError> {
+        let path = data_dir.join("govhub.lock");
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(DataDirLock { _file: file }),
+            Err(TryLockError::WouldBlock) => Err(LockError::Busy {
+                dir: data_dir.to_owned(),
+            }),
+            Err(TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_owner_is_refused_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let first = DataDirLock::acquire(dir.path());
+        assert!(first.is_ok());
+        let second = DataDirLock::acquire(dir.path());
+        assert!(matches!(second, Err(LockError::Busy { .. })), "{second:?}");
+        drop(first);
+        assert!(DataDirLock::acquire(dir.path()).is_ok());
+    }
+}
