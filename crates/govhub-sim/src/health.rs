@@ -56,6 +56,8 @@ pub const DEFAULT_LIMIT: u64 = 100;
 
 /// Domain tag of the department's hashes.
 const TAG: u64 = 0x4845_414C_5448;
+/// Prefix of encounter ids (就诊流水号): `JZ`, creation date, record number.
+const RECORD_PREFIX: &str = "JZ";
 
 /// The simulated platform. Clones share the clock.
 #[derive(Debug, Clone)]
@@ -162,12 +164,6 @@ impl HealthSim {
         Permutation::new(self.population.size, hash(&[self.key(), 1])).apply(j)
     }
 
-    fn record_id(&self, k: u64, view: &TimelineView) -> String {
-        let created = view.history(k).created;
-        let date = local(view.time(k, created)).date_naive();
-        format!("JZ{}{k:09}", compact_date(date))
-    }
-
     /// `(department, record id, resident index)` of every encounter at `generation`.
     pub fn ground_truth(
         &self,
@@ -177,7 +173,7 @@ impl HealthSim {
         (0..view.len()).map(move |k| {
             (
                 Department::Health,
-                self.record_id(k, &view),
+                view.dated_id(RECORD_PREFIX, k),
                 self.resident_of(k),
             )
         })
@@ -303,7 +299,7 @@ impl Feed for HealthSim {
     fn build(&self, k: u64, view: &TimelineView) -> SimRecord {
         let key = self.key();
         let history = view.history(k);
-        let id = self.record_id(k, view);
+        let id = view.dated_id(RECORD_PREFIX, k);
         let resident_index = self.resident_of(k);
         let resident = self.population.resident(resident_index);
         let place = self.population.household(resident.household).place;

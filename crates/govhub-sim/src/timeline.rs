@@ -251,6 +251,14 @@ impl TimelineView {
         k < perm.len() && perm.invert(k) < self.timeline.updates(g)
     }
 
+    /// Record `k`'s id as registers write it: `prefix`, the creation date and the
+    /// 9-digit record number (`JZ20240601000000007`).
+    pub(crate) fn dated_id(&self, prefix: &str, k: u64) -> String {
+        let created = self.history(k).created;
+        let date = local(self.time(k, created)).date_naive();
+        format!("{prefix}{}{k:09}", crate::record::compact_date(date))
+    }
+
     /// The history of record `k` (`k < len`).
     pub(crate) fn history(&self, k: u64) -> History {
         let created = self.timeline.created(k);

@@ -46,7 +46,7 @@ use crate::faults::{self, FaultState, Faults};
 use crate::noise::Noise;
 use crate::perm::Permutation;
 use crate::population::{Population, places::STREETS};
-use crate::record::{Department, PersonRef, SimRecord, compact_date};
+use crate::record::{Department, PersonRef, SimRecord};
 use crate::rng::{SplitMix64, hash, hash_str, unit};
 use crate::timeline::{CST, Churn, Clock, Timeline, TimelineView, group_positions, local};
 
@@ -54,6 +54,8 @@ use crate::timeline::{CST, Churn, Clock, Timeline, TimelineView, group_positions
 pub const CASES_PATH: &str = "/openapi/grid/cases";
 /// Largest `page_size` allowed.
 pub const MAX_PAGE_SIZE: u64 = 1000;
+/// Prefix of case ids (网格案件编号): `WG`, creation date, record number.
+const CASE_PREFIX: &str = "WG";
 /// `page_size` when the request has none.
 pub const DEFAULT_PAGE_SIZE: u64 = 100;
 
@@ -179,12 +181,6 @@ impl UrbanSim {
         matches!(self.channel(k), "2" | "3").then(|| self.subject_of(k))
     }
 
-    fn case_id(&self, k: u64, view: &TimelineView) -> String {
-        let created = view.history(k).created;
-        let date = local(view.time(k, created)).date_naive();
-        format!("WG{}{k:09}", compact_date(date))
-    }
-
     /// `(department, case id, reporter index)` of every reported case at `generation`.
     pub fn ground_truth(
         &self,
@@ -193,7 +189,7 @@ impl UrbanSim {
         let view = self.timeline().view(generation);
         (0..view.len()).filter_map(move |k| {
             self.reporter_of(k)
-                .map(|r| (Department::UrbanManagement, self.case_id(k, &view), r))
+                .map(|r| (Department::UrbanManagement, view.dated_id(CASE_PREFIX, k), r))
         })
     }
 
@@ -244,7 +240,7 @@ impl UrbanSim {
             for k in batch {
                 let keep = match (position.since, position.after_id.as_deref()) {
                     (Some(since), Some(after)) if time == since => {
-                        let id = self.case_id(k, view);
+                        let id = view.dated_id(CASE_PREFIX, k);
                         id.as_str() > after || (repeat_after && id == after)
                     }
                     _ => true,
@@ -370,7 +366,7 @@ impl Feed for UrbanSim {
     fn build(&self, k: u64, view: &TimelineView) -> SimRecord {
         let key = self.key();
         let history = view.history(k);
-        let id = self.case_id(k, view);
+        let id = view.dated_id(CASE_PREFIX, k);
         let subject = self.population.resident(self.subject_of(k));
         let place = self.population.household(subject.household).place;
         let mut rng = SplitMix64::new(hash(&[key, 3, k]));
