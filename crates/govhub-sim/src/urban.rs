@@ -188,8 +188,13 @@ impl UrbanSim {
     ) -> impl Iterator<Item = (Department, String, u64)> + '_ {
         let view = self.timeline().view(generation);
         (0..view.len()).filter_map(move |k| {
-            self.reporter_of(k)
-                .map(|r| (Department::UrbanManagement, view.dated_id(CASE_PREFIX, k), r))
+            self.reporter_of(k).map(|r| {
+                (
+                    Department::UrbanManagement,
+                    view.dated_id(CASE_PREFIX, k),
+                    r,
+                )
+            })
         })
     }
 

@@ -229,15 +229,14 @@ pub async fn replay(
 
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, SocketAddr};
     use std::sync::Arc;
 
-    use govhub_sim::education::{EducationSim, STUDENTS_PATH};
+    use govhub_sim::education::EducationSim;
     use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::demo::EXAMPLE_CONFIG;
     use crate::hub::Hub;
+    use crate::testing::{Registry, registry};
 
     /// A field-by-field mapping of the simulator's records whose sex table lacks
     /// "female": every girl is rejected by the map stage until it is fixed.
@@ -265,17 +264,12 @@ mod tests {
             students: 120,
             invalid_every: 10,
         };
-        let server = govhub_sim::serve(sim.router(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .await
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = HubConfig::parse(EXAMPLE_CONFIG, "example").unwrap();
-        config.kafka = None;
-        config.data_dir = dir.path().to_owned();
-        config.connectors.retain(|name, _| name == "education");
-        let edu = config.connectors.get_mut("education").unwrap();
-        edu.url = server.url(STUDENTS_PATH);
-        edu.mapping = mapping(r#"{ "male" = "male" }"#);
+        let Registry {
+            server: _server,
+            dir,
+            mut config,
+        } = registry(&sim).await;
+        config.connectors.get_mut("education").unwrap().mapping = mapping(r#"{ "male" = "male" }"#);
         let standard = Arc::new(Standard::embedded().unwrap());
         let mut hub = Hub::build(&config, standard.clone()).await.unwrap();
         let mut counts = BTreeMap::new();

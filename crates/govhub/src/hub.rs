@@ -386,12 +386,10 @@ impl<K: Sink + Send> Sink for Reporting<'_, K> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, SocketAddr};
-
-    use govhub_sim::education::{EducationSim, STUDENTS_PATH};
+    use govhub_sim::education::EducationSim;
 
     use super::*;
-    use crate::demo::EXAMPLE_CONFIG;
+    use crate::testing::{Registry, registry};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_connector_does_not_hold_the_others_back() {
@@ -400,16 +398,12 @@ mod tests {
             students: 40,
             invalid_every: 0,
         };
-        let server = govhub_sim::serve(sim.router(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .await
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = HubConfig::parse(EXAMPLE_CONFIG, "example").unwrap();
-        config.kafka = None;
-        config.data_dir = dir.path().to_owned();
-        config.connectors.retain(|name, _| name == "education");
-        let mut healthy = config.connectors["education"].clone();
-        healthy.url = server.url(STUDENTS_PATH);
+        let Registry {
+            server,
+            dir: _dir,
+            mut config,
+        } = registry(&sim).await;
+        let healthy = config.connectors["education"].clone();
         let mut broken = healthy.clone();
         broken.url = server.url("/no/such/endpoint");
         broken.reliability.max_retries = 0;

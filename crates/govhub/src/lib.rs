@@ -15,3 +15,5 @@ pub mod lock;
 pub mod pipeline;
 pub mod sink;
 pub mod status;
+#[cfg(test)]
+mod testing;
