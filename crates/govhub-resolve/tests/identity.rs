@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use govhub_resolve::identity::{IdentityConfig, Model, Observation, RecordRef, Resolver, Sex};
 use govhub_schema::formats::resident_id;
@@ -43,7 +44,10 @@ fn obs(department: &str, srid: &str, p: &P) -> Observation {
 }
 
 fn resolver() -> Resolver {
-    Resolver::in_memory(&IdentityConfig::default(), &Model::builtin().unwrap()).unwrap()
+    // Parsed once: the property test builds two resolvers per case.
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    let model = MODEL.get_or_init(|| Model::builtin().unwrap());
+    Resolver::in_memory(&IdentityConfig::default(), model).unwrap()
 }
 
 fn zhang_wei() -> P {

@@ -178,7 +178,7 @@ impl Resolver {
         };
         self.attach(slot, into);
         let person_id = pid_text(self.clusters[into as usize].pid);
-        self.journal(Entry::Record {
+        self.journal(|| Entry::Record {
             observation: o.clone(),
             person: person_id.clone(),
             version: None,
@@ -202,7 +202,7 @@ impl Resolver {
             let retired = pid_text(self.clusters[t.cluster as usize].pid);
             self.merge(t.cluster, into);
             self.stats.merges += 1;
-            self.journal(Entry::Merge {
+            self.journal(|| Entry::Merge {
                 from: retired.clone(),
                 into: person_id.clone(),
             });
@@ -280,7 +280,7 @@ impl Resolver {
         self.attach(moved, into);
         self.stats.splits += 1;
         let person_id = pid_text(self.clusters[into as usize].pid);
-        self.journal(Entry::Record {
+        self.journal(|| Entry::Record {
             observation: observation.clone(),
             person: person_id.clone(),
             version: None,
@@ -332,9 +332,11 @@ impl Resolver {
         }
     }
 
-    fn journal(&mut self, entry: Entry) {
+    /// Queues a decision for the journal; `entry` is only built when there is one (an
+    /// in-memory resolver, as in `govhub eval`, copies nothing).
+    fn journal(&mut self, entry: impl FnOnce() -> Entry) {
         if let Some(journal) = &mut self.journal {
-            journal.push(&entry);
+            journal.push(&entry());
         }
     }
 
