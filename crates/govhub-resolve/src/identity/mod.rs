@@ -22,11 +22,9 @@ mod train;
 
 pub use compare::Comparison;
 pub use config::IdentityConfig;
-pub use features::pack_id;
 pub use golden::{Provenance, Rule, Survivorship};
 pub use journal::{JournalError, recorded_observations};
-pub use model::{Evidence, LevelModel, Model, ModelError, probability, weight_of};
-pub use name::pinyin;
+pub use model::{Evidence, LevelModel, Model, ModelError};
 pub use observation::{Observation, RecordRef, Sex};
 pub use resolver::{IdentityEvent, IdentityStats, Outcome, ResolveError, Resolver};
 pub use train::{TrainReport, train};
