@@ -359,12 +359,7 @@ fn the_kubernetes_manifests_agree_with_govhub_and_each_other() {
     let containers = pod["containers"].as_array().unwrap();
     assert_eq!(containers.len(), 1);
     let container = &containers[0];
-    let args: Vec<String> = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
+    let args: Vec<String> = strings(&container["args"]);
     let options = check_command_line(&args, "deployment args");
     let admin = &options["admin"];
     let (host, port) = admin.rsplit_once(':').unwrap();
@@ -526,12 +521,7 @@ fn the_compose_file_builds_and_runs_govhub_with_kafka() {
     );
     assert!(compose_dir.join("Dockerfile.dockerignore").is_file());
 
-    let command: Vec<String> = hub["command"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
+    let command: Vec<String> = strings(&hub["command"]);
     let options = check_command_line(&command, "compose command");
     let cmd_line = docker.lines().find_map(|l| l.strip_prefix("CMD ")).unwrap();
     let cmd: Vec<String> = serde_json::from_str(cmd_line).unwrap();
@@ -888,4 +878,14 @@ fn the_grafana_dashboard_uses_only_the_metrics_govhub_exposes() {
     } else {
         eprintln!("note: promtool is not installed; PromQL syntax was not checked");
     }
+}
+
+/// A JSON array of strings (a command line in a manifest), as owned strings.
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
 }
