@@ -10,10 +10,12 @@ pub mod docs;
 pub mod formats;
 pub mod mapping;
 pub mod normalize;
+mod sex;
 mod standard;
 pub mod text;
 pub mod uri;
 mod violation;
 
 pub use govhub_core::Violation;
+pub use sex::Sex;
 pub use standard::{ID_BASE, KindSchema, SchemaError, Standard};

@@ -63,25 +63,7 @@ const SUBJECTS: &[Subject] = &[
     },
 ];
 
-/// Sex as the standard records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Sex {
-    /// male
-    Male,
-    /// female
-    Female,
-}
-
-impl Sex {
-    /// The standard's value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sex::Male => "male",
-            Sex::Female => "female",
-        }
-    }
-}
+pub use govhub_schema::Sex;
 
 /// Where a record came from: the key of an observation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

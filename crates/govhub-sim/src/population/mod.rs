@@ -23,46 +23,7 @@ use crate::rng::hash;
 pub use places::{PLACES, Place, place_of};
 
 /// Sex as recorded on the resident ID (odd sequence: male, even: female).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sex {
-    /// 男
-    Male,
-    /// 女
-    Female,
-}
-
-impl Sex {
-    /// The canonical value used by the schemas.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sex::Male => "male",
-            Sex::Female => "female",
-        }
-    }
-
-    /// GB/T 2261.1 code: `1` male, `2` female.
-    pub fn gb_code(self) -> &'static str {
-        match self {
-            Sex::Male => "1",
-            Sex::Female => "2",
-        }
-    }
-
-    /// The Chinese word, as registers print it.
-    pub fn chinese(self) -> &'static str {
-        match self {
-            Sex::Male => "男",
-            Sex::Female => "女",
-        }
-    }
-
-    fn other(self) -> Sex {
-        match self {
-            Sex::Male => Sex::Female,
-            Sex::Female => Sex::Male,
-        }
-    }
-}
+pub use govhub_schema::Sex;
 
 /// A resident's place in their household.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,7 +242,7 @@ impl Population {
         let mut rng = SplitMix64::new(hash(&[self.seed, TAG_PERSON, index]));
         let sex = match role {
             Role::Head => t.head_sex,
-            Role::Spouse => t.head_sex.other(),
+            Role::Spouse => t.head_sex.opposite(),
             Role::Parent if slot == 3 => Sex::Male,
             Role::Parent => Sex::Female,
             Role::Child if rng.chance(0.5) => Sex::Male,
