@@ -12,6 +12,7 @@ use govhub::config::HubConfig;
 use govhub::demo::EXAMPLE_CONFIG;
 use govhub::hub::{BuildError, Hub};
 use govhub_core::content_id;
+use govhub_resolve::{Commit, StateStore};
 use govhub_schema::Standard;
 use govhub_sim::RunningSim;
 use govhub_sim::education::{Defect, EducationSim, STUDENTS_PATH};
@@ -222,7 +223,13 @@ async fn a_rerun_publishes_nothing_and_a_replay_repeats_the_same_ids() {
 
     // A lost cursor re-reads everything; exact dedup recognises every record.
     let data_dir = &setup.config.data_dir;
-    std::fs::remove_file(data_dir.join("cursors/education.json")).unwrap();
+    {
+        let mut store = StateStore::open(data_dir).unwrap();
+        let start = setup.config.connectors["education"].pagination.start();
+        let mut lost = Commit::default();
+        lost.cursors.insert("education".into(), start);
+        store.commit(&lost).unwrap();
+    }
     let reread = sync_once(&setup.config).await;
     assert_eq!(
         (reread.pulled, reread.duplicates, reread.published),
@@ -230,10 +237,10 @@ async fn a_rerun_publishes_nothing_and_a_replay_repeats_the_same_ids() {
     );
     assert_eq!(read_topic(&servers, &enrollment).len(), 220);
 
-    // A crash after the write but before either commit replays the batch; the
-    // replayed events carry the same ce_id, so consumers can drop them.
-    std::fs::remove_file(data_dir.join("cursors/education.json")).unwrap();
-    std::fs::remove_dir_all(data_dir.join("fingerprints")).unwrap();
+    // A crash after the first run's writes but before their commits leaves the state
+    // as it was before that run (empty): the replay re-sends every event with the same
+    // ce_id, so consumers can drop them.
+    std::fs::remove_dir_all(data_dir.join(govhub_resolve::state::STATE_DIR)).unwrap();
     sync_once(&setup.config).await;
     let events = read_topic(&servers, &enrollment);
     assert_eq!(events.len(), 440);

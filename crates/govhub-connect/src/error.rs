@@ -74,15 +74,30 @@ pub enum ConnectError {
         /// What is missing or malformed.
         message: String,
     },
-    /// A cursor could not be read or written under the data directory.
-    #[error("connector {connector}: cursor store at {path}: {source}")]
-    CursorStore {
+    /// The API led the connector back to a page it already read in this sync: its
+    /// cursor loops, and following it would never end.
+    #[error(
+        "connector {connector}: {url}: the cursor repeats after {pages} pages (the API's pagination loops); stopped this sync"
+    )]
+    CursorCycle {
         /// Connector name.
         connector: String,
-        /// The cursor file.
-        path: String,
-        /// The I/O or JSON error.
-        source: std::io::Error,
+        /// Request URL without credentials.
+        url: String,
+        /// Pages read in this sync.
+        pages: u32,
+    },
+    /// One sync read `reliability.max_pages_per_sync` pages without reaching the end.
+    #[error(
+        "connector {connector}: {url}: {limit} pages in one sync without reaching the end (reliability.max_pages_per_sync); stopped this sync"
+    )]
+    PageLimit {
+        /// Connector name.
+        connector: String,
+        /// Request URL without credentials.
+        url: String,
+        /// The limit.
+        limit: u32,
     },
     /// The configuration cannot be built.
     #[error("connector {connector}: invalid config: {message}")]
@@ -113,8 +128,9 @@ impl Classified for ConnectError {
             ConnectError::Status { .. }
             | ConnectError::Envelope { .. }
             | ConnectError::TooLarge { .. }
-            | ConnectError::CircuitOpen { .. } => ErrorClass::External,
-            ConnectError::CursorStore { .. } => ErrorClass::Internal,
+            | ConnectError::CircuitOpen { .. }
+            | ConnectError::CursorCycle { .. }
+            | ConnectError::PageLimit { .. } => ErrorClass::External,
             ConnectError::Config { .. } => ErrorClass::User,
         }
     }
@@ -124,10 +140,10 @@ impl Classified for ConnectError {
             ConnectError::Transport { .. } => true,
             ConnectError::Status { status, .. } => crate::retry::is_transient_status(*status),
             ConnectError::Envelope { .. } | ConnectError::CircuitOpen { .. } => true,
-            ConnectError::TooLarge { .. } => false,
-            ConnectError::Business { .. }
-            | ConnectError::CursorStore { .. }
-            | ConnectError::Config { .. } => false,
+            ConnectError::TooLarge { .. }
+            | ConnectError::CursorCycle { .. }
+            | ConnectError::PageLimit { .. } => false,
+            ConnectError::Business { .. } | ConnectError::Config { .. } => false,
         }
     }
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::metrics;
 use crate::retry::{is_transient_status, retry_after, with_retries};
 use crate::{Auth, BusinessStatus, ConnectError, RateLimiter, Retry, RetryPolicy};
+use tracing::Instrument;
 
 /// The URL as it may appear in logs and errors: no user info, no query (either can carry
 /// credentials).
@@ -80,6 +81,7 @@ pub(crate) async fn fetch_page(
         },
         classify,
     )
+    .instrument(tracing::warn_span!("fetch", connector))
     .await;
     metrics::fetch_duration(connector, started.elapsed());
     outcome.into_result()
@@ -213,14 +215,39 @@ fn check_business_status(
     Err(ConnectError::Business {
         connector: connector.to_owned(),
         url: url.to_owned(),
-        code: code.map_or_else(|| "missing".to_owned(), Value::to_string),
-        message,
+        code: capped(&code.map_or_else(|| "missing".to_owned(), Value::to_string)),
+        message: capped(&message),
     })
+}
+
+/// Longest text from an API that an error (and so a log line or the dashboard) shows.
+const MAX_SHOWN: usize = 300;
+
+/// `text` cut to [`MAX_SHOWN`] bytes at a character boundary, saying how long it was:
+/// an API's error message can be megabytes.
+fn capped(text: &str) -> String {
+    if text.len() <= MAX_SHOWN {
+        return text.to_owned();
+    }
+    let mut end = MAX_SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_api_messages_are_cut() {
+        assert_eq!(capped("short"), "short");
+        let long = "错".repeat(1_000_000);
+        let shown = capped(&long);
+        assert!(shown.len() < MAX_SHOWN + 40, "{}", shown.len());
+        assert!(shown.ends_with("(3000000 bytes in all)"), "{shown}");
+    }
 
     #[test]
     fn displayed_urls_carry_no_credentials() {

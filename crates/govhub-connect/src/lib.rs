@@ -3,13 +3,12 @@
 //! A connector is configuration ([`HttpSourceConfig`]), not code: the URL, where the
 //! records sit in the response, which field is the record id, how pages are walked
 //! ([`pagination`]) and how the API signals business errors. [`HttpSource`] implements
-//! the [`govhub_core::Source`] contract: each poll stages a cursor, which the
-//! [`CursorStore`] persists only when the batch is acked.
+//! the [`govhub_core::Source`] contract: each poll stages a cursor, which becomes the
+//! committed one when the hub has durably committed the batch and acks it.
 
 pub mod auth;
 pub mod circuit;
 mod config;
-mod cursor_store;
 mod error;
 mod http;
 pub mod metrics;
@@ -23,7 +22,6 @@ mod source;
 pub use auth::{Auth, AuthConfig, AuthError};
 pub use circuit::{CircuitBreaker, CircuitState, OpenUntil};
 pub use config::{BusinessStatus, HttpSourceConfig};
-pub use cursor_store::CursorStore;
 pub use error::ConnectError;
 pub use pagination::PaginationConfig;
 pub use rate_limit::RateLimiter;

@@ -29,6 +29,9 @@ pub struct ReliabilityConfig {
     pub circuit_failures: u32,
     /// How long an open circuit refuses polls before letting one trial through, in seconds.
     pub circuit_open_secs: u64,
+    /// Pages one sync may read before it stops with an error: a guard against an API
+    /// whose pages never end. The next sync continues from the last committed page.
+    pub max_pages_per_sync: u32,
 }
 
 impl Default for ReliabilityConfig {
@@ -41,6 +44,7 @@ impl Default for ReliabilityConfig {
             max_response_bytes: 32 * 1024 * 1024,
             circuit_failures: 5,
             circuit_open_secs: 60,
+            max_pages_per_sync: 100_000,
         }
     }
 }
@@ -82,6 +86,9 @@ impl ReliabilityConfig {
         }
         if self.circuit_open_secs == 0 {
             problem("circuit_open_secs", "must be greater than 0".to_owned());
+        }
+        if self.max_pages_per_sync == 0 {
+            problem("max_pages_per_sync", "must be greater than 0".to_owned());
         }
         problems
     }

@@ -155,15 +155,16 @@ impl<T, E> Retried<T, E> {
 /// [`Retry::No`], `policy.max_retries` retries are spent, or the server asks to wait
 /// longer than `policy.max_retry_after`.
 ///
-/// Each retry is logged with the failed attempt's number and the delay; the error itself
-/// is not logged (it may carry a URL with credentials), so run this inside a span that
-/// names the connector.
+/// Each retry is logged with the failed attempt's number, the delay and the error
+/// (whose text must carry no credentials: govhub's errors show URLs without them); run
+/// this inside a span that names the connector.
 pub async fn with_retries<T, E, F, Fut>(
     policy: &RetryPolicy,
     mut attempt: F,
     classify: impl Fn(&E) -> Retry,
 ) -> Retried<T, E>
 where
+    E: std::fmt::Display,
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
@@ -195,6 +196,7 @@ where
             Some(asked) if asked > policy.max_retry_after => {
                 tracing::warn!(
                     attempt = retries + 1,
+                    cause = %error,
                     retry_after_ms = millis(asked),
                     max_retry_after_ms = millis(policy.max_retry_after),
                     "giving up: the server asks to wait longer than allowed"
@@ -206,6 +208,7 @@ where
         };
         tracing::warn!(
             attempt = retries + 1,
+            cause = %error,
             max_retries = policy.max_retries,
             delay_ms = millis(delay),
             server_delay = server_delay.is_some(),

@@ -1,4 +1,4 @@
-use std::path::Path;
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use govhub_core::{Batch, Classified, Source, SourceRecord};
@@ -10,12 +10,14 @@ use tokio::time::Instant;
 use crate::circuit::{CircuitBreaker, CircuitState};
 use crate::http::{Transport, display_url, fetch_page};
 use crate::pagination::{Page, PageError, PageRequest};
-use crate::{ConnectError, CursorStore, HttpSourceConfig};
+use crate::{ConnectError, HttpSourceConfig};
 
 /// A connector that pulls a department's records over HTTP, page by page.
 ///
-/// `poll` reads from the current position and stages the cursor after the page;
-/// `ack` persists that cursor; `nack` rewinds to the last persisted one.
+/// `poll` reads from the current position and stages the cursor after the page; `ack`
+/// (after the hub durably committed the batch with its state) makes that cursor the
+/// committed one; `nack` rewinds to the last committed one. The source keeps no state on
+/// disk itself: the hub's state store holds the committed cursor.
 #[derive(Debug)]
 pub struct HttpSource {
     name: String,
@@ -23,22 +25,26 @@ pub struct HttpSource {
     url: Url,
     transport: Transport,
     circuit: CircuitBreaker,
-    store: CursorStore,
     /// The last durably committed cursor.
     committed: Value,
     /// Where the next poll reads: `committed`, or past batches not yet acked.
     position: Value,
+    /// Digests of the cursors this sync has read from: a cursor seen twice is a loop.
+    visited: HashSet<[u8; 16]>,
+    /// Pages read in this sync.
+    pages: u32,
 }
 
 impl HttpSource {
-    /// Builds the connector `name` and loads its committed cursor from `data_dir`;
-    /// `${VAR}` secrets are read from the process environment.
+    /// Builds the connector `name`, reading from `committed` (the cursor the hub's state
+    /// store holds; `None`: from the beginning); `${VAR}` secrets are read from the
+    /// process environment.
     pub fn new(
         name: &str,
         config: HttpSourceConfig,
-        data_dir: &Path,
+        committed: Option<Value>,
     ) -> Result<Self, ConnectError> {
-        Self::with_env(name, config, data_dir, &|var| std::env::var(var).ok())
+        Self::with_env(name, config, committed, &|var| std::env::var(var).ok())
     }
 
     /// Like [`HttpSource::new`], but `${VAR}` secrets are looked up through `env`
@@ -47,7 +53,7 @@ impl HttpSource {
     pub fn with_env(
         name: &str,
         config: HttpSourceConfig,
-        data_dir: &Path,
+        committed: Option<Value>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConnectError> {
         let config_error = |message: String| ConnectError::Config {
@@ -80,24 +86,17 @@ impl HttpSource {
             max_response_bytes: config.reliability.max_response_bytes,
         };
         let circuit = config.reliability.circuit_breaker();
-        let store = CursorStore::new(data_dir);
-        let committed = store
-            .load(name)
-            .map_err(|source| ConnectError::CursorStore {
-                connector: name.to_owned(),
-                path: store.path(name).display().to_string(),
-                source,
-            })?
-            .unwrap_or_else(|| config.pagination.start());
+        let committed = committed.unwrap_or_else(|| config.pagination.start());
         Ok(HttpSource {
             name: name.to_owned(),
             config,
             url,
             transport,
             circuit,
-            store,
             position: committed.clone(),
             committed,
+            visited: HashSet::new(),
+            pages: 0,
         })
     }
 
@@ -179,11 +178,14 @@ impl Source for HttpSource {
     }
 
     async fn ack(&mut self, batch: &Batch) -> Result<(), ConnectError> {
-        self.commit(batch).await
+        self.committed = batch.cursor.clone();
+        Ok(())
     }
 
     fn nack(&mut self, _batch: &Batch) {
         self.position = self.committed.clone();
+        // Reading the same pages again is the point of a nack, not a loop.
+        self.begin_sync();
     }
 }
 
@@ -193,25 +195,55 @@ impl HttpSource {
         self.circuit.state(Instant::now())
     }
 
-    /// Backfill while running: durably moves the committed cursor to `cursor` (`None`:
-    /// the beginning) and reads from there on the next poll. Any batch polled but not
-    /// yet acked is abandoned, like a nack.
-    pub async fn reset(&mut self, cursor: Option<Value>) -> Result<(), ConnectError> {
+    /// Backfill: reads from `cursor` (`None`: the beginning) on the next poll, and
+    /// returns that cursor for the caller to commit. Batches polled before and not yet
+    /// acked are still acked in order; the reset comes after them.
+    pub fn reset(&mut self, cursor: Option<Value>) -> Value {
         let cursor = cursor.unwrap_or_else(|| self.config.pagination.start());
-        let batch = Batch {
-            records: Vec::new(),
-            cursor,
-        };
-        self.commit(&batch).await?;
-        self.position = self.committed.clone();
+        self.position = cursor.clone();
+        self.committed = cursor.clone();
+        self.begin_sync();
+        cursor
+    }
+
+    /// A new sync starts: the loop and page-limit guards count from here.
+    pub fn begin_sync(&mut self) {
+        self.visited.clear();
+        self.pages = 0;
+    }
+
+    /// Counts a page read from `position` and refuses one the sync has read from
+    /// already or one past the page limit.
+    fn guard(&mut self, position: &Value) -> Result<(), ConnectError> {
+        let limit = self.config.reliability.max_pages_per_sync;
+        if self.pages >= limit {
+            return Err(ConnectError::PageLimit {
+                connector: self.name.clone(),
+                url: display_url(&self.url),
+                limit,
+            });
+        }
+        let digest = Sha256::digest(position.to_string().as_bytes());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        if !self.visited.insert(key) {
+            return Err(ConnectError::CursorCycle {
+                connector: self.name.clone(),
+                url: display_url(&self.url),
+                pages: self.pages,
+            });
+        }
+        self.pages += 1;
         Ok(())
     }
 
     /// Reads pages from the current position until one has new records or the API has
     /// nothing more.
     async fn poll_pages(&mut self) -> Result<Option<Batch>, ConnectError> {
-        let pagination = &self.config.pagination;
         loop {
+            let position = self.position.clone();
+            self.guard(&position)?;
+            let pagination = &self.config.pagination;
             let request = pagination
                 .request(&self.position)
                 .map_err(|e| self.page_error(&self.url, e))?;
@@ -264,24 +296,6 @@ impl HttpSource {
                 return Ok(None);
             }
         }
-    }
-
-    /// Persists the batch's cursor and makes it the committed one.
-    async fn commit(&mut self, batch: &Batch) -> Result<(), ConnectError> {
-        let store = self.store.clone();
-        let name = self.name.clone();
-        let cursor = batch.cursor.clone();
-        tokio::task::spawn_blocking(move || store.store(&name, &cursor))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r)
-            .map_err(|source| ConnectError::CursorStore {
-                connector: self.name.clone(),
-                path: self.store.path(&self.name).display().to_string(),
-                source,
-            })?;
-        self.committed = batch.cursor.clone();
-        Ok(())
     }
 }
 

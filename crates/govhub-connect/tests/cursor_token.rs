@@ -79,13 +79,12 @@ async fn every_record_once_nack_replays_restart_resumes_appends_picked_up_once()
             let server = govhub_sim::serve(api(registry.clone(), end), LOOPBACK)
                 .await
                 .unwrap();
-            let dir = tempfile::tempdir().unwrap();
             let config = config(
                 &server.url("/list"),
                 "/data/list",
                 pagination("/data/next_cursor"),
             );
-            exactly_once("civil", &config, &registry, dir.path()).await;
+            exactly_once("civil", &config, &registry).await;
         }
     }
 }
@@ -96,13 +95,12 @@ async fn caught_up_keeps_the_last_token_used_with_a_skip_count() {
     let server = govhub_sim::serve(api(registry.clone(), End::Null), LOOPBACK)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let config = config(
         &server.url("/list"),
         "/data/list",
         pagination("/data/next_cursor"),
     );
-    let mut source = HttpSource::new("civil", config, dir.path()).unwrap();
+    let mut source = HttpSource::new("civil", config, None).unwrap();
     assert_eq!(drain(&mut source).await, id_range(0, 25));
     assert_eq!(
         source.committed_cursor(),
@@ -116,13 +114,12 @@ async fn a_token_pointer_that_does_not_match_the_response_is_a_clear_error() {
     let server = govhub_sim::serve(api(registry.clone(), End::Null), LOOPBACK)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let config = config(
         &server.url("/list"),
         "/data/list",
         pagination("/page/next_cursor"),
     );
-    let mut source = HttpSource::new("civil", config, dir.path()).unwrap();
+    let mut source = HttpSource::new("civil", config, None).unwrap();
     let err = source.poll().await.unwrap_err();
     assert!(matches!(err, ConnectError::Envelope { .. }), "{err}");
     let text = err.to_string();
@@ -134,7 +131,7 @@ async fn a_token_pointer_that_does_not_match_the_response_is_a_clear_error() {
 
     // A token that is not a scalar.
     let config = common::config(&server.url("/list"), "/data/list", pagination("/data"));
-    let mut source = HttpSource::new("civil", config, dir.path()).unwrap();
+    let mut source = HttpSource::new("civil", config, None).unwrap();
     let text = source.poll().await.unwrap_err().to_string();
     assert!(
         text.contains("next_token \"/data\" is not a string or number"),

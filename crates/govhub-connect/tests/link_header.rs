@@ -93,9 +93,8 @@ async fn every_record_once_nack_replays_restart_resumes_appends_picked_up_once()
         let registry = registry(initial);
         let (router, _) = api(registry.clone(), Links::Good);
         let server = govhub_sim::serve(router, LOOPBACK).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
         let config = config(&server.url("/v1/cases"), "/data", pagination());
-        exactly_once("civil", &config, &registry, dir.path()).await;
+        exactly_once("civil", &config, &registry).await;
     }
 }
 
@@ -104,9 +103,8 @@ async fn the_cursor_is_the_last_page_url_with_a_skip_count() {
     let registry = registry(25);
     let (router, _) = api(registry.clone(), Links::Good);
     let server = govhub_sim::serve(router, LOOPBACK).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let config = config(&server.url("/v1/cases"), "/data", pagination());
-    let mut source = HttpSource::new("civil", config, dir.path()).unwrap();
+    let mut source = HttpSource::new("civil", config, None).unwrap();
     assert_eq!(drain(&mut source).await, id_range(0, 25));
     assert_eq!(
         source.committed_cursor(),
@@ -119,9 +117,8 @@ async fn a_malformed_link_header_is_a_clear_error_and_nothing_is_handed_out() {
     let registry = registry(25);
     let (router, links) = api(registry.clone(), Links::Unterminated);
     let server = govhub_sim::serve(router, LOOPBACK).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let config = config(&server.url("/v1/cases"), "/data", pagination());
-    let mut source = HttpSource::new("civil", config, dir.path()).unwrap();
+    let mut source = HttpSource::new("civil", config, None).unwrap();
     let err = source.poll().await.unwrap_err();
     assert!(matches!(err, ConnectError::Envelope { .. }), "{err}");
     let text = err.to_string();
@@ -135,7 +132,7 @@ async fn a_malformed_link_header_is_a_clear_error_and_nothing_is_handed_out() {
         "the query stays out of errors: {text}"
     );
 
-    // Once the API is fixed, the same poll goes on from the start.
+    // Once the API is fixed, the next sync goes on from the start.
     *links.lock().unwrap() = Links::Good;
     assert_eq!(drain(&mut source).await, id_range(0, 25));
 }
@@ -145,9 +142,8 @@ async fn a_next_link_to_another_origin_is_refused_before_it_is_staged() {
     let registry = registry(25);
     let (router, _) = api(registry.clone(), Links::Foreign);
     let server = govhub_sim::serve(router, LOOPBACK).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let config = config(&server.url("/v1/cases"), "/data", pagination());
-    let mut source = HttpSource::new("civil", config, dir.path()).unwrap();
+    let mut source = HttpSource::new("civil", config, None).unwrap();
     let err = source.poll().await.unwrap_err().to_string();
     assert!(err.contains("connector civil"), "{err}");
     assert!(

@@ -54,9 +54,8 @@ async fn every_record_once_nack_replays_restart_resumes_appends_picked_up_once()
         let server = govhub_sim::serve(api(registry.clone(), 1000, seen), LOOPBACK)
             .await
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
         let config = config(&server.url("/list"), "/data/list", pagination(10));
-        exactly_once("civil", &config, &registry, dir.path()).await;
+        exactly_once("civil", &config, &registry).await;
     }
 }
 
@@ -67,9 +66,8 @@ async fn a_partial_page_resumes_at_the_first_undelivered_offset() {
     let server = govhub_sim::serve(api(registry.clone(), 1000, seen.clone()), LOOPBACK)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let config = config(&server.url("/list"), "/data/list", pagination(10));
-    let mut source = HttpSource::new("civil", config, dir.path()).unwrap();
+    let mut source = HttpSource::new("civil", config, None).unwrap();
     assert_eq!(drain(&mut source).await, id_range(0, 14));
     assert_eq!(source.committed_cursor(), &json!({"offset": 14}));
     common::grow(&registry, 16);
@@ -95,9 +93,8 @@ async fn an_api_that_serves_less_than_the_limit_loses_nothing() {
     let server = govhub_sim::serve(api(registry.clone(), 7, seen), LOOPBACK)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let config = config(&server.url("/list"), "/data/list", pagination(10));
-    let mut source = HttpSource::new("civil", config, dir.path()).unwrap();
+    let mut source = HttpSource::new("civil", config, None).unwrap();
     // Each short page ends a poll early; the next one goes on from there.
     let mut all = Vec::new();
     for _ in 0..10 {
@@ -121,8 +118,7 @@ async fn more_records_than_asked_for_is_an_error_naming_the_connector() {
         json!({"style": "offset_limit", "limit_param": "page_size", "page_size": 10}),
     )
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut source = HttpSource::new("civil", config, dir.path()).unwrap();
+    let mut source = HttpSource::new("civil", config, None).unwrap();
     let err = source.poll().await.unwrap_err().to_string();
     assert!(err.contains("connector civil"), "{err}");
     assert!(err.contains("20 records for a limit of 10"), "{err}");

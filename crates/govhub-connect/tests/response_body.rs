@@ -69,9 +69,7 @@ async fn server() -> govhub_sim::RunningSim {
 #[tokio::test]
 async fn gzip_pages_are_decoded() {
     let server = server().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut source =
-        HttpSource::new("edu", config(&server.url("/gzip"), 1 << 20), dir.path()).unwrap();
+    let mut source = HttpSource::new("edu", config(&server.url("/gzip"), 1 << 20), None).unwrap();
     let batch = source.poll().await.unwrap().unwrap();
     let ids: Vec<_> = batch
         .records
@@ -84,11 +82,9 @@ async fn gzip_pages_are_decoded() {
 #[tokio::test]
 async fn a_body_over_the_cap_is_refused() {
     let server = server().await;
-    let dir = tempfile::tempdir().unwrap();
     // The compressed body is small; the cap applies to what it decodes to.
     for path in ["/plain", "/gzip"] {
-        let mut source =
-            HttpSource::new("edu", config(&server.url(path), 1000), dir.path()).unwrap();
+        let mut source = HttpSource::new("edu", config(&server.url(path), 1000), None).unwrap();
         let err = source.poll().await.unwrap_err();
         assert!(
             matches!(err, ConnectError::TooLarge { limit: 1000, .. }),

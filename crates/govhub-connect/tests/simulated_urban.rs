@@ -48,9 +48,7 @@ async fn every_case_arrives_once_despite_faults() {
     let server = govhub_sim::serve(sim.router(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut source =
-        HttpSource::new("urban", config(&server.url(CASES_PATH), &key), dir.path()).unwrap();
+    let mut source = HttpSource::new("urban", config(&server.url(CASES_PATH), &key), None).unwrap();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     while let Some(batch) = source.poll().await.unwrap() {
         for r in &batch.records {
@@ -63,8 +61,7 @@ async fn every_case_arrives_once_despite_faults() {
     // The faults were real: without retries, the same walk fails.
     let mut no_retries = config(&server.url(CASES_PATH), &key);
     no_retries.reliability.max_retries = 0;
-    let fresh = tempfile::tempdir().unwrap();
-    let mut fragile = HttpSource::new("urban", no_retries, fresh.path()).unwrap();
+    let mut fragile = HttpSource::new("urban", no_retries, None).unwrap();
     let mut failed = false;
     for _ in 0..1000 {
         match fragile.poll().await {
@@ -89,11 +86,10 @@ async fn a_wrong_api_key_is_a_clear_error_naming_the_connector() {
     let server = govhub_sim::serve(sim.router(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let mut source = HttpSource::new(
         "urban",
         config(&server.url(CASES_PATH), "not-the-key"),
-        dir.path(),
+        None,
     )
     .unwrap();
     let err = source.poll().await.unwrap_err();

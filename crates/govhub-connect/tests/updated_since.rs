@@ -12,7 +12,8 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use common::{
-    LOOPBACK, Registry, config, drain, exactly_once, id, id_range, ids, registry, timestamp,
+    LOOPBACK, Registry, config, drain, exactly_once, id, id_range, ids, next_sync_is_empty,
+    registry, timestamp,
 };
 use govhub_connect::{ConnectError, HttpSource, HttpSourceConfig};
 use govhub_core::{Classified, ErrorClass, Source};
@@ -85,9 +86,8 @@ async fn every_record_once_nack_replays_restart_resumes_appends_picked_up_once()
             let server = govhub_sim::serve(api(registry.clone()), LOOPBACK)
                 .await
                 .unwrap();
-            let dir = tempfile::tempdir().unwrap();
             let config = since_config(&server.url("/cases"), id_param);
-            exactly_once("civil", &config, &registry, dir.path()).await;
+            exactly_once("civil", &config, &registry).await;
         }
     }
 }
@@ -99,13 +99,8 @@ async fn fewer_than_a_page_sharing_each_timestamp_needs_no_id_param() {
     let server = govhub_sim::serve(api(registry.clone()), LOOPBACK)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut source = HttpSource::new(
-        "civil",
-        since_config(&server.url("/cases"), None),
-        dir.path(),
-    )
-    .unwrap();
+    let mut source =
+        HttpSource::new("civil", since_config(&server.url("/cases"), None), None).unwrap();
     assert_eq!(drain(&mut source).await, id_range(0, 100));
     assert_eq!(
         source.committed_cursor(),
@@ -129,10 +124,10 @@ async fn many_records_sharing_one_timestamp_across_pages_and_a_restart() {
     let server = govhub_sim::serve(api(registry.clone()), LOOPBACK)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let config = since_config(&server.url("/cases"), Some("after_id"));
 
-    let mut source = HttpSource::new("civil", config.clone(), dir.path()).unwrap();
+    let mut source = HttpSource::new("civil", config.clone(), None).unwrap();
+    source.begin_sync();
     let first = source.poll().await.unwrap().unwrap();
     source.ack(&first).await.unwrap();
     let second = source.poll().await.unwrap().unwrap();
@@ -141,8 +136,9 @@ async fn many_records_sharing_one_timestamp_across_pages_and_a_restart() {
     // Stopped in the middle of the group: the restart goes on after (timestamp, id).
     let third = source.poll().await.unwrap().unwrap();
     source.nack(&third);
+    let committed = source.committed_cursor().clone();
     drop(source);
-    let mut restarted = HttpSource::new("civil", config, dir.path()).unwrap();
+    let mut restarted = HttpSource::new("civil", config, Some(committed)).unwrap();
     assert_eq!(
         restarted.committed_cursor(),
         &json!({"timestamp": timestamp(5), "id": id(19)})
@@ -165,14 +161,10 @@ async fn a_full_page_of_one_timestamp_without_id_param_is_a_config_error_not_a_l
     let server = govhub_sim::serve(api(registry.clone()), LOOPBACK)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut source = HttpSource::new(
-        "civil",
-        since_config(&server.url("/cases"), None),
-        dir.path(),
-    )
-    .unwrap();
+    let mut source =
+        HttpSource::new("civil", since_config(&server.url("/cases"), None), None).unwrap();
     let mut delivered = Vec::new();
+    source.begin_sync();
     let err = loop {
         match source.poll().await {
             Ok(Some(batch)) => {
@@ -199,13 +191,8 @@ async fn an_update_to_a_delivered_record_is_delivered_again_as_a_new_version() {
     let server = govhub_sim::serve(api(registry.clone()), LOOPBACK)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut source = HttpSource::new(
-        "civil",
-        since_config(&server.url("/cases"), None),
-        dir.path(),
-    )
-    .unwrap();
+    let mut source =
+        HttpSource::new("civil", since_config(&server.url("/cases"), None), None).unwrap();
     assert_eq!(drain(&mut source).await, id_range(0, 30));
 
     // R0003 changes (a newer updated_at), then a new case arrives in the same second.
@@ -215,6 +202,7 @@ async fn an_update_to_a_delivered_record_is_delivered_again_as_a_new_version() {
         records[3]["n"] = json!("second version");
         records.push(json!({"id": id(30), "updated_at": timestamp(60), "n": 30}));
     }
+    source.begin_sync();
     let batch = source.poll().await.unwrap().unwrap();
     assert_eq!(ids(&batch), [id(3), id(30)]);
     assert_eq!(batch.records[0].payload["n"], "second version");
@@ -225,10 +213,10 @@ async fn an_update_to_a_delivered_record_is_delivered_again_as_a_new_version() {
     let mut restarted = HttpSource::new(
         "civil",
         since_config(&server.url("/cases"), None),
-        dir.path(),
+        Some(source.committed_cursor().clone()),
     )
     .unwrap();
-    assert!(restarted.poll().await.unwrap().is_none());
+    assert!(next_sync_is_empty(&mut restarted).await);
     registry.lock().unwrap()[3]["updated_at"] = json!(timestamp(61));
     assert_eq!(drain(&mut restarted).await, [id(3)]);
 }
@@ -240,13 +228,8 @@ async fn an_unreadable_timestamp_is_an_error_that_quotes_no_record_contents() {
     let server = govhub_sim::serve(api(registry.clone()), LOOPBACK)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut source = HttpSource::new(
-        "civil",
-        since_config(&server.url("/cases"), None),
-        dir.path(),
-    )
-    .unwrap();
+    let mut source =
+        HttpSource::new("civil", since_config(&server.url("/cases"), None), None).unwrap();
     let text = source.poll().await.unwrap_err().to_string();
     assert!(text.contains("connector civil"), "{text}");
     // The bad timestamp sorts first on the page.

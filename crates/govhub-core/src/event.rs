@@ -119,6 +119,11 @@ impl CloudEvent {
 ///
 /// The same record read twice gets the same id; a changed record gets a new one.
 pub fn content_id(source: &str, source_record_id: &str, content: &Value) -> String {
+    hex::encode(content_digest(source, source_record_id, content))
+}
+
+/// The 16 bytes [`content_id`] shows in hex.
+pub fn content_digest(source: &str, source_record_id: &str, content: &Value) -> [u8; 16] {
     let mut hasher = Sha256::new();
     hasher.update(source.as_bytes());
     hasher.update([0]);
@@ -126,21 +131,39 @@ pub fn content_id(source: &str, source_record_id: &str, content: &Value) -> Stri
     hasher.update([0]);
     hash_canonical(&mut hasher, content);
     let digest = hasher.finalize();
-    hex::encode(&digest[..16])
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+/// Lets serde_json write straight into the hash, without a string per key or scalar.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Feeds `value` to the hasher with object keys in sorted order, independent of how the
-/// map was built or which serde_json features are enabled.
+/// map was built or which serde_json features are enabled. The bytes are the value's
+/// JSON text with sorted keys and a `,` after every member and element.
 fn hash_canonical(hasher: &mut Sha256, value: &Value) {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_unstable_by(|a, b| a.0.cmp(b.0));
             hasher.update(b"{");
-            for key in keys {
-                hasher.update(Value::String(key.clone()).to_string().as_bytes());
+            for (key, member) in members {
+                // Writing JSON text into a hasher cannot fail.
+                let _ = serde_json::to_writer(HashWriter(hasher), key);
                 hasher.update(b":");
-                hash_canonical(hasher, &map[key]);
+                hash_canonical(hasher, member);
                 hasher.update(b",");
             }
             hasher.update(b"}");
@@ -153,7 +176,9 @@ fn hash_canonical(hasher: &mut Sha256, value: &Value) {
             }
             hasher.update(b"]");
         }
-        scalar => hasher.update(scalar.to_string().as_bytes()),
+        scalar => {
+            let _ = serde_json::to_writer(HashWriter(hasher), scalar);
+        }
     }
 }
 
@@ -174,6 +199,11 @@ mod tests {
         assert_ne!(content_id("s", "1", &a), content_id("s", "2", &a));
         assert_ne!(content_id("s", "1", &a), content_id("t", "1", &a));
         assert_eq!(content_id("s", "1", &a).len(), 32);
+        // Pinned: ids already published must not change with the implementation.
+        assert_eq!(
+            content_id("s", "1", &json!({"b": "x\"y", "a": [1, 2.5, null, true]})),
+            "33a1a97cd0b7a2c671fd66ad3cd2f113"
+        );
     }
 
     #[test]

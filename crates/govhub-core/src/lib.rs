@@ -13,7 +13,7 @@ mod source;
 mod violation;
 
 pub use error::{Classified, ErrorClass, error_chain};
-pub use event::{CloudEvent, Header, OutEvent, content_id};
+pub use event::{CloudEvent, Header, OutEvent, content_digest, content_id};
 pub use record::SourceRecord;
 pub use sink::{Sink, Written};
 pub use source::{Batch, Source};

@@ -1,14 +1,14 @@
-//! Resolution stages: recognising records govhub has already published, and the
-//! residents they are about.
+//! Resolution stages and the hub's state: recognising records govhub has already
+//! published, the residents they are about, and the store all of it commits to.
 //!
-//! [`Fingerprints`] is exact dedup: the content fingerprint (the event id) last
-//! published for each source record. A re-pull or replay of an unchanged record
-//! publishes nothing; a changed record publishes a new version.
+//! Exact dedup compares a record's content id with the one last published for it
+//! (kept in the [`state`] store): a re-pull or replay of an unchanged record publishes
+//! nothing; a changed record publishes a new version.
 //!
 //! [`identity`] resolves the person each record is about into one unified person id
 //! across departments, with golden records.
 
-mod fingerprints;
 pub mod identity;
+pub mod state;
 
-pub use fingerprints::{Fingerprints, FingerprintsError};
+pub use state::{Commit, StateError, StateStore};

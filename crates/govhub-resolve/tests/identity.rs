@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use govhub_resolve::identity::{IdentityConfig, Model, Observation, RecordRef, Resolver, Sex};
+use govhub_resolve::{Commit, StateStore};
 use govhub_schema::formats::resident_id;
 use proptest::prelude::*;
 
@@ -305,7 +306,8 @@ fn golden_records_follow_survivorship_and_keep_provenance() {
 fn person_ids_merges_and_splits_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let config = IdentityConfig::default();
-    let mut r = Resolver::open(dir.path(), &config).unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    let mut r = Resolver::open(&mut store, &config).unwrap();
     let older = merge_scenario(&mut r);
     r.observe(&obs(
         "civil-affairs",
@@ -318,12 +320,12 @@ fn person_ids_merges_and_splits_survive_a_restart() {
             sex: Some(Sex::Female),
         },
     ));
-    r.commit().unwrap();
+    commit(&mut store, &mut r);
     let before: BTreeMap<RecordRef, String> = r.assignments().collect();
     let residents = r.stats().residents;
     drop(r);
 
-    let mut again = Resolver::open(dir.path(), &config).unwrap();
+    let mut again = Resolver::open(&mut store, &config).unwrap();
     let after: BTreeMap<RecordRef, String> = again.assignments().collect();
     assert_eq!(before, after);
     assert_eq!(again.stats().residents, residents);
@@ -342,16 +344,18 @@ fn person_ids_merges_and_splits_survive_a_restart() {
     ));
     assert_eq!(next.person_id, older);
 
-    // Uncommitted decisions are forgotten by a rollback.
-    again.rollback().unwrap();
-    assert_eq!(again.assignments().count(), before.len());
+    // Decisions not committed to the store are not there after a restart.
+    drop(again);
+    let third = Resolver::open(&mut store, &config).unwrap();
+    assert_eq!(third.assignments().count(), before.len());
 }
 
 #[test]
 fn a_long_journal_is_compacted_on_open_and_keeps_ids_and_versions() {
     let dir = tempfile::tempdir().unwrap();
     let config = IdentityConfig::default();
-    let mut r = Resolver::open(dir.path(), &config).unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    let mut r = Resolver::open(&mut store, &config).unwrap();
     let person = merge_scenario(&mut r);
     // The health platform changes H1's phone 1,500 times: 1,500 journal lines.
     let mut last = None;
@@ -368,20 +372,22 @@ fn a_long_journal_is_compacted_on_open_and_keeps_ids_and_versions() {
         assert_eq!(out.person_id, person);
         last = Some(out.changed[0]);
     }
-    r.commit().unwrap();
+    commit(&mut store, &mut r);
     let before: BTreeMap<RecordRef, String> = r.assignments().collect();
     let (_, golden) = r.golden(last.unwrap()).unwrap();
     let version = golden["version"].as_u64().unwrap();
     drop(r);
 
-    let journal = dir.path().join("journal.jsonl");
-    let lines = |path: &std::path::Path| std::fs::read_to_string(path).unwrap().lines().count();
-    assert!(lines(&journal) > 1500);
-    let again = Resolver::open(dir.path(), &config).unwrap();
-    assert_eq!(lines(&journal), before.len(), "one line per live record");
+    assert!(store.journal().unwrap().len() > 1500);
+    let again = Resolver::open(&mut store, &config).unwrap();
+    assert_eq!(
+        store.journal().unwrap().len(),
+        before.len(),
+        "one entry per live record"
+    );
     assert_eq!(again.assignments().collect::<BTreeMap<_, _>>(), before);
     drop(again);
-    let mut third = Resolver::open(dir.path(), &config).unwrap();
+    let mut third = Resolver::open(&mut store, &config).unwrap();
     assert_eq!(third.assignments().collect::<BTreeMap<_, _>>(), before);
     let out = third.observe(&obs(
         "health",
@@ -470,4 +476,13 @@ proptest! {
     ) {
         prop_assert_eq!(partition(&shuffled), partition(&population()));
     }
+}
+
+/// Commits the resolver's decisions so far, as the hub does after a sink write.
+fn commit(store: &mut StateStore, r: &mut Resolver) {
+    let commit = Commit {
+        journal: r.take_journal(),
+        ..Commit::default()
+    };
+    store.commit(&commit).unwrap();
 }

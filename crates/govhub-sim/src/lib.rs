@@ -21,6 +21,7 @@ pub mod departments;
 pub mod education;
 pub mod faults;
 pub mod health;
+pub mod misbehaving;
 pub mod noise;
 mod perm;
 pub mod population;

@@ -129,64 +129,121 @@ impl EmbeddedLog {
         Ok(next)
     }
 
-    fn append(&mut self, events: Vec<OutEvent>) -> Result<Written, StreamError> {
-        let count = events.len();
-        let mut by_topic: BTreeMap<String, Vec<OutEvent>> = BTreeMap::new();
+    /// Appends `events` (each topic's in order) and syncs every file touched.
+    pub fn append(&mut self, events: &[OutEvent]) -> Result<Written, StreamError> {
+        let mut by_topic: BTreeMap<&str, Vec<&OutEvent>> = BTreeMap::new();
         for event in events {
-            by_topic.entry(event.topic.clone()).or_default().push(event);
+            by_topic.entry(&event.topic).or_default().push(event);
         }
         for (topic, events) in by_topic {
-            let mut offset = self.offset_for(&topic)?;
+            let mut offset = self.offset_for(topic)?;
+            let path = self.path(topic);
             let mut buf = Vec::new();
             for event in events {
-                let entry = LogEntry {
-                    partition: 0,
-                    offset,
-                    key: event.key,
-                    headers: event
-                        .headers
-                        .into_iter()
-                        .map(|h| (h.name, h.value))
-                        .collect(),
-                    // An empty value is a tombstone, as on Kafka.
-                    value: if event.value.is_empty() {
-                        Value::Null
-                    } else {
-                        serde_json::from_slice(&event.value).unwrap_or_else(|_| {
-                            Value::String(String::from_utf8_lossy(&event.value).into_owned())
-                        })
-                    },
-                };
-                serde_json::to_writer(&mut buf, &entry)
-                    .map_err(|e| log_err(&self.path(&topic), e.into()))?;
-                buf.push(b'\n');
+                line(&mut buf, offset, event).map_err(|e| log_err(&path, e.into()))?;
                 offset += 1;
             }
-            let path = self.path(&topic);
-            let mut file = OpenOptions::new()
-                .create(true)
+            let mut file = private()
                 .append(true)
                 .open(&path)
                 .map_err(|e| log_err(&path, e))?;
             file.write_all(&buf).map_err(|e| log_err(&path, e))?;
             file.sync_data().map_err(|e| log_err(&path, e))?;
-            self.next_offset.insert(topic, offset);
+            self.next_offset.insert(topic.to_owned(), offset);
         }
         // A new file is durable only once its directory entry is.
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| log_err(&self.dir, e))?;
-        Ok(Written { events: count })
+        Ok(Written {
+            events: events.len(),
+        })
     }
+
+    /// How many entries `topic` holds, read line by line (the log can be far larger
+    /// than memory).
+    pub fn count(&self, topic: &str) -> Result<usize, StreamError> {
+        let path = self.path(topic);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(log_err(&path, e)),
+        };
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut count = 0;
+        loop {
+            let buf = reader.fill_buf().map_err(|e| log_err(&path, e))?;
+            if buf.is_empty() {
+                return Ok(count);
+            }
+            count += buf.iter().filter(|b| **b == b'\n').count();
+            let n = buf.len();
+            reader.consume(n);
+        }
+    }
+}
+
+/// Options for a topic file: created readable by the service's user only, as events
+/// carry personal data.
+fn private() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Writes `event` at `offset` as one JSON line, in [`LogEntry`]'s layout. The value is
+/// copied as it is: every govhub value is JSON already, so it is not parsed again; an
+/// empty value is a tombstone (`null`), as on Kafka, and a value that is not JSON is
+/// kept as a string.
+fn line(buf: &mut Vec<u8>, offset: u64, event: &OutEvent) -> serde_json::Result<()> {
+    #[derive(Serialize)]
+    struct Head<'a> {
+        offset: u64,
+        key: Option<&'a str>,
+        headers: Vec<(&'a str, &'a str)>,
+    }
+    let head = Head {
+        offset,
+        key: event.key.as_deref(),
+        headers: event
+            .headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_str()))
+            .collect(),
+    };
+    serde_json::to_writer(&mut *buf, &head)?;
+    // Replace the closing brace by the value member.
+    buf.pop();
+    buf.extend_from_slice(b",\"value\":");
+    if event.value.is_empty() {
+        buf.extend_from_slice(b"null");
+    } else if is_json(&event.value) {
+        buf.extend_from_slice(&event.value);
+    } else {
+        serde_json::to_writer(&mut *buf, &String::from_utf8_lossy(&event.value))?;
+    }
+    buf.extend_from_slice(b"}\n");
+    Ok(())
+}
+
+/// Whether `bytes` is one JSON value on one line. Objects and arrays (every govhub
+/// value) are checked without building a tree.
+fn is_json(bytes: &[u8]) -> bool {
+    !bytes.contains(&b'\n') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
 }
 
 impl Sink for EmbeddedLog {
     type Error = StreamError;
 
     async fn write(&mut self, events: Vec<OutEvent>) -> Result<Written, StreamError> {
-        // Small appends to local files: done inline rather than moving the log to a
-        // blocking thread and back for every batch.
-        tokio::task::block_in_place(|| self.append(events))
+        // Appends and fsyncs to local files: done in place on this worker thread rather
+        // than moving the log to a blocking thread and back for every batch.
+        tokio::task::block_in_place(|| self.append(&events))
     }
 }
 

@@ -16,6 +16,15 @@ pub enum StreamError {
         /// What librdkafka reported.
         source: KafkaError,
     },
+    /// The broker or librdkafka refused a record for a reason of its own (too large,
+    /// invalid): retrying the same record cannot succeed.
+    #[error("kafka sink: a record for {topic} was refused: {reason}")]
+    Rejected {
+        /// Topic of the refused record.
+        topic: String,
+        /// Error code name and message; never the record's content.
+        reason: String,
+    },
     /// The producer went away before reporting a delivery.
     #[error("kafka sink: producer closed before delivery to {topic} was confirmed")]
     Canceled {
@@ -50,25 +59,37 @@ pub enum StreamError {
 
 /// Broker errors that no retry will fix: the record or the permissions must change.
 fn is_permanent(error: &KafkaError) -> bool {
+    error.rdkafka_error_code().is_some_and(|code| {
+        refuses_record(code)
+            || matches!(
+                code,
+                RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+                    | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+                    | RDKafkaErrorCode::InvalidTopic
+                    | RDKafkaErrorCode::UnsupportedVersion
+            )
+    })
+}
+
+/// Codes with which the broker or librdkafka refuses a record for what it is (its
+/// size, its format), so that no retry of that record succeeds. Authorization and
+/// topic errors are left out: they refuse every record alike, and the operator fixes
+/// them while the caller retries.
+pub(crate) fn refuses_record(code: RDKafkaErrorCode) -> bool {
     matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidMessage
-                | RDKafkaErrorCode::TopicAuthorizationFailed
-                | RDKafkaErrorCode::ClusterAuthorizationFailed
-                | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
-                | RDKafkaErrorCode::InvalidTopic
-                | RDKafkaErrorCode::UnsupportedVersion
-        )
+        code,
+        RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::InvalidRecord
     )
 }
 
 impl Classified for StreamError {
     fn class(&self) -> ErrorClass {
         match self {
-            StreamError::KafkaConfig(_) => ErrorClass::User,
+            StreamError::KafkaConfig(_) | StreamError::Rejected { .. } => ErrorClass::User,
             StreamError::Delivery { source, .. } if is_permanent(source) => ErrorClass::User,
             StreamError::Delivery { .. }
             | StreamError::CreateTopic { .. }
@@ -79,7 +100,9 @@ impl Classified for StreamError {
 
     fn retryable(&self) -> bool {
         match self {
-            StreamError::KafkaConfig(_) | StreamError::Log { .. } => false,
+            StreamError::KafkaConfig(_)
+            | StreamError::Rejected { .. }
+            | StreamError::Log { .. } => false,
             StreamError::Delivery { source, .. } => !is_permanent(source),
             StreamError::Canceled { .. }
             | StreamError::CreateTopic { .. }

@@ -16,6 +16,6 @@ pub use error::StreamError;
 pub use kafka::{KafkaSink, KafkaSinkConfig};
 pub use publish::{
     DEAD_LETTER_TYPE, DeadLetter, IDENTITY_TYPE, PERSON_ID_EXTENSION, PERSON_TYPE, Publisher,
-    with_person,
+    REFUSED_HEAD_BYTES,
 };
 pub use topics::Topics;

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use govhub_core::{CloudEvent, Header, OutEvent, SourceRecord, Violation, content_id};
+use govhub_core::{CloudEvent, OutEvent, SourceRecord, Violation, content_digest, content_id};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::Topics;
 
@@ -54,18 +55,27 @@ impl Publisher {
         &self.topics
     }
 
-    /// A valid record as a CloudEvent on `<prefix><kind>.v<N>`, keyed by its source
-    /// record id.
+    /// The id of a valid record's event: what [`Publisher::accepted`] is given, computed
+    /// once from the canonical record, before dedup and resolution.
+    pub fn accepted_id(record: &SourceRecord, data: &Value) -> [u8; 16] {
+        content_digest(&source_uri(record), &record.source_record_id, data)
+    }
+
+    /// A valid record as a CloudEvent on `<prefix><kind>.v<N>` with the id
+    /// [`Publisher::accepted_id`] gave, keyed by the person it is about (named in the
+    /// `govhubpersonid` extension) or, about nobody, by its source record id.
     pub fn accepted(
         &self,
         record: &SourceRecord,
         data: Value,
         kind_version: &str,
         schema_id: &str,
+        id: [u8; 16],
+        person_id: Option<&str>,
     ) -> OutEvent {
         let source = source_uri(record);
-        let event = CloudEvent {
-            id: content_id(&source, &record.source_record_id, &data),
+        let mut event = CloudEvent {
+            id: hex::encode(id),
             ty: format!("govhub.{kind_version}"),
             subject: Some(record.source_record_id.clone()),
             time: record.fetched_at,
@@ -76,21 +86,22 @@ impl Publisher {
         }
         .with_extension("department", &record.department)
         .with_extension("connector", &record.connector);
-        event.into_out_event(
-            self.topics.kind(kind_version),
-            Some(record.source_record_id.clone()),
-        )
+        if let Some(person_id) = person_id {
+            event = event.with_extension(PERSON_ID_EXTENSION, person_id);
+        }
+        let key = person_id.unwrap_or(&record.source_record_id).to_owned();
+        event.into_out_event(self.topics.kind(kind_version), Some(key))
     }
 
     /// A rejected record as a CloudEvent on the dead-letter topic, keyed by its source
-    /// record id.
+    /// record id, with its id.
     pub fn dead_letter(
         &self,
         record: &SourceRecord,
         stage: &str,
         schema_id: Option<&str>,
         violations: Vec<Violation>,
-    ) -> OutEvent {
+    ) -> ([u8; 16], OutEvent) {
         let letter = DeadLetter {
             connector: record.connector.clone(),
             department: record.department.clone(),
@@ -104,9 +115,14 @@ impl Publisher {
         };
         let source = source_uri(record);
         let data = serde_json::to_value(&letter).unwrap_or(Value::Null);
+        // The same record rejected for the same reasons is the same dead letter.
+        let id = content_digest(
+            &source,
+            &record.source_record_id,
+            &without(&data, &["fetched_at"]),
+        );
         let event = CloudEvent {
-            // The same record rejected for the same reasons is the same dead letter.
-            id: content_id(&source, &record.source_record_id, &data_without_time(&data)),
+            id: hex::encode(id),
             ty: DEAD_LETTER_TYPE.to_owned(),
             subject: Some(record.source_record_id.clone()),
             time: record.fetched_at,
@@ -117,9 +133,71 @@ impl Publisher {
         }
         .with_extension("department", &record.department)
         .with_extension("connector", &record.connector);
-        event.into_out_event(self.topics.dlq(), Some(record.source_record_id.clone()))
+        let event = event.into_out_event(self.topics.dlq(), Some(record.source_record_id.clone()));
+        (id, event)
+    }
+
+    /// The dead letter of an event the sink cannot take (too large for it, or refused
+    /// by the broker for this record alone): where it was going, why, and its value cut
+    /// to [`REFUSED_HEAD_BYTES`] with the length and digest of the whole. Nothing is
+    /// dropped silently, and the dead letter itself stays small.
+    pub fn refused(&self, event: &OutEvent, reason: &str) -> OutEvent {
+        let header = |name: &str| event.header(name).unwrap_or_default().to_owned();
+        let mut head = REFUSED_HEAD_BYTES.min(event.value.len());
+        let text = String::from_utf8_lossy(&event.value[..head]).into_owned();
+        while !text.is_char_boundary(head.min(text.len())) {
+            head -= 1;
+        }
+        let digest = hex::encode(Sha256::digest(&event.value));
+        let letter = DeadLetter {
+            connector: header("ce_connector"),
+            department: header("ce_department"),
+            kind: header("ce_type"),
+            source_record_id: header("ce_subject"),
+            stage: "sink".to_owned(),
+            schema: event.header("ce_dataschema").map(str::to_owned),
+            violations: vec![Violation {
+                instance_path: String::new(),
+                schema_path: String::new(),
+                keyword: "sink".to_owned(),
+                message: reason.to_owned(),
+            }],
+            fetched_at: event
+                .header("ce_time")
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map_or_else(Utc::now, |t| t.with_timezone(&Utc)),
+            payload: serde_json::json!({
+                "truncated": true,
+                "topic": event.topic,
+                "event_id": header("ce_id"),
+                "bytes": event.value.len(),
+                "sha256": digest,
+                "head": text[..head.min(text.len())],
+            }),
+        };
+        let data = serde_json::to_value(&letter).unwrap_or(Value::Null);
+        let source = event
+            .header("ce_source")
+            .unwrap_or(IDENTITY_SOURCE)
+            .to_owned();
+        CloudEvent {
+            id: content_id(&source, &letter.source_record_id, &data),
+            ty: DEAD_LETTER_TYPE.to_owned(),
+            subject: Some(letter.source_record_id.clone()),
+            time: letter.fetched_at,
+            dataschema: None,
+            extensions: BTreeMap::new(),
+            data,
+            source,
+        }
+        .with_extension("department", &letter.department)
+        .with_extension("connector", &letter.connector)
+        .into_out_event(self.topics.dlq(), Some(letter.source_record_id.clone()))
     }
 }
+
+/// How much of a refused event's value its dead letter keeps.
+pub const REFUSED_HEAD_BYTES: usize = 4096;
 
 /// CloudEvents `type` of golden records.
 pub const PERSON_TYPE: &str = "govhub.person.v1";
@@ -132,29 +210,59 @@ pub const PERSON_ID_EXTENSION: &str = "govhubpersonid";
 const IDENTITY_SOURCE: &str = "/govhub/identity";
 
 impl Publisher {
-    /// A resident's golden record on the person topic, keyed by person id.
+    /// A resident's golden record on the person topic, keyed by person id. Its id
+    /// derives from the person and the golden record's values and sources, not from
+    /// when the records were fetched, so a replay re-sends it under the same id.
     pub fn person(&self, person_id: &str, golden: Value, time: DateTime<Utc>) -> OutEvent {
-        self.identity_event(self.topics.person(), PERSON_TYPE, person_id, golden, time)
+        let mut basis = without(&golden, &["updated_at"]);
+        if let Some(Value::Object(fields)) = basis.get_mut("provenance") {
+            for provenance in fields.values_mut() {
+                if let Value::Object(p) = provenance {
+                    p.remove("at");
+                }
+            }
+        }
+        let id = content_id(IDENTITY_SOURCE, person_id, &basis);
+        self.identity_event(
+            self.topics.person(),
+            PERSON_TYPE,
+            person_id,
+            golden,
+            time,
+            id,
+        )
     }
 
     /// A tombstone for a person id that no longer exists (merged into another): no
     /// value, so compaction removes the key.
     pub fn person_retired(&self, person_id: &str, time: DateTime<Utc>) -> OutEvent {
-        let mut event = self.person(person_id, Value::Null, time);
+        let id = content_id(IDENTITY_SOURCE, person_id, &Value::Null);
+        let topic = self.topics.person();
+        let mut event = self.identity_event(topic, PERSON_TYPE, person_id, Value::Null, time, id);
         event.value.clear();
         event.headers.retain(|h| h.name != "content-type");
         event
     }
 
     /// An identity decision on the identity topic, keyed by the person it concerns.
-    pub fn identity(&self, person_id: &str, decision: Value, time: DateTime<Utc>) -> OutEvent {
-        self.identity_event(
-            self.topics.identity(),
-            IDENTITY_TYPE,
-            person_id,
-            decision,
-            time,
-        )
+    /// `cause` is the id of the record event that led to it: the decision's id derives
+    /// from the decision and its cause, not from the fetch time (`at_ms`), so a replay
+    /// re-sends it under the same id.
+    pub fn identity(
+        &self,
+        person_id: &str,
+        decision: Value,
+        time: DateTime<Utc>,
+        cause: [u8; 16],
+    ) -> OutEvent {
+        let basis = without(&decision, &["at_ms"]);
+        let id = content_id(
+            IDENTITY_SOURCE,
+            &format!("{person_id}/{}", hex::encode(cause)),
+            &basis,
+        );
+        let topic = self.topics.identity();
+        self.identity_event(topic, IDENTITY_TYPE, person_id, decision, time, id)
     }
 
     fn identity_event(
@@ -164,9 +272,10 @@ impl Publisher {
         person_id: &str,
         data: Value,
         time: DateTime<Utc>,
+        id: String,
     ) -> OutEvent {
         CloudEvent {
-            id: content_id(IDENTITY_SOURCE, person_id, &data),
+            id,
             source: IDENTITY_SOURCE.to_owned(),
             ty: ty.to_owned(),
             subject: Some(person_id.to_owned()),
@@ -180,29 +289,19 @@ impl Publisher {
     }
 }
 
-/// Keys a departmental event by the resident it is about and names them in the
-/// `govhubpersonid` extension attribute.
-pub fn with_person(event: &mut OutEvent, person_id: &str) {
-    event.key = Some(person_id.to_owned());
-    let header = Header {
-        name: format!("ce_{PERSON_ID_EXTENSION}"),
-        value: person_id.to_owned(),
-    };
-    match event.headers.iter().position(|h| h.name == "content-type") {
-        Some(at) => event.headers.insert(at, header),
-        None => event.headers.push(header),
-    }
-}
-
 /// `/govhub/<department>/<connector>`: the CloudEvents `source` of a connector.
 fn source_uri(record: &SourceRecord) -> String {
     format!("/govhub/{}/{}", record.department, record.connector)
 }
 
-fn data_without_time(data: &Value) -> Value {
+/// A copy of an object without the named top-level members (times that must not
+/// change an id).
+fn without(data: &Value, names: &[&str]) -> Value {
     let mut data = data.clone();
     if let Some(map) = data.as_object_mut() {
-        map.remove("fetched_at");
+        for name in names {
+            map.remove(*name);
+        }
     }
     data
 }
@@ -226,17 +325,36 @@ mod tests {
     #[test]
     fn accepted_events_are_deterministic_cloudevents() {
         let p = Publisher::new(Topics::new("t.").unwrap());
+        let first = record(json!({"x": 1}));
+        let id = Publisher::accepted_id(&first, &json!({"x": 1}));
         let a = p.accepted(
-            &record(json!({"x": 1})),
+            &first,
             json!({"x": 1}),
             "education.enrollment.v1",
             "urn:s",
+            id,
+            None,
         );
         let mut later = record(json!({"x": 1}));
         later.fetched_at += chrono::Duration::seconds(5);
-        let b = p.accepted(&later, json!({"x": 1}), "education.enrollment.v1", "urn:s");
+        assert_eq!(
+            Publisher::accepted_id(&later, &json!({"x": 1})),
+            id,
+            "not the fetch time"
+        );
+        let b = p.accepted(
+            &later,
+            json!({"x": 1}),
+            "education.enrollment.v1",
+            "urn:s",
+            id,
+            Some("p1"),
+        );
         assert_eq!(a.topic, "t.education.enrollment.v1");
         assert_eq!(a.key.as_deref(), Some("EDU1"));
+        assert_eq!(b.key.as_deref(), Some("p1"));
+        assert_eq!(b.header("ce_govhubpersonid"), Some("p1"));
+        assert_eq!(a.header("ce_govhubpersonid"), None);
         assert_eq!(a.header("ce_id"), b.header("ce_id"));
         assert_eq!(a.header("ce_type"), Some("govhub.education.enrollment.v1"));
         assert_eq!(a.header("ce_source"), Some("/govhub/education/edu"));
@@ -253,17 +371,75 @@ mod tests {
             keyword: "maximum".into(),
             message: "value is greater than the maximum of 12".into(),
         };
-        let e = p.dead_letter(
+        let (id, e) = p.dead_letter(
             &record(json!({"grade": 13})),
             "validate",
             Some("urn:s"),
             vec![v.clone()],
         );
+        assert_eq!(e.header("ce_id"), Some(hex::encode(id).as_str()));
         assert_eq!(e.topic, "govhub.dlq.v1");
         assert_eq!(e.header("ce_type"), Some(DEAD_LETTER_TYPE));
         let letter: DeadLetter = serde_json::from_slice(&e.value).unwrap();
         assert_eq!(letter.violations, vec![v]);
         assert_eq!(letter.payload, json!({"grade": 13}));
         assert_eq!(letter.stage, "validate");
+    }
+
+    #[test]
+    fn identity_and_golden_ids_do_not_depend_on_fetch_times() {
+        let p = Publisher::new(Topics::default());
+        let t = Utc::now();
+        let decision = |at: i64| json!({"event": "link", "person_id": "p1", "at_ms": at});
+        let a = p.identity("p1", decision(1), t, [1; 16]);
+        let b = p.identity("p1", decision(2), t, [1; 16]);
+        let c = p.identity("p1", decision(2), t, [2; 16]);
+        assert_eq!(a.header("ce_id"), b.header("ce_id"));
+        assert_ne!(a.header("ce_id"), c.header("ce_id"), "another cause");
+        let golden = |at: &str, name: &str| {
+            json!({"person_id": "p1", "version": 3, "updated_at": at, "name": name,
+                "provenance": {"name": {"department": "health", "source_record_id": "H1", "at": at}}})
+        };
+        let g1 = p.person("p1", golden("2026-01-01T00:00:00Z", "张伟"), t);
+        let g2 = p.person("p1", golden("2026-02-01T00:00:00Z", "张伟"), t);
+        let g3 = p.person("p1", golden("2026-02-01T00:00:00Z", "张玮"), t);
+        assert_eq!(g1.header("ce_id"), g2.header("ce_id"));
+        assert_ne!(g1.header("ce_id"), g3.header("ce_id"));
+    }
+
+    #[test]
+    fn a_refused_event_becomes_a_small_dead_letter() {
+        let p = Publisher::new(Topics::default());
+        let big = "x".repeat(5_000_000);
+        let first = record(json!({"note": big}));
+        let data = json!({"note": big});
+        let id = Publisher::accepted_id(&first, &data);
+        let event = p.accepted(
+            &first,
+            data,
+            "education.enrollment.v1",
+            "urn:s",
+            id,
+            Some("p1"),
+        );
+        let letter = p.refused(
+            &event,
+            "event of 5000012 bytes exceeds max_event_bytes (1000000)",
+        );
+        assert!(
+            letter.value.len() < 2 * REFUSED_HEAD_BYTES,
+            "{}",
+            letter.value.len()
+        );
+        assert_eq!(letter.topic, "govhub.dlq.v1");
+        assert_eq!(letter.key.as_deref(), Some("EDU1"));
+        let letter: DeadLetter = serde_json::from_slice(&letter.value).unwrap();
+        assert_eq!(
+            (letter.stage.as_str(), letter.connector.as_str()),
+            ("sink", "edu")
+        );
+        assert_eq!(letter.payload["bytes"], event.value.len());
+        assert_eq!(letter.payload["event_id"], hex::encode(id));
+        assert!(letter.violations[0].message.contains("max_event_bytes"));
     }
 }

@@ -24,6 +24,12 @@ pub struct HubConfig {
     /// Seconds to wait before polling again once every connector has caught up.
     #[serde(default = "default_poll_interval_secs")]
     pub poll_interval_secs: NonZeroU64,
+    /// Largest event (value, key and headers) handed to the sink, in bytes; a larger
+    /// one goes to the dead-letter topic, cut short with its length and digest. Keep it
+    /// at or below the broker's `message.max.bytes` and the producer's
+    /// `message.max.bytes` (both 1,000,000 by default).
+    #[serde(default = "default_max_event_bytes")]
+    pub max_event_bytes: NonZeroU64,
     /// The Kafka sink. Without it events go to the embedded log under `data_dir`.
     #[serde(default)]
     pub kafka: Option<KafkaSinkConfig>,
@@ -36,6 +42,13 @@ pub struct HubConfig {
 
 fn default_topic_prefix() -> String {
     govhub_stream::Topics::default().prefix().to_owned()
+}
+
+/// The smallest `max_event_bytes`: a refused event's dead letter keeps 4 KiB of it.
+const MIN_EVENT_BYTES: u64 = 16 * 1024;
+
+fn default_max_event_bytes() -> NonZeroU64 {
+    NonZeroU64::new(1_000_000).unwrap_or(NonZeroU64::MIN)
 }
 
 fn default_poll_interval_secs() -> NonZeroU64 {
@@ -135,6 +148,12 @@ impl HubConfig {
         }
         if self.connectors.is_empty() {
             add("connectors".into(), "declare at least one connector".into());
+        }
+        if self.max_event_bytes.get() < MIN_EVENT_BYTES {
+            add(
+                "max_event_bytes".into(),
+                format!("must be at least {MIN_EVENT_BYTES} (a dead letter must fit)"),
+            );
         }
         if let Some(kafka) = &self.kafka {
             for (field, message) in kafka.problems() {

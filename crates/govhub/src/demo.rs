@@ -14,7 +14,7 @@ use govhub_stream::{EmbeddedLog, Topics};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::HubConfig;
-use crate::hub::{BuildError, Hub, Progress};
+use crate::hub::{BuildError, Hub, ProgressFn};
 use crate::pipeline::{Counts, PipelineError};
 
 /// The example config the demo runs, as shipped in `deploy/`.
@@ -184,7 +184,7 @@ impl Demo {
         let mut stored = BTreeMap::new();
         for topic in log.topics()? {
             if topic.starts_with(topics.prefix()) {
-                stored.insert(topic.clone(), log.read(&topic)?.len());
+                stored.insert(topic.clone(), log.count(&topic)?);
             }
         }
         Ok(DemoReport {
@@ -199,10 +199,7 @@ impl Demo {
 
 /// Runs the simulators and the hub until every department is fully synced, telling
 /// `progress` about every batch.
-pub async fn run(
-    options: &DemoOptions,
-    progress: &(dyn Fn(Progress<'_>) + Sync),
-) -> Result<DemoReport, DemoError> {
+pub async fn run(options: &DemoOptions, progress: ProgressFn) -> Result<DemoReport, DemoError> {
     let mut demo = Demo::start(options).await?;
     let mut counts = BTreeMap::new();
     let synced = demo
@@ -302,7 +299,7 @@ mod tests {
     async fn demo_syncs_all_four_departments_and_only_changes_afterwards() {
         let dir = tempfile::tempdir().unwrap();
         let options = options(dir.path());
-        let report = run(&options, &|_| {}).await.unwrap();
+        let report = run(&options, std::sync::Arc::new(|_| {})).await.unwrap();
         let departments = options.departments();
         let expected = expected(&departments);
         assert_eq!(
@@ -354,7 +351,7 @@ mod tests {
 
         // Again on the same data dir and generation: every cursor is committed, nothing
         // is pulled or published.
-        let again = run(&options, &|_| {}).await.unwrap();
+        let again = run(&options, std::sync::Arc::new(|_| {})).await.unwrap();
         for (name, c) in &again.counts {
             assert_eq!(c.pulled, 0, "{name}");
         }
@@ -368,7 +365,7 @@ mod tests {
             generation: 1,
             ..options.clone()
         };
-        let later = run(&next, &|_| {}).await.unwrap();
+        let later = run(&next, std::sync::Arc::new(|_| {})).await.unwrap();
         let d = next.departments();
         let before: BTreeMap<String, String> = departments
             .urban

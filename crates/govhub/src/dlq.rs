@@ -1,21 +1,21 @@
 //! The dead-letter topic for operators: list and show rejections, and replay them
 //! through the current mapping and schemas after a fix.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, PoisonError};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use govhub_connect::CursorStore;
-use govhub_core::{Batch, Sink, SourceRecord};
-use govhub_resolve::identity::{ResolveError, Resolver};
+use govhub_core::{Sink, SourceRecord};
+use govhub_resolve::identity::ResolveError;
+use govhub_resolve::{Commit, StateError, StateStore};
 use govhub_schema::Standard;
 use govhub_schema::mapping::CompiledMapping;
 use govhub_stream::{DeadLetter, EmbeddedLog, LogEntry, Publisher, StreamError, kafka};
-use serde_json::Value;
 
 use crate::config::HubConfig;
 use crate::lock::{DataDirLock, LockError};
-use crate::pipeline::{Counts, Stages};
+use crate::pipeline::{Prepared, Stages};
+use crate::runtime::PreparedBatch;
+use crate::runtime::resolve::Core;
 use crate::sink::HubSink;
 
 /// One dead letter as stored, with its position.
@@ -37,14 +37,10 @@ pub enum DlqError {
     /// The topic could not be read or written.
     #[error(transparent)]
     Stream(#[from] StreamError),
-    /// The record of replayed dead letters could not be read or written.
-    #[error("replay state under {path}: {source}")]
-    State {
-        /// Where the state lives.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// The state store (replayed dead letters, identity, fingerprints) could not be
+    /// read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
     /// The config's topic prefix is invalid.
     #[error("{0}")]
     Config(String),
@@ -110,56 +106,43 @@ pub struct ReplayReport {
     pub reasons: BTreeMap<String, u64>,
 }
 
-/// Where replayed dead-letter ids are remembered, so a letter is published once.
-fn replay_state(config: &HubConfig) -> (CursorStore, &'static str) {
-    (CursorStore::new(&config.data_dir.join("dlq")), "replayed")
-}
-
 /// Re-runs dead letters (of `connector`, or all) through the current mapping and
 /// schemas. Those that pass are resolved to their person like any record and published
 /// (keyed by person id, with identity decisions and golden records); the rest stay. Each
-/// dead letter is published at most once: replayed ids are remembered under the data
-/// directory, after the write. Needs the data directory to itself (no hub running on
-/// it): replay changes the identity state the hub owns.
+/// dead letter is published at most once: replayed ids are committed to the state
+/// store with the identity decisions, after the write. Needs the data directory to
+/// itself (no hub running on it): replay changes the identity state the hub owns.
 pub async fn replay(
     config: &HubConfig,
     standard: &Standard,
     connector: Option<&str>,
 ) -> Result<ReplayReport, DlqError> {
     let _lock = DataDirLock::acquire(&config.data_dir)?;
-    let resolver = Mutex::new(Resolver::open(
-        &config.data_dir.join("identity"),
+    let mut store = StateStore::open(&config.data_dir)?;
+    let mut core = Core::open(
+        &mut store,
+        config.connectors.keys().map(String::as_str),
         &config.identity,
-    )?);
-    let (store, key) = replay_state(config);
-    let state_path = store.path(key).display().to_string();
-    let state_err = |source| DlqError::State {
-        path: state_path.clone(),
-        source,
-    };
-    let done: BTreeSet<String> = store
-        .load(key)
-        .map_err(state_err)?
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+    )?;
     let topics = config
         .topics()
         .map_err(|p| DlqError::Config(p.to_string()))?;
     let publisher = Publisher::new(topics);
+    let max_event_bytes = usize::try_from(config.max_event_bytes.get()).unwrap_or(usize::MAX);
     let mut report = ReplayReport::default();
     let mut events = Vec::new();
-    let mut newly_done = Vec::new();
+    let mut commit = Commit::default();
     let mappings: BTreeMap<&str, CompiledMapping> = config
         .connectors
         .iter()
         .map(|(name, c)| (name.as_str(), c.mapping.compile()))
         .collect();
     for stored in read(config).await? {
-        let letter = &stored.letter;
+        let letter = stored.letter;
         if connector.is_some_and(|c| c != letter.connector) {
             continue;
         }
-        if done.contains(&stored.id) {
+        if store.replayed(&stored.id)? {
             report.already_replayed += 1;
             continue;
         }
@@ -172,35 +155,37 @@ pub async fn replay(
             report.unknown_connector += 1;
             continue;
         };
-        let stages = Stages {
-            mapping,
-            schema,
-            publisher: &publisher,
-            fingerprints: None,
-            resolver: Some(&resolver),
+        let record = SourceRecord {
+            connector: letter.connector,
+            department: letter.department,
+            kind: letter.kind,
+            source_record_id: letter.source_record_id,
+            payload: letter.payload,
+            fetched_at: letter.fetched_at,
         };
-        let batch = Batch {
-            records: vec![SourceRecord {
-                connector: letter.connector.clone(),
-                department: letter.department.clone(),
-                kind: letter.kind.clone(),
-                source_record_id: letter.source_record_id.clone(),
-                payload: letter.payload.clone(),
-                fetched_at: letter.fetched_at,
-            }],
-            cursor: Value::Null,
-        };
-        let mut counts = Counts::default();
-        let out = stages.process(&batch, &mut counts);
-        if counts.published == 1 {
-            events.extend(out);
-            newly_done.push(stored.id.clone());
-            report.published += 1;
-        } else {
-            // Still failing: its new dead letter is not published again.
-            report.still_failing += 1;
-            for (reason, n) in counts.reasons {
-                *report.reasons.entry(reason).or_default() += n;
+        let (fetched_at, connector_name) = (record.fetched_at, record.connector.clone());
+        match (Stages { mapping, schema }).prepare(record, &publisher) {
+            accepted @ Prepared::Accepted { .. } => {
+                let batch = PreparedBatch {
+                    connector: connector_name.into(),
+                    kind_version: schema.topic_suffix().into(),
+                    schema_id: schema.id.as_str().into(),
+                    items: vec![accepted],
+                    cursor: None,
+                    fetched_at: Some(fetched_at),
+                };
+                let sealed = core.seal(batch, &publisher, max_event_bytes);
+                events.extend(sealed.events);
+                commit.append(sealed.commit);
+                commit.replayed.push(stored.id);
+                report.published += 1;
+            }
+            Prepared::Rejected { reasons, .. } => {
+                // Still failing: its new dead letter is not published again.
+                report.still_failing += 1;
+                for reason in reasons {
+                    *report.reasons.entry(reason).or_default() += 1;
+                }
             }
         }
     }
@@ -212,23 +197,14 @@ pub async fn replay(
         sink.prepare(&topic_names, &[publisher.topics().person()])
             .await?;
         sink.write(events).await?;
-        resolver
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .commit()?;
-        let all: BTreeSet<String> = done.into_iter().chain(newly_done).collect();
-        let state = Value::from(all.into_iter().collect::<Vec<_>>());
-        let write = tokio::task::spawn_blocking(move || store.store(key, &state)).await;
-        write
-            .map_err(std::io::Error::other)
-            .and_then(|r| r)
-            .map_err(state_err)?;
+        store.commit(&commit)?;
     }
     Ok(report)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
     use std::sync::Arc;
 
     use govhub_sim::education::EducationSim;

@@ -10,7 +10,6 @@ use govhub_connect::{explode, source_record};
 use govhub_resolve::identity::{IdentityConfig, Model, Observation, RecordRef, Resolver};
 use govhub_schema::Standard;
 use govhub_sim::{Department, Departments, Feed};
-use govhub_stream::{Publisher, Topics};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -76,7 +75,6 @@ pub fn labelled(departments: &Departments, config: &HubConfig, standard: &Standa
         .map(|(d, id, index)| ((d, id), index))
         .collect();
     let generation = departments.clock.generation();
-    let publisher = Publisher::new(Topics::default());
     let mut out = Labelled::default();
     let fetched_at = Utc::now();
     let at_ms = fetched_at.timestamp_millis();
@@ -113,9 +111,6 @@ pub fn labelled(departments: &Departments, config: &HubConfig, standard: &Standa
         let stages = Stages {
             mapping: &mapping,
             schema,
-            publisher: &publisher,
-            fingerprints: None,
-            resolver: None,
         };
         for (i, item) in items.enumerate() {
             for (position, payload) in explode(connector.explode.as_deref(), item, i) {

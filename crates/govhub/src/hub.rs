@@ -1,23 +1,23 @@
-//! A hub assembled from its config: the standard, the sink, and every connector.
+//! A hub assembled from its config: the standard, the state store, the sink, and every
+//! connector, run by [`crate::runtime`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
 use govhub_connect::{ConnectError, HttpSource};
-use govhub_core::{OutEvent, Sink, Written};
-use govhub_resolve::identity::{IdentityStats, ResolveError, Resolver};
-use govhub_resolve::{Fingerprints, FingerprintsError};
-use govhub_schema::mapping::CompiledMapping;
+use govhub_resolve::identity::{IdentityStats, ResolveError};
+use govhub_resolve::{StateError, StateStore};
 use govhub_schema::{SchemaError, Standard};
 use govhub_stream::{Publisher, StreamError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{HubConfig, Problem};
-use crate::pipeline::{Counts, PipelineError, Stages, sync};
+use crate::pipeline::{Counts, PipelineError};
+use crate::runtime::resolve::Core;
+use crate::runtime::{self, Connector, Finished, Mode, Shared, Timings};
 use crate::sink::HubSink;
-use crate::status::{Backfill, SinkProbe, Status};
+use crate::status::{SinkProbe, Status};
 
 /// Why a hub could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -28,47 +28,64 @@ pub enum BuildError {
     /// The config has problems; every one is listed.
     #[error("invalid config:\n  {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
     Config(Vec<Problem>),
-    /// A connector could not be built (e.g. an unreadable cursor file).
+    /// A connector could not be built.
     #[error(transparent)]
     Connect(#[from] ConnectError),
     /// The sink could not be built or prepared (e.g. no broker reachable).
     #[error(transparent)]
     Stream(#[from] StreamError),
-    /// The dedup state under the data directory could not be opened.
+    /// The state store under the data directory could not be opened.
     #[error(transparent)]
-    Dedup(#[from] FingerprintsError),
+    State(#[from] StateError),
     /// The identity state or model could not be loaded.
     #[error(transparent)]
     Identity(#[from] ResolveError),
     /// Another process owns the data directory.
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
+    /// The data directory holds state in the files of an earlier govhub.
+    #[error(
+        "{0} holds state from an earlier govhub (cursors/, fingerprints/, identity/journal.jsonl); \
+         this version keeps cursors, fingerprints and identity decisions in state/, committed together. \
+         Move those three away to start afresh: every record is read again, and published again under the same event ids"
+    )]
+    OldState(String),
 }
 
-/// One connector with its source.
+/// The parts a run takes and gives back.
 #[derive(Debug)]
-struct Connector {
-    name: String,
-    source: HttpSource,
-    kind: String,
-    mapping: CompiledMapping,
-    fingerprints: Fingerprints,
+struct Parts {
+    connectors: Vec<Connector>,
+    core: Core,
+    sink: HubSink,
+    store: StateStore,
 }
 
 /// The standard, the sink and the connectors of one config, ready to sync.
 #[derive(Debug)]
 pub struct Hub {
-    standard: Arc<Standard>,
-    publisher: Publisher,
-    sink: HubSink,
-    connectors: Vec<Connector>,
-    poll_interval: Duration,
-    status: Arc<Status>,
-    /// One resolver for every connector: a resident is one person across departments.
-    resolver: Mutex<Resolver>,
+    /// `None` only while a run has them, or after a run ended fatally.
+    parts: Option<Parts>,
+    shared: Arc<Shared>,
+    /// Why an earlier run ended for every connector; the hub does not run again.
+    broken: Option<PipelineError>,
     /// Held while the hub lives: no other process writes this data directory's state.
     _lock: crate::lock::DataDirLock,
 }
+
+/// How far one connector's sync has got, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress<'a> {
+    /// The connector.
+    pub connector: &'a str,
+    /// Records written to the sink (published and dead-lettered) so far.
+    pub records: u64,
+    /// Whether the connector has caught up: the last report of its sync.
+    pub caught_up: bool,
+}
+
+/// A callback told about [`Progress`].
+pub type ProgressFn = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 
 impl Hub {
     /// Validates `config` against `standard`, builds the sink and every connector, and
@@ -94,294 +111,213 @@ impl Hub {
         }
         let topics = config.topics().map_err(|p| BuildError::Config(vec![p]))?;
         let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
+        refuse_old_state(&config.data_dir)?;
+        let mut store = StateStore::open(&config.data_dir)?;
         let mut sink = HubSink::from_config(config)?;
         let mut connectors = Vec::new();
-        let mut topic_names = vec![topics.dlq()];
+        let mut topic_names = vec![topics.dlq(), topics.identity(), topics.person()];
         for (name, connector) in &config.connectors {
             if let Some(schema) = standard.latest(&connector.kind) {
                 topic_names.push(topics.kind(&schema.topic_suffix()));
             }
-            connectors.push(Connector {
-                name: name.clone(),
-                source: HttpSource::with_env(name, connector.clone(), &config.data_dir, env)?,
-                kind: connector.kind.clone(),
-                mapping: connector.mapping.compile(),
-                fingerprints: Fingerprints::open(&config.data_dir.join("fingerprints"), name)?,
-            });
+            let cursor = store.cursor(name)?;
+            let source = HttpSource::with_env(name, connector.clone(), cursor, env)?;
+            connectors.push(Connector::new(
+                name,
+                source,
+                connector.mapping.compile(),
+                standard.clone(),
+                &connector.kind,
+            ));
         }
-        topic_names.push(topics.identity());
-        topic_names.push(topics.person());
+        // Two connectors of one kind share a topic: ask for it once.
+        topic_names.sort();
+        topic_names.dedup();
         sink.prepare(&topic_names, &[topics.person()]).await?;
-        let resolver = Resolver::open(&config.data_dir.join("identity"), &config.identity)?;
+        let core = Core::open(
+            &mut store,
+            config.connectors.keys().map(String::as_str),
+            &config.identity,
+        )?;
         tracing::info!(sink = %sink.describe(), connectors = connectors.len(), "hub ready");
+        let status = status_for(config, &sink, &connectors);
+        status.set_identity(core.stats());
+        let max_event_bytes = usize::try_from(config.max_event_bytes.get()).unwrap_or(usize::MAX);
         Ok(Hub {
-            standard,
-            publisher: Publisher::new(topics),
-            status: status_for(config, &sink, &connectors),
-            sink,
-            connectors,
-            poll_interval: config.poll_interval(),
-            resolver: Mutex::new(resolver),
+            shared: Arc::new(Shared {
+                publisher: Publisher::new(topics),
+                status,
+                poll_interval: config.poll_interval(),
+                max_event_bytes,
+                max_write_events: MAX_WRITE_EVENTS,
+                timings: Timings::default(),
+                progress: std::sync::Mutex::new(None),
+            }),
+            parts: Some(Parts {
+                connectors,
+                core,
+                sink,
+                store,
+            }),
+            broken: None,
             _lock: lock,
         })
     }
 
-    /// Syncs every connector until it has caught up (or `stop` is set), one after the
-    /// other, adding to `counts` per connector. A failing connector does not hold the
-    /// others back: they still sync, and the first failure is returned afterwards — a
+    /// Syncs every connector until it has caught up (or `stop` is set), all at once,
+    /// adding to `counts` per connector. A failing connector does not hold the others
+    /// back: they sync to the end, and the first failure is returned afterwards — a
     /// permanent one in preference to a retryable one.
     pub async fn sync_all(
         &mut self,
         counts: &mut BTreeMap<String, Counts>,
         stop: &CancellationToken,
     ) -> Result<(), (String, PipelineError)> {
-        self.sync_all_with_progress(counts, stop, &|_| {}).await
+        self.run_mode(Mode::Once, counts, stop, None).await
     }
 
-    /// [`Hub::sync_all`], telling `progress` after every batch written and when each
+    /// [`Hub::sync_all`], telling `progress` after every batch committed and when each
     /// connector has caught up.
     pub async fn sync_all_with_progress(
         &mut self,
         counts: &mut BTreeMap<String, Counts>,
         stop: &CancellationToken,
-        progress: &(dyn Fn(Progress<'_>) + Sync),
+        progress: ProgressFn,
     ) -> Result<(), (String, PipelineError)> {
-        let mut failure: Option<(String, PipelineError)> = None;
-        for connector in &mut self.connectors {
-            let status = &self.status;
-            if status.is_paused(&connector.name) {
-                continue;
-            }
-            if let Some(backfill) = status.take_backfill(&connector.name)
-                && let Err(e) = apply_backfill(connector, backfill, status.data_dir()).await
-            {
-                record_failure(status, connector, &e, &mut failure);
-                continue;
-            }
-            let Some(schema) = self.standard.latest(&connector.kind) else {
-                continue; // ruled out by config validation in build()
-            };
-            let stages = Stages {
-                mapping: &connector.mapping,
-                schema,
-                publisher: &self.publisher,
-                fingerprints: None,
-                resolver: Some(&self.resolver),
-            };
-            let entry = counts.entry(connector.name.clone()).or_default();
-            let mut sink = Reporting {
-                sink: &mut self.sink,
-                connector: &connector.name,
-                records: 0,
-                progress,
-            };
-            status.sync_started(&connector.name);
-            // Pausing takes effect between batches, like a stop.
-            let stopped = || stop.is_cancelled() || status.is_paused(&connector.name);
-            let result = crate::status::scope(
-                status.clone(),
-                sync(
-                    &connector.name,
-                    &mut connector.source,
-                    &mut sink,
-                    stages,
-                    &mut connector.fingerprints,
-                    entry,
-                    stopped,
-                ),
-            )
-            .await;
-            status.set_identity(
-                self.resolver
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .stats(),
-            );
-            match result {
-                Ok(()) => {
-                    let caught_up = !stopped();
-                    let (cursor, circuit) = (
-                        connector.source.committed_cursor(),
-                        connector.source.circuit_state(),
-                    );
-                    status.sync_finished(&connector.name, Ok(caught_up), cursor, circuit);
-                    progress(Progress {
-                        connector: &connector.name,
-                        records: sink.records,
-                        caught_up,
-                    });
-                }
-                Err(e) => record_failure(status, connector, &e, &mut failure),
-            }
-        }
-        failure.map_or(Ok(()), Err)
+        self.run_mode(Mode::Once, counts, stop, Some(progress))
+            .await
     }
 
-    /// Syncs forever: every connector until caught up, then waits the poll interval.
-    /// Retryable errors back off exponentially (1 s up to the poll interval); other errors
-    /// end the run. Returns when `stop` is set.
+    /// Syncs until `stop` is set: every connector on its own, again after the poll
+    /// interval once caught up, retried with backoff when failing. Only a failure of
+    /// the hub itself (its state store) ends the run early.
     pub async fn run(
         &mut self,
         stop: &CancellationToken,
     ) -> Result<BTreeMap<String, Counts>, (String, PipelineError)> {
         let mut counts = BTreeMap::new();
-        let mut backoff = Duration::from_secs(1);
-        while !stop.is_cancelled() {
-            let wait = match self.sync_all(&mut counts, stop).await {
-                Ok(()) => {
-                    backoff = Duration::from_secs(1);
-                    self.poll_interval
-                }
-                Err((connector, e)) if e.retryable => {
-                    tracing::warn!(connector, class = e.class.as_str(), error = %e, retry_in_ms = backoff.as_millis() as u64, "sync failed; will retry");
-                    let wait = backoff;
-                    backoff = (backoff * 2).min(self.poll_interval.max(Duration::from_secs(1)));
-                    wait
-                }
-                Err(failure) => return Err(failure),
-            };
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = stop.cancelled() => {}
-                // An operator resumed a connector or asked for a backfill: now, not
-                // after the poll interval.
-                () = self.status.woken() => {}
+        self.run_mode(Mode::Continuous, &mut counts, stop, None)
+            .await
+            .map(|()| counts)
+    }
+
+    async fn run_mode(
+        &mut self,
+        mode: Mode,
+        counts: &mut BTreeMap<String, Counts>,
+        stop: &CancellationToken,
+        progress: Option<ProgressFn>,
+    ) -> Result<(), (String, PipelineError)> {
+        let Some(parts) = self.parts.take() else {
+            let e = self.broken.clone().unwrap_or_else(|| PipelineError {
+                stage: "hub",
+                message: "the hub is not runnable".into(),
+                class: govhub_core::ErrorClass::Internal,
+                retryable: false,
+            });
+            return Err((HUB.into(), e));
+        };
+        *self
+            .shared
+            .progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = progress;
+        let Finished {
+            connectors,
+            core,
+            sink,
+            store,
+            counts: done,
+            failure,
+            fatal,
+        } = runtime::run(
+            parts.connectors,
+            parts.core,
+            parts.sink,
+            parts.store,
+            self.shared.clone(),
+            mode,
+            stop,
+        )
+        .await;
+        // Every connector that synced has counts, if only zeros; a paused one none.
+        for connector in &connectors {
+            if !self.shared.status.is_paused(connector.name()) {
+                counts.entry(connector.name().to_owned()).or_default();
             }
         }
-        Ok(counts)
+        for (name, c) in done {
+            counts.entry(name).or_default().add(&c);
+        }
+        if let Some(e) = fatal {
+            // The store refused a commit: the in-memory state is ahead of it, so this
+            // hub must not run again; a restart resumes from what was committed.
+            self.broken = Some(e.clone());
+            return Err((HUB.into(), e));
+        }
+        self.parts = Some(Parts {
+            connectors,
+            core,
+            sink,
+            store,
+        });
+        failure.map_or(Ok(()), Err)
     }
-}
 
-impl Hub {
     /// The hub's status, shared with the admin API.
     pub fn status(&self) -> Arc<Status> {
-        self.status.clone()
+        self.shared.status.clone()
+    }
+
+    /// Busy time per stage and record so far, one line (`stages: …`).
+    pub fn stage_summary(&self, records: u64) -> String {
+        self.shared.timings.summary(records)
     }
 
     /// What identity resolution has done so far (residents, links, merges, splits).
     pub fn identity_stats(&self) -> IdentityStats {
-        self.resolver
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .stats()
+        self.shared.status.identity()
     }
 
     /// Persons whose records come from more than one department.
     pub fn unified_across_departments(&self) -> u64 {
-        self.resolver
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .unified_across_departments()
+        self.parts
+            .as_ref()
+            .map_or(0, |p| p.core.unified_across_departments())
     }
+}
+
+/// The name failures of the hub itself (not of one connector) are reported under.
+pub const HUB: &str = "hub";
+
+/// Events the commit stage hands the sink at most in one write.
+const MAX_WRITE_EVENTS: usize = 20_000;
+
+/// Refuses a data directory whose state is still in the files of an earlier govhub,
+/// rather than silently starting from nothing beside them.
+fn refuse_old_state(data_dir: &Path) -> Result<(), BuildError> {
+    let old = ["cursors", "fingerprints", "identity/journal.jsonl"];
+    if old.iter().any(|p| data_dir.join(p).exists()) {
+        return Err(BuildError::OldState(data_dir.display().to_string()));
+    }
+    Ok(())
 }
 
 /// The status of a freshly built hub: every connector with its committed cursor.
 fn status_for(config: &HubConfig, sink: &HubSink, connectors: &[Connector]) -> Arc<Status> {
     let status = Status::new(&config.data_dir, SinkProbe::of(sink));
     for connector in connectors {
-        if let Some(settings) = config.connectors.get(&connector.name) {
+        if let Some(settings) = config.connectors.get(connector.name()) {
             status.register(
-                &connector.name,
+                connector.name(),
                 &settings.department,
-                &connector.kind,
+                &settings.kind,
                 settings.pagination.clone(),
-                connector.source.committed_cursor().clone(),
+                connector.committed_cursor().clone(),
             );
         }
     }
     Arc::new(status)
-}
-
-/// Notes a failed connector sync in the status, the metrics and the log, and keeps it
-/// as the round's failure if it is the first, or the first permanent one.
-fn record_failure(
-    status: &Status,
-    connector: &Connector,
-    e: &PipelineError,
-    failure: &mut Option<(String, PipelineError)>,
-) {
-    tracing::warn!(connector = %connector.name, class = e.class.as_str(), error = %e, "connector sync failed; continuing with the others");
-    crate::admin::metrics::connector_error(&connector.name, e.stage);
-    status.sync_finished(
-        &connector.name,
-        Err(e),
-        connector.source.committed_cursor(),
-        connector.source.circuit_state(),
-    );
-    let replace = failure
-        .as_ref()
-        .is_none_or(|(_, first)| first.retryable && !e.retryable);
-    if replace {
-        *failure = Some((connector.name.clone(), e.clone()));
-    }
-}
-
-/// Applies a backfill asked for through the admin API: moves the committed cursor back
-/// and, to republish, forgets what the connector published. The next sync re-reads.
-async fn apply_backfill(
-    connector: &mut Connector,
-    backfill: Backfill,
-    data_dir: &Path,
-) -> Result<(), PipelineError> {
-    let failed = |message: String| PipelineError {
-        stage: "backfill",
-        message,
-        class: govhub_core::ErrorClass::Internal,
-        retryable: false,
-    };
-    connector
-        .source
-        .reset(backfill.cursor)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    if backfill.republish {
-        let dir = data_dir.join("fingerprints");
-        let file = dir.join(format!("{}.fp", connector.name));
-        match std::fs::remove_file(&file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(failed(format!("removing {}: {e}", file.display())));
-            }
-            _ => {}
-        }
-        connector.fingerprints =
-            Fingerprints::open(&dir, &connector.name).map_err(|e| failed(e.to_string()))?;
-    }
-    tracing::info!(connector = %connector.name, republish = backfill.republish, "backfill applied; re-reading");
-    Ok(())
-}
-
-/// How far one connector's sync has got, for progress displays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress<'a> {
-    /// The connector.
-    pub connector: &'a str,
-    /// Records written to the sink (events and dead letters) by this sync so far.
-    pub records: u64,
-    /// Whether the connector has caught up: the last report of its sync.
-    pub caught_up: bool,
-}
-
-/// The hub's sink, reporting every written batch to a progress callback.
-struct Reporting<'a, K> {
-    sink: &'a mut K,
-    connector: &'a str,
-    records: u64,
-    progress: &'a (dyn Fn(Progress<'_>) + Sync),
-}
-
-impl<K: Sink + Send> Sink for Reporting<'_, K> {
-    type Error = K::Error;
-
-    async fn write(&mut self, events: Vec<OutEvent>) -> Result<Written, K::Error> {
-        let written = self.sink.write(events).await?;
-        self.records += written.events as u64;
-        (self.progress)(Progress {
-            connector: self.connector,
-            records: self.records,
-            caught_up: false,
-        });
-        Ok(written)
-    }
 }
 
 #[cfg(test)]

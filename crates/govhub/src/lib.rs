@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod asyncapi;
+pub mod chaos;
 pub mod config;
 pub mod demo;
 pub mod dlq;
@@ -13,6 +14,7 @@ pub mod eval;
 pub mod hub;
 pub mod lock;
 pub mod pipeline;
+pub mod runtime;
 pub mod sink;
 pub mod status;
 #[cfg(test)]

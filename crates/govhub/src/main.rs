@@ -66,6 +66,8 @@ enum Command {
         /// listen on the next three.
         #[arg(long, default_value_t = govhub::demo::DEFAULT_BASE_PORT)]
         base_port: u16,
+        #[command(flatten)]
+        faults: commands::sim::FaultArgs,
     },
     /// Run the hub from a config file until SIGTERM or Ctrl-C.
     Run {
@@ -153,6 +155,10 @@ enum Command {
     /// Print a topic's events from Kafka or the embedded log: only new ones, or
     /// --from-beginning; --follow keeps waiting until Ctrl-C.
     Tail(commands::tail::Args),
+    /// Check a run's topics in Kafka against what the simulators say it must have
+    /// published (`govhub sim --expected FILE`); exit 0 only if every check holds.
+    #[command(long_about = commands::verify::LONG_ABOUT)]
+    Verify(commands::verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -216,7 +222,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             seed,
             residents,
             base_port,
-        } => commands::sim::run(seed, residents, base_port).await,
+            faults,
+        } => commands::sim::run(seed, residents, base_port, faults).await,
         Command::Check { config } => Ok(commands::check::run(&config)),
         Command::Run {
             config,
@@ -251,5 +258,6 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Dlq { config, action } => commands::dlq::run(config.as_deref(), action).await,
         Command::Asyncapi(args) => commands::asyncapi::run(args),
         Command::Tail(args) => commands::tail::run(args).await,
+        Command::Verify(args) => commands::verify::run(args).await,
     }
 }

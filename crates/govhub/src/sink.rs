@@ -42,6 +42,23 @@ impl HubSink {
         }
     }
 
+    /// Writes `events` and waits until every one is durable. `Ok` holds one entry per
+    /// event: `None` when written, `Some(reason)` when the sink refused that event alone
+    /// (the broker's size limit, say); `Err` means the write as a whole failed and is to
+    /// be retried.
+    pub async fn write_each(
+        &mut self,
+        events: &[OutEvent],
+    ) -> Result<Vec<Option<String>>, StreamError> {
+        match self {
+            HubSink::Kafka(kafka) => kafka.write_each(events).await,
+            HubSink::Log(log) => {
+                tokio::task::block_in_place(|| log.append(events))?;
+                Ok(vec![None; events.len()])
+            }
+        }
+    }
+
     /// A short description for start-up logs.
     pub fn describe(&self) -> String {
         match self {

@@ -12,12 +12,11 @@ mod view;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use govhub_connect::{CircuitState, PaginationConfig};
-use govhub_core::Batch;
 use serde_json::Value;
 use tokio::sync::Notify;
 
@@ -68,6 +67,9 @@ pub struct Status {
     data_dir: PathBuf,
     sink: SinkProbe,
     shutting_down: AtomicBool,
+    /// Why the sink refuses writes right now (the broker is down, say); `None` while it
+    /// takes them. Connectors with work in flight wait for it.
+    sink_waiting: Mutex<Option<String>>,
 }
 
 #[derive(Debug)]
@@ -99,6 +101,7 @@ impl Status {
             data_dir: data_dir.to_owned(),
             sink,
             shutting_down: AtomicBool::new(false),
+            sink_waiting: Mutex::new(None),
         }
     }
 
@@ -144,10 +147,11 @@ impl Status {
     /// Every connector and identity resolution, as of now.
     pub fn overview(&self) -> Overview {
         let now = Utc::now();
+        let waiting = self.sink_waiting().is_some();
         let connectors = self
             .lock()
             .iter()
-            .map(|(name, e)| e.view(name, now, Instant::now()))
+            .map(|(name, e)| e.view(name, now, Instant::now(), waiting))
             .collect();
         Overview {
             connectors,
@@ -157,9 +161,10 @@ impl Status {
 
     /// One connector as of now.
     pub fn connector(&self, name: &str) -> Result<ConnectorView, RequestError> {
+        let waiting = self.sink_waiting().is_some();
         self.lock()
             .get(name)
-            .map(|e| e.view(name, Utc::now(), Instant::now()))
+            .map(|e| e.view(name, Utc::now(), Instant::now(), waiting))
             .ok_or_else(|| RequestError::Unknown(name.to_owned()))
     }
 
@@ -168,12 +173,13 @@ impl Status {
         name: &str,
         change: impl FnOnce(&mut Entry) -> Result<(), RequestError>,
     ) -> Result<ConnectorView, RequestError> {
+        let waiting = self.sink_waiting().is_some();
         let mut connectors = self.lock();
         let entry = connectors
             .get_mut(name)
             .ok_or_else(|| RequestError::Unknown(name.to_owned()))?;
         change(entry)?;
-        Ok(entry.view(name, Utc::now(), Instant::now()))
+        Ok(entry.view(name, Utc::now(), Instant::now(), waiting))
     }
 
     /// Pauses a connector: the hub skips it from its next batch on.
@@ -193,7 +199,7 @@ impl Status {
             Ok(())
         })?;
         tracing::info!(connector = name, "connector resumed");
-        self.wake.notify_one();
+        self.wake.notify_waiters();
         Ok(view)
     }
 
@@ -220,7 +226,7 @@ impl Status {
             republish,
             "backfill requested"
         );
-        self.wake.notify_one();
+        self.wake.notify_waiters();
         Ok(view)
     }
 
@@ -234,8 +240,8 @@ impl Status {
         self.lock().get_mut(name).and_then(|e| e.backfill.take())
     }
 
-    /// Waits until an operator resumes a connector or asks for a backfill (or did
-    /// since the last wait).
+    /// Waits until an operator resumes a connector or asks for a backfill. Every
+    /// waiting connector wakes and checks whether the request is for it.
     pub async fn woken(&self) {
         self.wake.notified().await;
     }
@@ -248,12 +254,11 @@ impl Status {
     }
 
     /// The hub finished syncing a connector: whether it caught up or why it failed,
-    /// where its cursor is and what its circuit breaker says.
+    /// and what its circuit breaker says.
     pub fn sync_finished(
         &self,
         name: &str,
         result: Result<bool, &PipelineError>,
-        cursor: &Value,
         circuit: CircuitState,
     ) {
         let mut connectors = self.lock();
@@ -261,7 +266,6 @@ impl Status {
             return;
         };
         e.running = false;
-        e.cursor = cursor.clone();
         e.circuit_open_until = match circuit {
             CircuitState::Open { remaining_secs } => {
                 Some(Instant::now() + Duration::from_secs(remaining_secs))
@@ -286,17 +290,25 @@ impl Status {
         }
     }
 
-    /// A batch of `name` was written and acked: counts, cursor, lag and throughput.
-    pub fn batch_acked(&self, name: &str, counts: &Counts, batch: &Batch) {
+    /// A batch of `name` was written and committed: counts, its cursor, lag and
+    /// throughput, and its metrics. `fetched_at` is when its records were fetched.
+    pub fn batch_acked(
+        &self,
+        name: &str,
+        counts: &Counts,
+        cursor: &Value,
+        fetched_at: Option<DateTime<Utc>>,
+    ) {
+        crate::admin::metrics::record_batch(name, counts, fetched_at);
         let now = Utc::now();
         let mut connectors = self.lock();
         let Some(e) = connectors.get_mut(name) else {
             return;
         };
         e.counts.add(counts);
-        e.cursor = batch.cursor.clone();
+        e.cursor = cursor.clone();
         e.last_success = Some(now);
-        if let Some(newest) = batch.records.iter().map(|r| r.fetched_at).max() {
+        if let Some(newest) = fetched_at {
             e.newest_committed = Some(e.newest_committed.map_or(newest, |n| n.max(newest)));
         }
         e.throughput.add(now, counts.published + counts.rejected);
@@ -311,6 +323,32 @@ impl Status {
     /// Identity resolution's numbers.
     pub fn identity(&self) -> IdentityStats {
         *self.identity.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The sink refused a write and the batch waits to be retried (`Some(why)`), or it
+    /// took one again (`None`). Logged once per change.
+    pub fn set_sink_waiting(&self, reason: Option<String>) {
+        let mut waiting = self
+            .sink_waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match (&*waiting, &reason) {
+            (None, Some(why)) => {
+                tracing::warn!(error = %why, "sink refused a write; connectors wait for it and the batch is retried")
+            }
+            (Some(_), None) => tracing::info!("sink takes writes again"),
+            _ => {}
+        }
+        crate::admin::metrics::sink_waiting(reason.is_some());
+        *waiting = reason;
+    }
+
+    /// Why the sink refuses writes right now, if it does.
+    pub fn sink_waiting(&self) -> Option<String> {
+        self.sink_waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The hub is shutting down: not ready for more.
@@ -381,9 +419,11 @@ impl Entry {
             .map(|t| (now - t).to_std().unwrap_or_default().as_secs_f64())
     }
 
-    fn state(&self, now: Instant) -> ConnectorState {
+    fn state(&self, now: Instant, sink_waiting: bool) -> ConnectorState {
         if self.paused {
             ConnectorState::Paused
+        } else if sink_waiting && self.running {
+            ConnectorState::WaitingForSink
         } else if self.circuit_open_secs(now).is_some() {
             ConnectorState::CircuitOpen
         } else if self.running {
@@ -395,7 +435,13 @@ impl Entry {
         }
     }
 
-    fn view(&self, name: &str, now: DateTime<Utc>, instant: Instant) -> ConnectorView {
+    fn view(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        instant: Instant,
+        sink_waiting: bool,
+    ) -> ConnectorView {
         let c = &self.counts;
         let mut reasons: Vec<(String, u64)> =
             c.reasons.iter().map(|(r, n)| (r.clone(), *n)).collect();
@@ -405,7 +451,7 @@ impl Entry {
             name: name.to_owned(),
             department: self.department.clone(),
             kind: self.kind.clone(),
-            state: self.state(instant),
+            state: self.state(instant, sink_waiting),
             cursor: self.cursor.clone(),
             last_success: self.last_success,
             last_error: self.last_error.clone(),
@@ -421,25 +467,6 @@ impl Entry {
             throughput: self.throughput.series(now),
         }
     }
-}
-
-tokio::task_local! {
-    /// The status of the hub whose sync is running on this task.
-    static CURRENT: Arc<Status>;
-}
-
-/// Runs `sync` with `status` as the one [`batch_acked`] reports to. The pipeline is
-/// shared by the hub, backfill and tests; scoping keeps several hubs in one process
-/// (tests) apart without threading the status through every stage.
-pub async fn scope<F: std::future::Future>(status: Arc<Status>, sync: F) -> F::Output {
-    CURRENT.scope(status, sync).await
-}
-
-/// Called by the pipeline once per batch written and acked: records the batch's
-/// metrics and, inside [`scope`], updates the hub's status.
-pub fn batch_acked(connector: &str, counts: &Counts, batch: &Batch) {
-    crate::admin::metrics::record_batch(connector, counts, batch);
-    let _ = CURRENT.try_with(|status| status.batch_acked(connector, counts, batch));
 }
 
 #[cfg(test)]
@@ -469,7 +496,7 @@ mod tests {
             retryable: true,
         };
         let open = CircuitState::Open { remaining_secs: 60 };
-        status.sync_finished("a", Err(&error), &Value::Null, open);
+        status.sync_finished("a", Err(&error), open);
         assert_eq!(state(), ConnectorState::CircuitOpen);
         status.pause("a").unwrap();
         assert_eq!(state(), ConnectorState::Paused);
@@ -477,7 +504,7 @@ mod tests {
         let closed = CircuitState::Closed {
             consecutive_failures: 1,
         };
-        status.sync_finished("a", Err(&error), &Value::Null, closed);
+        status.sync_finished("a", Err(&error), closed);
         assert_eq!(state(), ConnectorState::Failing);
         let view = status.connector("a").unwrap();
         assert_eq!(view.last_error.unwrap().message, "source: HTTP 503");

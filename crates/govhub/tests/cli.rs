@@ -92,8 +92,12 @@ async fn run_once_then_backfill_re_reads_everything() {
 
     // While another process owns the data directory (a running hub), commands that
     // write its state are refused, and the cursor is left alone.
-    let cursor = dir.path().join("cursors").join("education.json");
-    let before = std::fs::read(&cursor).unwrap();
+    let cursor = || {
+        let store = govhub_resolve::StateStore::open(dir.path()).unwrap();
+        store.cursor("education").unwrap()
+    };
+    let before = cursor();
+    assert!(before.is_some(), "run --once committed a cursor");
     let held = govhub::lock::DataDirLock::acquire(dir.path()).unwrap();
     for args in [
         vec!["backfill", "education", "--config", &config],
@@ -108,7 +112,7 @@ async fn run_once_then_backfill_re_reads_everything() {
             "{args:?}: {stderr}"
         );
     }
-    assert_eq!(std::fs::read(&cursor).unwrap(), before, "cursor untouched");
+    assert_eq!(cursor(), before, "cursor untouched");
     drop(held);
     assert!(
         govhub(&["run", "--config", &config, "--once"])

@@ -95,7 +95,7 @@ fn training_needs_a_journal_and_evaluating_needs_the_simulator() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no identity journal here"), "{stderr}");
+    assert!(stderr.contains("no hub state under"), "{stderr}");
     let usage = govhub(&["eval", "--data-dir", dir.path().to_str().unwrap()]);
     assert_eq!(usage.status.code(), Some(2), "--data-dir only with --train");
 }

@@ -179,9 +179,9 @@ fn demo_serve_answers_the_cli_and_stops_gracefully_on_sigterm() {
     assert_eq!(exit.code(), Some(0), "stderr:\n{stderr}");
     assert!(stderr.contains("stopped"), "{stderr}");
     // Every connector's cursor is committed.
+    let store = govhub_resolve::StateStore::open(&data).unwrap();
     for connector in ["civil_affairs", "education", "health", "urban"] {
-        let cursor = data.join("cursors").join(format!("{connector}.json"));
-        assert!(cursor.is_file(), "{}", cursor.display());
+        assert!(store.cursor(connector).unwrap().is_some(), "{connector}");
     }
 
     // Nobody listens there any more: unreachable is exit 1; a bad address is usage.
@@ -192,8 +192,11 @@ fn demo_serve_answers_the_cli_and_stops_gracefully_on_sigterm() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
+/// A page whose request is still in flight holds nothing to commit: on SIGTERM it is
+/// abandoned (the cursor has not moved; the next start reads it again), so a department
+/// that never answers does not hold up the shutdown until the deadline.
 #[test]
-fn a_batch_that_cannot_finish_exits_1_after_the_deadline() {
+fn a_request_in_flight_does_not_hold_up_a_shutdown() {
     // A department API that accepts connections and never answers.
     let api = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let url = format!("http://{}/api/v1/students", api.local_addr().unwrap());
@@ -226,11 +229,16 @@ fn a_batch_that_cannot_finish_exits_1_after_the_deadline() {
         .recv_timeout(STARTUP)
         .unwrap_or_else(|_| panic!("no request; stderr:\n{}", stderr_of(&mut child.0)))
         .unwrap();
+    let signalled = std::time::Instant::now();
     sigterm(&child.0);
     let exit = wait_exit(&mut child.0, Duration::from_secs(20));
     let stderr = stderr_of(&mut child.0);
-    assert_eq!(exit.code(), Some(1), "stderr:\n{stderr}");
-    assert!(stderr.contains("did not finish within 1 s"), "{stderr}");
+    assert_eq!(exit.code(), Some(0), "stderr:\n{stderr}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "stopped after {:?}",
+        signalled.elapsed()
+    );
 }
 
 #[test]

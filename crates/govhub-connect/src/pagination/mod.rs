@@ -58,7 +58,6 @@ impl PaginationConfig {
         }
     }
 
-    /// The cursor a connector starts from when it has never committed one.
     /// The cursor of a backfill from `timestamp`; only incremental styles have one.
     pub fn since(&self, timestamp: &str) -> Result<Value, String> {
         match self {
@@ -70,7 +69,8 @@ impl PaginationConfig {
         }
     }
 
-    pub(crate) fn start(&self) -> Value {
+    /// The cursor a connector starts from when it has never committed one.
+    pub fn start(&self) -> Value {
         match self {
             PaginationConfig::PageNumber(c) => c.start(),
             PaginationConfig::OffsetLimit(c) => c.start(),

@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use govhub_connect::{HttpSource, HttpSourceConfig};
@@ -76,14 +75,22 @@ pub fn ids(batch: &Batch) -> Vec<String> {
         .collect()
 }
 
-/// Polls and acks until caught up; the ids handed out, in order.
+/// One sync, as the hub runs it: starts it, then polls and acks until caught up; the
+/// ids handed out, in order.
 pub async fn drain(source: &mut HttpSource) -> Vec<String> {
+    source.begin_sync();
     let mut out = Vec::new();
     while let Some(batch) = source.poll().await.unwrap() {
         out.extend(ids(&batch));
         source.ack(&batch).await.unwrap();
     }
     out
+}
+
+/// Whether a new sync finds nothing to hand out.
+pub async fn next_sync_is_empty(source: &mut HttpSource) -> bool {
+    source.begin_sync();
+    source.poll().await.unwrap().is_none()
 }
 
 /// The ids of records `from..to`.
@@ -93,18 +100,22 @@ pub fn id_range(from: usize, to: usize) -> Vec<String> {
 
 /// The exactly-once contract, against a server that serves `registry` at `url`:
 ///
-/// 1. the first batch is acked, the second nacked and read again identically;
-/// 2. a crash before that ack, then a new source on the same data dir, resumes after the
-///    first batch and delivers every other record once, in order, then nothing;
+/// 1. the first batch is acked, the second nacked and read again identically by the next
+///    sync (the hub ends a sync on a nack);
+/// 2. a crash before that ack, then a new source built from the committed cursor (as the
+///    hub does from its state store), resumes after the first batch and delivers every
+///    other record once, in order, then nothing;
 /// 3. records appended later are delivered once by the next polls, and a restart after
 ///    catching up delivers nothing.
-pub async fn exactly_once(name: &str, config: &HttpSourceConfig, registry: &Registry, dir: &Path) {
+pub async fn exactly_once(name: &str, config: &HttpSourceConfig, registry: &Registry) {
     let initial = registry.lock().unwrap().len();
-    let mut source = HttpSource::new(name, config.clone(), dir).unwrap();
+    let mut source = HttpSource::new(name, config.clone(), None).unwrap();
+    source.begin_sync();
     let first = source.poll().await.unwrap().unwrap();
     source.ack(&first).await.unwrap();
     let second = source.poll().await.unwrap().unwrap();
     source.nack(&second);
+    source.begin_sync();
     let again = source.poll().await.unwrap().unwrap();
     let payloads = |b: &Batch| {
         b.records
@@ -116,18 +127,20 @@ pub async fn exactly_once(name: &str, config: &HttpSourceConfig, registry: &Regi
     assert_eq!(again.cursor, second.cursor);
     let delivered = ids(&first).len();
     assert_eq!(ids(&first), id_range(0, delivered));
-    // Crash before acking `again`.
+    // Crash before acking `again`: the hub's state store holds the committed cursor.
+    let committed = source.committed_cursor().clone();
     drop(source);
 
-    let mut restarted = HttpSource::new(name, config.clone(), dir).unwrap();
+    let mut restarted = HttpSource::new(name, config.clone(), Some(committed)).unwrap();
     assert_eq!(restarted.committed_cursor(), &first.cursor);
     assert_eq!(drain(&mut restarted).await, id_range(delivered, initial));
-    assert!(restarted.poll().await.unwrap().is_none());
+    assert!(next_sync_is_empty(&mut restarted).await);
 
     grow(registry, initial + 13);
     assert_eq!(drain(&mut restarted).await, id_range(initial, initial + 13));
-    assert!(restarted.poll().await.unwrap().is_none());
+    assert!(next_sync_is_empty(&mut restarted).await);
+    let committed = restarted.committed_cursor().clone();
     drop(restarted);
-    let mut caught_up = HttpSource::new(name, config.clone(), dir).unwrap();
-    assert!(caught_up.poll().await.unwrap().is_none());
+    let mut caught_up = HttpSource::new(name, config.clone(), Some(committed)).unwrap();
+    assert!(next_sync_is_empty(&mut caught_up).await);
 }

@@ -22,8 +22,9 @@ mod train;
 
 pub use compare::Comparison;
 pub use config::IdentityConfig;
+pub(crate) use features::hash as key_hash;
 pub use golden::{Provenance, Rule, Survivorship};
-pub use journal::{JournalError, recorded_observations};
+pub use journal::{Entry, recorded_observations};
 pub use model::{Evidence, LevelModel, Model, ModelError};
 pub use observation::{Observation, RecordRef, Sex};
 pub use resolver::{IdentityEvent, IdentityStats, Outcome, ResolveError, Resolver};

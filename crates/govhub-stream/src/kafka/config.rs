@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use rdkafka::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
 use serde::{Deserialize, Serialize};
 
 /// Settings of the Kafka sink.
@@ -71,30 +72,74 @@ impl KafkaSinkConfig {
         problems
     }
 
-    /// Connection settings shared by every client: bootstrap servers and the user's
-    /// properties (TLS, SASL, ...).
+    /// Connection settings shared by every client: bootstrap servers, the user's
+    /// properties (TLS, SASL, ...) and the log level.
     pub(crate) fn connection_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
         for (key, value) in &self.properties {
             config.set(key, value);
         }
+        // librdkafka formats every line at or below this level before our context sees
+        // it; above warnings it is connection chatter. An operator who sets `debug`
+        // wants that chatter, so then everything passes.
+        config.set_log_level(if self.properties.contains_key("debug") {
+            RDKafkaLogLevel::Debug
+        } else {
+            RDKafkaLogLevel::Warning
+        });
         config
     }
 
     /// The librdkafka producer configuration.
     pub(crate) fn client_config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config
-            .set("linger.ms", "5")
-            .set("compression.type", "lz4")
-            .set("message.timeout.ms", self.delivery_timeout_ms.to_string());
-        for (key, value) in self.connection_config().config_map() {
-            config.set(key, value);
+        // Built on the connection settings themselves: their `config_map()` view
+        // replaces secrets such as `sasl.password` with a placeholder.
+        let mut config = self.connection_config();
+        let timeout = self.delivery_timeout_ms.to_string();
+        let defaults = [
+            ("linger.ms", "5"),
+            ("compression.type", "lz4"),
+            ("message.timeout.ms", timeout.as_str()),
+        ];
+        for (key, value) in defaults {
+            if config.get(key).is_none() {
+                config.set(key, value);
+            }
         }
         for (key, value) in GUARANTEES {
             config.set(*key, *value);
         }
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_producer_keeps_secrets_user_settings_and_the_guarantees() {
+        let mut config = KafkaSinkConfig::new("broker:9092");
+        config.properties.extend([
+            ("sasl.password".to_owned(), "s3cret".to_owned()),
+            ("linger.ms".to_owned(), "50".to_owned()),
+        ]);
+        let client = config.client_config();
+        assert_eq!(client.get("sasl.password"), Some("s3cret"));
+        assert_eq!(client.get("linger.ms"), Some("50"));
+        assert_eq!(client.get("compression.type"), Some("lz4"));
+        assert_eq!(client.get("message.timeout.ms"), Some("120000"));
+        assert_eq!(client.get("acks"), Some("all"));
+        assert_eq!(client.get("bootstrap.servers"), Some("broker:9092"));
+        assert!(matches!(client.log_level, RDKafkaLogLevel::Warning));
+
+        config
+            .properties
+            .insert("debug".to_owned(), "broker".to_owned());
+        assert!(matches!(
+            config.connection_config().log_level,
+            RDKafkaLogLevel::Debug
+        ));
     }
 }

@@ -7,6 +7,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::KafkaSinkConfig;
+use super::context::KafkaContext;
 use crate::{LogEntry, StreamError};
 
 /// Reads a whole topic as it is now: every partition from `from` (next offset per
@@ -25,11 +26,11 @@ pub fn read_topic(
         source,
     };
     let mut client = config.connection_config();
-    let consumer: BaseConsumer = client
+    let consumer: BaseConsumer<KafkaContext> = client
         .set("group.id", "govhub-reader")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .create()
+        .create_with_context(KafkaContext::new(&config.bootstrap_servers))
         .map_err(StreamError::KafkaConfig)?;
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)

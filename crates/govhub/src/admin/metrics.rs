@@ -8,9 +8,8 @@
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use govhub_connect::metrics::{FETCH_DURATION, HTTP_REQUESTS, HTTP_RETRIES};
-use govhub_core::Batch;
 use metrics::{
     Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
 };
@@ -40,6 +39,8 @@ pub const CURSOR_LAG: &str = "govhub_cursor_lag_seconds";
 pub const CONNECTOR_PAUSED: &str = "govhub_connector_paused";
 /// Gauge: 1 while the connector's circuit breaker refuses polls.
 pub const CONNECTOR_CIRCUIT_OPEN: &str = "govhub_connector_circuit_open";
+/// Gauge: 1 while the sink refuses writes and a batch waits to be retried.
+pub const SINK_WAITING: &str = "govhub_sink_waiting";
 /// Gauge: records in the Kafka producer's queue or in flight (0 for the embedded log).
 pub const KAFKA_QUEUE_DEPTH: &str = "govhub_kafka_queue_depth";
 /// Gauge: residents known to identity resolution.
@@ -137,6 +138,11 @@ fn describe() {
         "1 while the connector's circuit breaker refuses polls."
     );
     describe_gauge!(
+        SINK_WAITING,
+        Unit::Count,
+        "1 while the sink refuses writes (e.g. the broker is down) and a batch waits to be retried."
+    );
+    describe_gauge!(
         KAFKA_QUEUE_DEPTH,
         Unit::Count,
         "Records in the Kafka producer's queue or in flight (0 for the embedded log)."
@@ -188,8 +194,9 @@ pub fn register_connector(connector: &str) {
     gauge!(CONNECTOR_CIRCUIT_OPEN, "connector" => c()).set(0.0);
 }
 
-/// Records one batch written and acked: its counts and each record's latency.
-pub fn record_batch(connector: &str, counts: &Counts, batch: &Batch) {
+/// Records one batch written and acked: its counts and each record's latency (the
+/// records of a batch were fetched together, at `fetched_at`).
+pub fn record_batch(connector: &str, counts: &Counts, fetched_at: Option<DateTime<Utc>>) {
     let c = || connector.to_owned();
     counter!(RECORDS_PULLED, "connector" => c()).increment(counts.pulled);
     counter!(RECORDS_PUBLISHED, "connector" => c()).increment(counts.published);
@@ -199,19 +206,24 @@ pub fn record_batch(connector: &str, counts: &Counts, batch: &Batch) {
     }
     let now = Utc::now();
     let latency = histogram!(RECORD_LATENCY, "connector" => c());
-    for record in &batch.records {
-        latency.record(
-            (now - record.fetched_at)
-                .to_std()
-                .unwrap_or_default()
-                .as_secs_f64(),
-        );
+    if let Some(fetched_at) = fetched_at {
+        let seconds = (now - fetched_at)
+            .to_std()
+            .unwrap_or_default()
+            .as_secs_f64();
+        for _ in 0..counts.pulled {
+            latency.record(seconds);
+        }
     }
-    let newest = batch.records.iter().map(|r| r.fetched_at).max();
-    if let Some(newest) = newest {
+    if let Some(newest) = fetched_at {
         gauge!(CURSOR_LAG, "connector" => c())
             .set((now - newest).to_std().unwrap_or_default().as_secs_f64());
     }
+}
+
+/// Whether the sink refuses writes now.
+pub fn sink_waiting(waiting: bool) {
+    gauge!(SINK_WAITING).set(if waiting { 1.0 } else { 0.0 });
 }
 
 /// Counts a failed sync of `connector` in `stage`.

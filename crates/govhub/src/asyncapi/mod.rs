@@ -13,7 +13,7 @@
 
 use govhub_core::Violation;
 use govhub_schema::{ID_BASE, Standard};
-use govhub_stream::{KafkaSinkConfig, PERSON_ID_EXTENSION, Publisher, Topics, with_person};
+use govhub_stream::{KafkaSinkConfig, PERSON_ID_EXTENSION, Publisher, Topics};
 use serde_json::{Map, Value, json};
 
 mod headers;
@@ -120,8 +120,15 @@ pub fn document(
     for schema in standard.iter() {
         let department = schema.kind.split('.').next().unwrap_or(&schema.kind);
         let record = sample_record(department, &schema.kind)?;
-        let mut event = publisher.accepted(&record, json!({}), &schema.topic_suffix(), &schema.id);
-        with_person(&mut event, EXAMPLE_PERSON);
+        let id = Publisher::accepted_id(&record, &json!({}));
+        let event = publisher.accepted(
+            &record,
+            json!({}),
+            &schema.topic_suffix(),
+            &schema.id,
+            id,
+            Some(EXAMPLE_PERSON),
+        );
         let title = schema
             .schema
             .get("title")
@@ -266,7 +273,7 @@ pub fn document(
     });
 
     let decision_example = identity_example()?;
-    let decision = publisher.identity(EXAMPLE_PERSON, decision_example.clone(), time);
+    let decision = publisher.identity(EXAMPLE_PERSON, decision_example.clone(), time, [0; 16]);
     described.push(Topic {
         id: id_of(&topics.identity().replacen(topics.prefix(), "", 1)),
         address: decision.topic.clone(),
@@ -299,7 +306,7 @@ pub fn document(
     });
 
     let rejected = sample_record("education", "education.enrollment")?;
-    let letter_event = publisher.dead_letter(
+    let (_, letter_event) = publisher.dead_letter(
         &rejected,
         "validate",
         standard

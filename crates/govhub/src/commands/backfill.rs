@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use govhub::hub::Hub;
 use govhub::lock::DataDirLock;
-use govhub_connect::CursorStore;
+use govhub_resolve::{Commit, StateStore};
 use tokio_util::sync::CancellationToken;
 
 use super::{CONFIG_ERROR, load_config, load_standard, print_counts};
@@ -35,6 +35,7 @@ pub async fn run(
         );
         return Ok(ExitCode::from(CONFIG_ERROR));
     };
+    let start = settings.pagination.start();
     let cursor = match since.map(|t| settings.pagination.since(t)) {
         Some(Err(message)) => {
             eprintln!("connectors.{connector}.pagination: {message}");
@@ -51,29 +52,17 @@ pub async fn run(
     // Not under a running hub: it would keep its own cursor and overwrite this one. The
     // hub built below takes the lock again for the sync.
     let lock = DataDirLock::acquire(&config.data_dir).context("backfill")?;
-    let store = CursorStore::new(&config.data_dir);
-    match &cursor {
-        Some(cursor) => store.store(connector, cursor),
-        None => store.remove(connector),
-    }
-    .with_context(|| {
-        format!(
-            "resetting the cursor at {}",
-            store.path(connector).display()
-        )
-    })?;
+    let mut store = StateStore::open(&config.data_dir).context("backfill")?;
+    let mut reset = Commit::default();
+    reset
+        .cursors
+        .insert(connector.to_owned(), cursor.unwrap_or(start));
     if republish {
-        let fingerprints = config
-            .data_dir
-            .join("fingerprints")
-            .join(format!("{connector}.fp"));
-        match std::fs::remove_file(&fingerprints) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("removing {}", fingerprints.display()));
-            }
-            _ => {}
-        }
+        reset.forget.push(connector.to_owned());
     }
+    // Cursor and forgotten fingerprints in one commit: never one without the other.
+    store.commit(&reset).context("resetting the cursor")?;
+    drop(store);
     drop(lock);
     tracing::info!(
         connector,

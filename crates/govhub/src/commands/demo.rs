@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use govhub::admin::{self, ServeError};
 use govhub::demo::{self, Demo, DemoOptions, DemoReport};
-use govhub::hub::Progress;
+use govhub::hub::{Progress, ProgressFn};
 use govhub::pipeline::Counts;
 use tokio_util::sync::CancellationToken;
 
@@ -65,14 +66,14 @@ pub async fn run(
         data_dir,
     };
     let tty = std::io::stderr().is_terminal();
-    let progress = |p: Progress<'_>| show_progress(p, tty);
+    let progress: ProgressFn = Arc::new(move |p: Progress<'_>| show_progress(p, tty));
     let admin_addr = match serving.admin {
         Some(addr) => addr,
         None if serving.serve => AdminAddr(admin::DEFAULT_ADDR.parse().ok()),
         None => AdminAddr(None),
     };
     if admin_addr.0.is_none() && !serving.serve {
-        let report = demo::run(&options, &progress).await?;
+        let report = demo::run(&options, progress).await?;
         print_report(&report);
         return Ok(ExitCode::SUCCESS);
     }
@@ -98,7 +99,7 @@ pub async fn run(
     let mut counts = BTreeMap::new();
     let initial = until_signal(
         demo.hub
-            .sync_all_with_progress(&mut counts, &stop, &progress),
+            .sync_all_with_progress(&mut counts, &stop, progress),
         &mut signals,
         &stop,
         &status,

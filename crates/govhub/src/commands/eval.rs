@@ -39,7 +39,15 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
         None => HubConfig::parse(EXAMPLE_CONFIG, "example").context("the example config")?,
     };
     if let (Some(out), Some(data_dir)) = (options.train, options.data_dir) {
-        let observations = recorded_observations(&data_dir.join("identity"))?;
+        if !data_dir.join(govhub_resolve::state::STATE_DIR).is_dir() {
+            anyhow::bail!(
+                "no hub state under {} (has a hub run with this data directory?)",
+                data_dir.display()
+            );
+        }
+        // The store is locked by a running hub: training reads it with the hub stopped.
+        let store = govhub_resolve::StateStore::open(data_dir)?;
+        let observations = recorded_observations(store.journal()?);
         let trained_on = format!(
             "govhub eval --train: {} records resolved under {}",
             observations.len(),

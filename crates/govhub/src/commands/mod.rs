@@ -12,6 +12,7 @@ pub mod serve;
 pub mod sim;
 pub mod status;
 pub mod tail;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::Path;

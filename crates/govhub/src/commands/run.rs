@@ -58,6 +58,10 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     match outcome {
         Ok(Ok(counts)) => {
             print_counts(&counts);
+            if once {
+                let pulled = counts.values().map(|c| c.pulled).sum();
+                println!("{}", hub.stage_summary(pulled));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Ok(Err((connector, e))) => anyhow::bail!("connector {connector} stopped: {e}"),

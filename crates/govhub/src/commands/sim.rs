@@ -1,17 +1,210 @@
 //! `govhub sim`: the four simulated departments standalone, on fixed ports, until
-//! Ctrl-C, for running the hub (or anything else) against them.
+//! Ctrl-C, for running the hub (or anything else) against them; optionally misbehaving
+//! (`--faults default`) and writing what a correct hub must publish from them
+//! (`--expected FILE`, for `govhub verify`).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
+use clap::ValueEnum;
+use govhub::chaos::ExpectedRun;
+use govhub::config::HubConfig;
 use govhub::demo::{self, CIVIL_AFFAIRS, EDUCATION, HEALTH, URBAN};
+use govhub_schema::Standard;
 use govhub_sim::Feed;
 use govhub_sim::auth::{API_KEY_HEADER, Credentials};
-use govhub_sim::{Departments, Ports};
+use govhub_sim::{Departments, Faults, Ports};
 
-/// Starts the simulators on `base_port` and the three ports after it, prints where they
-/// are and how to authenticate, and serves until Ctrl-C.
-pub async fn run(seed: u64, residents: u64, base_port: u16) -> anyhow::Result<ExitCode> {
+/// A set of fault rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FaultPreset {
+    /// Well-behaved departments (only the noise real data has).
+    None,
+    /// Moderate misbehaviour: 5% each of 429 (Retry-After 1 s), 5xx and bodies cut in
+    /// half, 2% slow (+2 s) responses, 10 ms latency, repeated items on the health and
+    /// urban feeds, one record in fifty invalid; a page fails at most twice.
+    Default,
+}
+
+/// `govhub sim`'s fault options: a preset, each rate overridable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FaultArgs {
+    /// Faults the departments inject: `none`, or `default` (moderate rates; a page fails
+    /// at most twice, so a retrying client gets through).
+    #[arg(long, value_enum, default_value_t = FaultPreset::None)]
+    pub faults: FaultPreset,
+    /// Write what a correct hub on the example config must publish from these
+    /// departments (per connector: source record ids on the kind topic and on the
+    /// dead-letter topic) as JSON to FILE, for `govhub verify --expected`.
+    #[arg(long, value_name = "FILE")]
+    pub expected: Option<PathBuf>,
+    /// Share of requests answered 429 with Retry-After.
+    #[arg(
+        long,
+        value_name = "RATE",
+        help_heading = "Fault rates (override the preset)"
+    )]
+    pub rate_limit_rate: Option<f64>,
+    /// Share of requests answered 500, 502 (an HTML page) or 503.
+    #[arg(
+        long,
+        value_name = "RATE",
+        help_heading = "Fault rates (override the preset)"
+    )]
+    pub server_error_rate: Option<f64>,
+    /// Share of pages answered 200 with the JSON body cut in half.
+    #[arg(
+        long,
+        value_name = "RATE",
+        help_heading = "Fault rates (override the preset)"
+    )]
+    pub malformed_rate: Option<f64>,
+    /// Share of requests delayed by a further 2 s.
+    #[arg(
+        long,
+        value_name = "RATE",
+        help_heading = "Fault rates (override the preset)"
+    )]
+    pub slow_rate: Option<f64>,
+    /// Delay added to every response, in milliseconds.
+    #[arg(
+        long,
+        value_name = "MS",
+        help_heading = "Fault rates (override the preset)"
+    )]
+    pub latency_ms: Option<u64>,
+    /// Share of page boundaries of the health and urban feeds where the next page
+    /// repeats the previous page's last item (the page-number and offset APIs would
+    /// serve more than the limit, which a client rightly refuses).
+    #[arg(
+        long,
+        value_name = "RATE",
+        help_heading = "Fault rates (override the preset)"
+    )]
+    pub duplicate_rate: Option<f64>,
+    /// One record in this many is invalid on purpose (0: none; noise in the data still
+    /// makes a few invalid).
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Fault rates (override the preset)"
+    )]
+    pub invalid_every: Option<u64>,
+}
+
+impl FaultArgs {
+    /// `departments` with these faults.
+    fn apply(&self, mut departments: Departments) -> anyhow::Result<Departments> {
+        let (mut faults, mut invalid_every, mut duplicate_rate) = match self.faults {
+            FaultPreset::None => (Faults::default(), 0, 0.0),
+            FaultPreset::Default => (
+                Faults {
+                    rate_limit_rate: 0.05,
+                    retry_after_secs: 1,
+                    server_error_rate: 0.05,
+                    malformed_rate: 0.05,
+                    slow_rate: 0.02,
+                    slow_latency: Duration::from_secs(2),
+                    latency: Duration::from_millis(10),
+                    max_failures_per_page: 2,
+                    ..Faults::default()
+                },
+                50,
+                0.1,
+            ),
+        };
+        for (name, given, rate) in [
+            (
+                "--rate-limit-rate",
+                self.rate_limit_rate,
+                &mut faults.rate_limit_rate,
+            ),
+            (
+                "--server-error-rate",
+                self.server_error_rate,
+                &mut faults.server_error_rate,
+            ),
+            (
+                "--malformed-rate",
+                self.malformed_rate,
+                &mut faults.malformed_rate,
+            ),
+            ("--slow-rate", self.slow_rate, &mut faults.slow_rate),
+            ("--duplicate-rate", self.duplicate_rate, &mut duplicate_rate),
+        ] {
+            if let Some(value) = given {
+                anyhow::ensure!(
+                    (0.0..=1.0).contains(&value),
+                    "{name} must be within 0..=1, not {value}"
+                );
+                *rate = value;
+            }
+        }
+        if let Some(ms) = self.latency_ms {
+            faults.latency = Duration::from_millis(ms);
+        }
+        if let Some(n) = self.invalid_every {
+            invalid_every = n;
+        }
+        if invalid_every > 0 {
+            faults.invalid_rate = 1.0 / invalid_every as f64;
+        }
+        departments = departments.with_faults(faults);
+        departments.education.invalid_every = invalid_every;
+        departments.health.faults.duplicate_rate = duplicate_rate;
+        departments.urban.faults.duplicate_rate = duplicate_rate;
+        Ok(departments)
+    }
+
+    /// The faults in effect, in words.
+    fn describe(&self, departments: &Departments) -> String {
+        let f = &departments.health.faults;
+        if *f == Faults::default() {
+            return "none".to_owned();
+        }
+        let invalid = match departments.education.invalid_every {
+            0 => "none on purpose".to_owned(),
+            n => format!("1 in {n}"),
+        };
+        format!(
+            "429 {:.0}% (Retry-After {} s), 5xx {:.0}%, truncated {:.0}%, slow {:.0}% (+{} ms), \
+             latency {} ms, repeated items {:.0}% (health, urban), invalid {invalid}, at most \
+             {} failures per page",
+            f.rate_limit_rate * 100.0,
+            f.retry_after_secs,
+            f.server_error_rate * 100.0,
+            f.malformed_rate * 100.0,
+            f.slow_rate * 100.0,
+            f.slow_latency.as_millis(),
+            f.latency.as_millis(),
+            f.duplicate_rate * 100.0,
+            f.max_failures_per_page,
+        )
+    }
+}
+
+/// Writes what a correct hub on the example config publishes from `departments`.
+fn write_expected(
+    path: &std::path::Path,
+    departments: &Departments,
+    faults: &str,
+) -> anyhow::Result<()> {
+    let config = HubConfig::parse(demo::EXAMPLE_CONFIG, "deploy/govhub.example.toml")?;
+    let standard = Standard::embedded().context("loading the schemas")?;
+    ExpectedRun::of(departments, &config, &standard, faults)?.write(path)?;
+    Ok(())
+}
+
+/// Starts the simulators on `base_port` and the three ports after it, with `faults`,
+/// prints where they are and how to authenticate, and serves until Ctrl-C.
+pub async fn run(
+    seed: u64,
+    residents: u64,
+    base_port: u16,
+    faults: FaultArgs,
+) -> anyhow::Result<ExitCode> {
     let Some(last_port) = base_port.checked_add(3).filter(|_| base_port > 0) else {
         anyhow::bail!("--base-port must be within 1..=65532 (four consecutive ports)");
     };
@@ -21,7 +214,12 @@ pub async fn run(seed: u64, residents: u64, base_port: u16) -> anyhow::Result<Ex
         civil_affairs: base_port + 2,
         urban: last_port,
     };
-    let departments = Departments::new(seed, residents);
+    let departments = faults.apply(Departments::new(seed, residents))?;
+    let described = faults.describe(&departments);
+    if let Some(path) = &faults.expected {
+        write_expected(path, &departments, &described)
+            .with_context(|| format!("writing the expected outcome to {}", path.display()))?;
+    }
     let running = departments.start(ports).await.with_context(|| {
         format!("starting the simulators on 127.0.0.1 ports {base_port}-{last_port}")
     })?;
@@ -29,8 +227,9 @@ pub async fn run(seed: u64, residents: u64, base_port: u16) -> anyhow::Result<Ex
     let households = departments.civil_affairs.len(generation);
     let members = departments.civil_affairs.ground_truth(generation).count();
     println!(
-        "govhub sim: four simulated departments over {residents} synthetic residents (seed {seed})\n"
+        "govhub sim: four simulated departments over {residents} synthetic residents (seed {seed})"
     );
+    println!("faults: {described}\n");
     println!("{:<14} {:<56} auth", "connector", "url");
     for (connector, department) in [
         (EDUCATION, &running.education),
@@ -67,6 +266,12 @@ pub async fn run(seed: u64, residents: u64, base_port: u16) -> anyhow::Result<Ex
             demo::DEFAULT_BASE_PORT
         );
     }
+    if let Some(path) = &faults.expected {
+        println!(
+            "# expected outcome (for govhub verify --expected): {}",
+            path.display()
+        );
+    }
     println!("# then: govhub run --config deploy/govhub.example.toml\n\nserving until Ctrl-C");
 
     tokio::signal::ctrl_c()
@@ -95,7 +300,91 @@ fn shell_quote(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_quote;
+    use super::*;
+
+    fn args(faults: FaultPreset) -> FaultArgs {
+        FaultArgs {
+            faults,
+            expected: None,
+            rate_limit_rate: None,
+            server_error_rate: None,
+            malformed_rate: None,
+            slow_rate: None,
+            latency_ms: None,
+            duplicate_rate: None,
+            invalid_every: None,
+        }
+    }
+
+    #[test]
+    fn the_default_preset_misbehaves_but_lets_retries_through() {
+        let d = args(FaultPreset::Default)
+            .apply(Departments::new(1, 100))
+            .unwrap();
+        for f in [
+            &d.education_faults,
+            &d.health.faults,
+            &d.civil_affairs.faults,
+            &d.urban.faults,
+        ] {
+            assert!(f.rate_limit_rate > 0.0 && f.server_error_rate > 0.0);
+            assert!(f.malformed_rate > 0.0 && f.slow_rate > 0.0);
+            assert_eq!(f.max_failures_per_page, 2);
+        }
+        // Page-number and offset clients refuse an over-long page: no repeats there.
+        assert_eq!(d.education_faults.duplicate_rate, 0.0);
+        assert_eq!(d.civil_affairs.faults.duplicate_rate, 0.0);
+        assert!(d.health.faults.duplicate_rate > 0.0 && d.urban.faults.duplicate_rate > 0.0);
+        assert_eq!(d.education.invalid_every, 50);
+        assert!(
+            args(FaultPreset::Default)
+                .describe(&d)
+                .contains("at most 2")
+        );
+    }
+
+    #[test]
+    fn no_faults_by_default_and_rates_override_the_preset() {
+        let d = args(FaultPreset::None)
+            .apply(Departments::new(1, 100))
+            .unwrap();
+        assert_eq!(d.health.faults, Faults::default());
+        assert_eq!(args(FaultPreset::None).describe(&d), "none");
+
+        let mut a = args(FaultPreset::Default);
+        a.server_error_rate = Some(0.0);
+        a.invalid_every = Some(0);
+        let d = a.apply(Departments::new(1, 100)).unwrap();
+        assert_eq!(d.urban.faults.server_error_rate, 0.0);
+        assert_eq!(d.urban.faults.invalid_rate, 0.0);
+        assert!(d.urban.faults.rate_limit_rate > 0.0);
+
+        a.malformed_rate = Some(1.5);
+        let err = a.apply(Departments::new(1, 100)).unwrap_err().to_string();
+        assert!(
+            err.contains("--malformed-rate must be within 0..=1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_expected_outcome_follows_the_faults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("expected.json");
+        let d = args(FaultPreset::Default)
+            .apply(Departments::new(5, 300))
+            .unwrap();
+        write_expected(&path, &d, "default").unwrap();
+        let run = ExpectedRun::load(&path).unwrap();
+        assert_eq!((run.seed, run.residents), (5, 300));
+        let education = &run.connectors[EDUCATION];
+        assert_eq!(
+            education.invalid.len() as u64,
+            d.education.students / 50,
+            "one student in fifty"
+        );
+        assert!(run.connectors.values().all(|c| !c.valid.is_empty()));
+    }
 
     #[test]
     fn values_are_quoted_only_when_needed() {

@@ -50,6 +50,9 @@ pub struct Overview {
 pub enum ConnectorState {
     /// Paused by an operator: skipped until resumed.
     Paused,
+    /// Has records in flight that the sink refuses for now (the broker is down, say):
+    /// they are retried, and the connector waits.
+    WaitingForSink,
     /// Its circuit breaker refuses polls for now.
     CircuitOpen,
     /// Syncing now.
@@ -65,6 +68,7 @@ impl ConnectorState {
     pub fn as_str(self) -> &'static str {
         match self {
             ConnectorState::Paused => "paused",
+            ConnectorState::WaitingForSink => "waiting_for_sink",
             ConnectorState::CircuitOpen => "circuit_open",
             ConnectorState::Running => "running",
             ConnectorState::Failing => "failing",

@@ -14,7 +14,7 @@ use super::compare::compare;
 use super::config::IdentityConfig;
 use super::features::{Owned, hash};
 use super::golden::Survivorship;
-use super::journal::{Entry, Journal};
+use super::journal::Entry;
 use super::model::{Model, Weights, probability, weight_of};
 use super::observation::{Observation, RecordRef};
 use super::store::{DEAD, NONE, Store, block_keys};
@@ -49,9 +49,8 @@ pub struct Resolver {
     clusters: Vec<Cluster>,
     by_id: FxHashMap<u64, u32>,
     stats: IdentityStats,
-    journal: Option<Journal>,
-    /// Where the journal lives and the settings, to rebuild from it.
-    persisted: Option<(std::path::PathBuf, IdentityConfig)>,
+    /// Decisions not yet taken by the caller; `None` keeps none (evaluation).
+    journal: Option<Vec<Entry>>,
     scratch: Vec<u32>,
 }
 
@@ -68,7 +67,6 @@ impl Resolver {
             by_id: FxHashMap::default(),
             stats: IdentityStats::default(),
             journal: None,
-            persisted: None,
             scratch: Vec::new(),
         })
     }
@@ -336,7 +334,7 @@ impl Resolver {
     /// in-memory resolver, as in `govhub eval`, copies nothing).
     fn journal(&mut self, entry: impl FnOnce() -> Entry) {
         if let Some(journal) = &mut self.journal {
-            journal.push(&entry());
+            journal.push(entry());
         }
     }
 

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::journal::JournalError;
 use crate::identity::model::{Evidence, ModelError};
 use crate::identity::observation::RecordRef;
 
@@ -72,6 +71,9 @@ pub enum ResolveError {
     /// The model does not load.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The state store cannot be read or written.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
     /// The model file cannot be read.
     #[error("identity model {path}: {message}")]
     ModelFile {
@@ -80,7 +82,4 @@ pub enum ResolveError {
         /// Why.
         message: String,
     },
-    /// The journal cannot be read or written.
-    #[error(transparent)]
-    Journal(#[from] JournalError),
 }

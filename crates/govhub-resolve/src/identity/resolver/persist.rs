@@ -1,39 +1,58 @@
-//! The resolver on disk: opening replays the journal (decisions, not scores), a commit
-//! appends to it, a rollback rebuilds from it, and a long journal is compacted.
-
-use std::path::Path;
+//! The resolver's state as journal entries: restoring from them (decisions, not
+//! scores), handing out the decisions made since, and a snapshot for compaction.
 
 use rustc_hash::FxHashMap;
 
 use super::{IdentityConfig, NONE, ResolveError, Resolver, parse_pid, pid_text};
 use crate::identity::features::Owned;
-use crate::identity::journal::{Entry, Journal};
+use crate::identity::journal::Entry;
+use crate::state::StateStore;
 
-/// Journal lines beyond twice the live records tolerated before compacting.
+/// Journal entries beyond twice the live records tolerated before compacting.
 const COMPACT_SLACK: usize = 1000;
 
 impl Resolver {
-    /// A resolver persisted under `dir`: replays the journal there (decisions only, no
-    /// scoring) and appends to it on [`Resolver::commit`].
-    pub fn open(dir: &Path, config: &IdentityConfig) -> Result<Resolver, ResolveError> {
+    /// A resolver restored from `entries` (a journal, in order) without scoring
+    /// anything, that from now on keeps every decision for [`Resolver::take_journal`].
+    pub fn restore(config: &IdentityConfig, entries: Vec<Entry>) -> Result<Resolver, ResolveError> {
         let model = Self::load_model(config)?;
         let mut resolver = Self::in_memory(config, &model)?;
-        let (mut journal, entries) = Journal::open(dir)?;
-        let written = entries.len();
         resolver.replay(entries);
-        // Every change of a record adds a line: once the journal holds more than twice
-        // the live records, it is rewritten as one line per live record.
-        if written > 2 * resolver.stats.records as usize + COMPACT_SLACK {
-            journal.rewrite(resolver.snapshot())?;
-        }
-        resolver.journal = Some(journal);
-        resolver.persisted = Some((dir.to_owned(), config.clone()));
+        resolver.journal = Some(Vec::new());
         Ok(resolver)
+    }
+
+    /// A resolver restored from the journal in `store`, which is compacted first when it
+    /// has grown long.
+    pub fn open(store: &mut StateStore, config: &IdentityConfig) -> Result<Resolver, ResolveError> {
+        let entries = store.journal()?;
+        let written = entries.len();
+        let resolver = Self::restore(config, entries)?;
+        if resolver.needs_compaction(written) {
+            store.rewrite_journal(resolver.snapshot())?;
+        }
+        Ok(resolver)
+    }
+
+    /// Whether a journal of `entries` entries has grown past twice the live records
+    /// (every change of a record adds one) and is worth rewriting as a
+    /// [`Resolver::snapshot`].
+    pub fn needs_compaction(&self, entries: usize) -> bool {
+        entries > 2 * self.stats.records as usize + COMPACT_SLACK
+    }
+
+    /// The decisions made since the last call, in order: what the caller commits with
+    /// the events they caused.
+    pub fn take_journal(&mut self) -> Vec<Entry> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The state as journal entries: each live record with its person, persons in the
     /// order they were created (so "the older id" stays the older on replay).
-    pub(super) fn snapshot(&self) -> Vec<Entry> {
+    pub fn snapshot(&self) -> Vec<Entry> {
         let mut entries = Vec::with_capacity(self.stats.records as usize);
         for c in self.clusters.iter().filter(|c| c.len > 0) {
             let person = pid_text(c.pid);
@@ -54,16 +73,6 @@ impl Resolver {
             }
         }
         entries
-    }
-
-    /// Forgets every decision since the last commit by rebuilding from the journal
-    /// (after the sink refused a batch: its records are resolved again when re-read,
-    /// and their events published then). A resolver without a journal keeps its state.
-    pub fn rollback(&mut self) -> Result<(), ResolveError> {
-        if let Some((dir, config)) = self.persisted.take() {
-            *self = Resolver::open(&dir, &config)?;
-        }
-        Ok(())
     }
 
     pub(super) fn replay(&mut self, entries: Vec<Entry>) {
@@ -119,14 +128,5 @@ impl Resolver {
                 }
             }
         }
-    }
-
-    /// Writes the decisions since the last commit (call after the sink confirmed the
-    /// events they caused).
-    pub fn commit(&mut self) -> Result<(), ResolveError> {
-        if let Some(journal) = &mut self.journal {
-            journal.commit()?;
-        }
-        Ok(())
     }
 }

@@ -19,6 +19,7 @@
     paused: { icon: '❚❚', zh: '已暂停', en: 'Paused', tip: '操作员已暂停 · paused by an operator' },
     failing: { icon: '✕', zh: '故障', en: 'Failing', tip: '上次同步失败 · the last sync failed' },
     circuit_open: { icon: '⊘', zh: '熔断', en: 'Circuit open', tip: '连续失败，暂停请求 · too many failures, polls held off' },
+    waiting_for_sink: { icon: '⧗', zh: '等待消息队列', en: 'Waiting for broker', tip: '消息队列暂不可写，批次将重试 · the sink refuses writes; the batch is retried' },
   };
   const stateOrder = (s) => {
     const i = Object.keys(STATES).indexOf(s);
@@ -338,7 +339,7 @@
     else if (problem) state = 'unreachable';
     else if (!connectors) state = 'loading';
     else if (connectors.length === 0) state = 'idle';
-    else if (connectors.some((c) => c.state === 'failing' || c.state === 'circuit_open')) state = 'attention';
+    else if (connectors.some((c) => c.state === 'failing' || c.state === 'circuit_open' || c.state === 'waiting_for_sink')) state = 'attention';
     else if (connectors.every((c) => c.state === 'paused')) state = 'paused';
     else state = 'healthy';
     setBadge(badge, state, HUB_STATES, HUB_STATES.loading);

@@ -1,0 +1,384 @@
+//! The hub's durable state, in one embedded store (`<data_dir>/state/`, fjall, an LSM
+//! tree): committed cursors, the exact-dedup fingerprints, the identity journal and the
+//! dead letters already replayed.
+//!
+//! Everything one sink write caused commits in one atomic, fsynced write batch, after
+//! the sink confirmed the write ([`StateStore::commit`]): a crash leaves either all of
+//! it or none of it, so a restart re-reads exactly the batches whose effects are
+//! missing.
+//!
+//! Chosen over redb by measurement on this workload (500 fingerprints, 500 journal
+//! entries and a cursor per commit): fjall's commit took 4.4 ms against redb's 14.3 ms
+//! (median of 3), because a B-tree rewrites a page per random fingerprint key while an
+//! LSM tree appends to its journal. redb reopened faster (0.15 s against 1.2 s for
+//! 150k records); a restart is rare, a commit is per batch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+use crate::identity::Entry;
+
+/// The store's directory under a data directory.
+pub const STATE_DIR: &str = "state";
+
+/// The key exact dedup files an event under: the event type and the record's id in its
+/// source, hashed (a collision can only cause a harmless republish, never a drop, as the
+/// event id must match too).
+pub fn fingerprint_key(ty: &str, source_record_id: &str) -> u64 {
+    let mut bytes = Vec::with_capacity(ty.len() + 1 + source_record_id.len());
+    bytes.extend_from_slice(ty.as_bytes());
+    bytes.push(b'|');
+    bytes.extend_from_slice(source_record_id.as_bytes());
+    crate::identity::key_hash(&bytes)
+}
+
+/// The state store could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("state store {path}: {message}")]
+pub struct StateError {
+    /// The store's directory.
+    pub path: String,
+    /// What went wrong (never record contents).
+    pub message: String,
+}
+
+/// What one sink write changed, committed together.
+#[derive(Debug, Default)]
+pub struct Commit {
+    /// The new committed cursor of each connector that moved.
+    pub cursors: BTreeMap<String, Value>,
+    /// Published fingerprints: connector, key hash, event id.
+    pub fingerprints: Vec<(String, u64, u128)>,
+    /// Connectors whose fingerprints are forgotten first (a backfill that republishes).
+    pub forget: Vec<String>,
+    /// Identity decisions, in the order they were made.
+    pub journal: Vec<Entry>,
+    /// Dead-letter ids replayed.
+    pub replayed: Vec<String>,
+}
+
+impl Commit {
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.cursors.is_empty()
+            && self.fingerprints.is_empty()
+            && self.forget.is_empty()
+            && self.journal.is_empty()
+            && self.replayed.is_empty()
+    }
+
+    /// Adds `other`'s changes after these (later cursors win).
+    pub fn append(&mut self, other: Commit) {
+        self.cursors.extend(other.cursors);
+        self.fingerprints.extend(other.fingerprints);
+        self.forget.extend(other.forget);
+        self.journal.extend(other.journal);
+        self.replayed.extend(other.replayed);
+    }
+}
+
+/// The hub's state store. One process at a time: the store locks its directory.
+pub struct StateStore {
+    db: Database,
+    cursors: Keyspace,
+    fingerprints: Keyspace,
+    journal: Keyspace,
+    replayed: Keyspace,
+    path: PathBuf,
+    next_seq: u64,
+}
+
+impl std::fmt::Debug for StateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateStore {
+    /// Opens (or creates) the store under `data_dir`, in a directory only the
+    /// service's user can enter: it holds personal data.
+    pub fn open(data_dir: &Path) -> Result<StateStore, StateError> {
+        let path = data_dir.join(STATE_DIR);
+        let err = |message: String| StateError {
+            path: path.display().to_string(),
+            message,
+        };
+        create_private_dir(&path).map_err(|e| err(e.to_string()))?;
+        let db = Database::builder(&path).open().map_err(|e| match e {
+            fjall::Error::Locked => err("in use by another process".to_owned()),
+            e => err(e.to_string()),
+        })?;
+        let keyspace = |name: &str| {
+            db.keyspace(name, KeyspaceCreateOptions::default)
+                .map_err(|e| err(e.to_string()))
+        };
+        let (cursors, fingerprints) = (keyspace("cursors")?, keyspace("fingerprints")?);
+        let (journal, replayed) = (keyspace("identity_journal")?, keyspace("dlq_replayed")?);
+        let next_seq = match journal.last_key_value() {
+            None => 0,
+            Some(last) => seq_of(&last.key().map_err(|e| err(e.to_string()))?) + 1,
+        };
+        Ok(StateStore {
+            db,
+            cursors,
+            fingerprints,
+            journal,
+            replayed,
+            path,
+            next_seq,
+        })
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> StateError {
+        StateError {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    /// The committed cursor of `connector`, `None` if it never committed one.
+    pub fn cursor(&self, connector: &str) -> Result<Option<Value>, StateError> {
+        let bytes = self.cursors.get(connector).map_err(|e| self.err(e))?;
+        bytes
+            .map(|b| serde_json::from_slice(&b).map_err(|e| self.err(format!("cursor: {e}"))))
+            .transpose()
+    }
+
+    /// Every published fingerprint of `connector`: key hash → event id.
+    pub fn fingerprints(&self, connector: &str) -> Result<FxHashMap<u64, u128>, StateError> {
+        let prefix = fingerprint_prefix(connector);
+        let mut out = FxHashMap::default();
+        for row in self.fingerprints.prefix(&prefix) {
+            let (k, v) = row.into_inner().map_err(|e| self.err(e))?;
+            let key = k
+                .get(prefix.len()..)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok());
+            let id = <[u8; 16]>::try_from(v.as_ref()).ok();
+            match (key, id) {
+                (Some(key), Some(id)) => {
+                    out.insert(u64::from_be_bytes(key), u128::from_be_bytes(id));
+                }
+                _ => return Err(self.err("a fingerprint entry has the wrong length")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every identity decision, in the order made.
+    pub fn journal(&self) -> Result<Vec<Entry>, StateError> {
+        let mut entries = Vec::new();
+        for row in self.journal.iter() {
+            let (k, v) = row.into_inner().map_err(|e| self.err(e))?;
+            // serde's message may quote the entry; say only where it is.
+            let entry = serde_json::from_slice(&v).map_err(|e| {
+                self.err(format!(
+                    "identity decision {} does not parse (column {})",
+                    seq_of(&k),
+                    e.column()
+                ))
+            })?;
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+
+    /// Replaces the identity journal by `entries` (compaction), in one atomic write.
+    pub fn rewrite_journal(&mut self, entries: Vec<Entry>) -> Result<(), StateError> {
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        for row in self.journal.iter() {
+            let key = row.key().map_err(|e| self.err(e))?;
+            batch.remove(&self.journal, key);
+        }
+        let rows = encode(&entries);
+        let next = rows.len() as u64;
+        for (seq, row) in rows.into_iter().enumerate() {
+            batch.insert(&self.journal, (seq as u64).to_be_bytes(), row);
+        }
+        batch.commit().map_err(|e| self.err(e))?;
+        self.next_seq = next;
+        Ok(())
+    }
+
+    /// Whether dead letter `id` was replayed already.
+    pub fn replayed(&self, id: &str) -> Result<bool, StateError> {
+        self.replayed.contains_key(id).map_err(|e| self.err(e))
+    }
+
+    /// Commits `commit` durably (fsynced) as one atomic write.
+    pub fn commit(&mut self, commit: &Commit) -> Result<(), StateError> {
+        if commit.is_empty() {
+            return Ok(());
+        }
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        for (connector, cursor) in &commit.cursors {
+            batch.insert(&self.cursors, connector.as_str(), cursor.to_string());
+        }
+        for connector in &commit.forget {
+            for row in self.fingerprints.prefix(fingerprint_prefix(connector)) {
+                let key = row.key().map_err(|e| self.err(e))?;
+                batch.remove(&self.fingerprints, key);
+            }
+        }
+        for (connector, key, id) in &commit.fingerprints {
+            let mut k = fingerprint_prefix(connector);
+            k.extend_from_slice(&key.to_be_bytes());
+            batch.insert(&self.fingerprints, k, id.to_be_bytes());
+        }
+        let first = self.next_seq;
+        let rows = encode(&commit.journal);
+        let count = rows.len() as u64;
+        for (i, row) in rows.into_iter().enumerate() {
+            batch.insert(&self.journal, (first + i as u64).to_be_bytes(), row);
+        }
+        for id in &commit.replayed {
+            batch.insert(&self.replayed, id.as_str(), []);
+        }
+        batch.commit().map_err(|e| self.err(e))?;
+        self.next_seq = first + count;
+        Ok(())
+    }
+}
+
+/// `connector` and a NUL: connector names are config keys, never containing one.
+fn fingerprint_prefix(connector: &str) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(connector.len() + 9);
+    prefix.extend_from_slice(connector.as_bytes());
+    prefix.push(0);
+    prefix
+}
+
+fn seq_of(key: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(key).map_or(0, u64::from_be_bytes)
+}
+
+fn encode(entries: &[Entry]) -> Vec<Vec<u8>> {
+    // Serializing plain data into a Vec cannot fail.
+    entries
+        .iter()
+        .map(|e| serde_json::to_vec(e).unwrap_or_default())
+        .collect()
+}
+
+/// Creates the store's directory with mode 0700 (fjall creates its files with the
+/// process umask; the directory keeps other users out of all of them).
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::identity::{Observation, RecordRef};
+
+    fn entry(id: &str, person: &str) -> Entry {
+        Entry::Record {
+            observation: Observation {
+                record: RecordRef {
+                    department: "health".into(),
+                    connector: "health".into(),
+                    source_record_id: id.into(),
+                },
+                at_ms: 0,
+                name: None,
+                resident_id: None,
+                sex: None,
+                birth_date: None,
+                phone: None,
+                division_code: None,
+            },
+            person: person.into(),
+            version: None,
+        }
+    }
+
+    #[test]
+    fn a_commit_is_all_or_nothing_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateStore::open(dir.path()).unwrap();
+        assert_eq!(store.cursor("edu").unwrap(), None);
+        let mut commit = Commit::default();
+        commit.cursors.insert("edu".into(), json!({"page": 3}));
+        commit.fingerprints.push(("edu".into(), 7, 99));
+        commit.fingerprints.push(("health".into(), 7, 5));
+        commit.journal = vec![entry("H1", "p1"), entry("H2", "p1")];
+        commit.replayed.push("dl1".into());
+        store.commit(&commit).unwrap();
+        let more = Commit {
+            journal: vec![entry("H3", "p2")],
+            forget: vec!["health".into()],
+            fingerprints: vec![("health".into(), 8, 6)],
+            ..Commit::default()
+        };
+        store.commit(&more).unwrap();
+        drop(store);
+
+        let mut store = StateStore::open(dir.path()).unwrap();
+        assert_eq!(store.cursor("edu").unwrap(), Some(json!({"page": 3})));
+        assert_eq!(store.fingerprints("edu").unwrap()[&7], 99);
+        let health = store.fingerprints("health").unwrap();
+        assert_eq!(
+            (health.len(), health.get(&8)),
+            (1, Some(&6)),
+            "forgotten first"
+        );
+        let journal = store.journal().unwrap();
+        assert_eq!(
+            journal,
+            vec![entry("H1", "p1"), entry("H2", "p1"), entry("H3", "p2")]
+        );
+        assert!(store.replayed("dl1").unwrap() && !store.replayed("dl2").unwrap());
+
+        store.rewrite_journal(vec![entry("H3", "p2")]).unwrap();
+        let after = Commit {
+            journal: vec![entry("H4", "p3")],
+            ..Commit::default()
+        };
+        store.commit(&after).unwrap();
+        assert_eq!(
+            store.journal().unwrap(),
+            vec![entry("H3", "p2"), entry("H4", "p3")]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_store_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_second_process_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = StateStore::open(dir.path()).unwrap();
+        let second = StateStore::open(dir.path()).unwrap_err();
+        assert!(second.path.ends_with(STATE_DIR), "{second}");
+        assert!(second.message.contains("another process"), "{second}");
+    }
+}

@@ -1,0 +1,184 @@
+//! The commit stage: writes sealed batches of every connector to the sink together,
+//! waits until the sink confirmed every event, then commits what they change to the
+//! state store in one transaction and tells the status.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use govhub_core::{Classified, ErrorClass, OutEvent};
+use govhub_resolve::{Commit, StateStore};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Mode, Sealed, Shared, Stage};
+use crate::pipeline::{Counts, PipelineError};
+use crate::sink::HubSink;
+
+/// Sealed batches written at most at once.
+const MAX_BATCHES_PER_WRITE: usize = 64;
+/// The longest wait between retries of a refused write.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+/// In `Once` mode, refused writes tried at most before the run gives up.
+const ONCE_ATTEMPTS: u32 = 3;
+
+/// What the commit stage leaves behind.
+#[derive(Debug)]
+pub(super) struct Done {
+    pub sink: HubSink,
+    pub store: StateStore,
+    pub counts: BTreeMap<String, Counts>,
+    /// Why the stage stopped before its input ended, if it did.
+    pub fatal: Option<PipelineError>,
+}
+
+/// Runs until the resolve stage stops sending, or a write cannot be done (a broken
+/// store; in `Once` mode, a sink that keeps refusing), or `stop` is cancelled while a
+/// write is being retried: what was not written is not committed either, and is read
+/// again by the next run.
+pub(super) async fn run(
+    mut sink: HubSink,
+    mut store: StateStore,
+    mut rx: mpsc::Receiver<Sealed>,
+    shared: Arc<Shared>,
+    mode: Mode,
+    stop: CancellationToken,
+    halt: CancellationToken,
+) -> Done {
+    let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut fatal = None;
+    while let Some(first) = rx.recv().await {
+        let mut sealed = vec![first];
+        let mut events = sealed[0].events.len();
+        while sealed.len() < MAX_BATCHES_PER_WRITE && events < shared.max_write_events {
+            match rx.try_recv() {
+                Ok(next) => {
+                    events += next.events.len();
+                    sealed.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut batch: Vec<OutEvent> = Vec::with_capacity(events);
+        let mut commit = Commit::default();
+        for s in &mut sealed {
+            batch.append(&mut s.events);
+            commit.append(std::mem::take(&mut s.commit));
+        }
+        match write(&mut sink, batch, &shared, mode, &stop).await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                fatal = Some(e);
+                break;
+            }
+        }
+        let started = Instant::now();
+        let committed = tokio::task::spawn_blocking(move || {
+            let result = store.commit(&commit);
+            (store, result)
+        })
+        .await;
+        let result = match committed {
+            Ok((back, result)) => {
+                store = back;
+                result
+            }
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        shared.timings.add(Stage::Commit, started);
+        if let Err(e) = result {
+            fatal = Some(PipelineError {
+                stage: "state",
+                message: e.to_string(),
+                class: ErrorClass::Internal,
+                retryable: false,
+            });
+            break;
+        }
+        for s in &sealed {
+            let total = counts.entry(s.connector.to_string()).or_default();
+            total.add(&s.counts);
+            shared.progress(&s.connector, total, false);
+            if let Some(cursor) = &s.cursor {
+                shared
+                    .status
+                    .batch_acked(&s.connector, &s.counts, cursor, s.fetched_at);
+            }
+            if s.counts.rejected > 0 {
+                tracing::warn!(connector = %s.connector, rejected = s.counts.rejected, reasons = ?s.counts.reasons, "records rejected to the dead-letter topic");
+            }
+        }
+    }
+    if let Some(e) = &fatal {
+        tracing::error!(stage = e.stage, error = %e, "the hub cannot go on; every connector stops");
+        halt.cancel();
+    }
+    Done {
+        sink,
+        store,
+        counts,
+        fatal,
+    }
+}
+
+/// Writes `events` until the sink has confirmed every one. An event the sink refuses
+/// for itself alone (too large, say) is replaced by its dead letter; a write refused as
+/// a whole (the broker is down) is retried as it was — the same events, ids and person
+/// ids — with growing waits, for ever (`Continuous`) or a few times (`Once`). Returns
+/// `Ok(false)` when stopped while waiting.
+async fn write(
+    sink: &mut HubSink,
+    mut events: Vec<OutEvent>,
+    shared: &Shared,
+    mode: Mode,
+    stop: &CancellationToken,
+) -> Result<bool, PipelineError> {
+    let mut wait = Duration::from_millis(500);
+    let mut attempts = 0;
+    // Whether `events` are dead letters standing in for refused events already.
+    let mut standing_in = false;
+    while !events.is_empty() {
+        let started = Instant::now();
+        let result = sink.write_each(&events).await;
+        shared.timings.add(Stage::Write, started);
+        match result {
+            Ok(refused) => {
+                shared.status.set_sink_waiting(None);
+                wait = Duration::from_millis(500);
+                attempts = 0;
+                events = refused
+                    .into_iter()
+                    .zip(&events)
+                    .filter_map(|(reason, event)| {
+                        let reason = reason?;
+                        if standing_in {
+                            // Even the small dead letter is refused: nothing more can
+                            // be written for it, and retrying would never end.
+                            tracing::error!(topic = %event.topic, reason = %reason, "the sink refused a dead letter too; it is lost");
+                            return None;
+                        }
+                        tracing::warn!(topic = %event.topic, reason = %reason, "the sink refused one event; its dead letter goes instead");
+                        Some(shared.publisher.refused(event, &format!("refused by the sink: {reason}")))
+                    })
+                    .collect();
+                standing_in = true;
+            }
+            Err(e) => {
+                attempts += 1;
+                let error = PipelineError::from("sink", &e);
+                if mode == Mode::Once && (attempts >= ONCE_ATTEMPTS || !e.retryable()) {
+                    return Err(error);
+                }
+                shared.status.set_sink_waiting(Some(error.message.clone()));
+                tracing::warn!(class = e.class().as_str(), error = %error, retry_in_ms = wait.as_millis() as u64, events = events.len(), "sink write failed; retrying the same batch");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stop.cancelled() => return Ok(false),
+                }
+                wait = (wait * 2).min(MAX_RETRY_WAIT);
+            }
+        }
+    }
+    Ok(true)
+}

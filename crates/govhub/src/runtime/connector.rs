@@ -1,0 +1,200 @@
+//! One connector's task: pull a page, map and validate it, hand it on; between pages,
+//! heed pause, backfill and stop; after a sync, wait the poll interval, or after a
+//! failure, back off and try again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use govhub_connect::HttpSource;
+use govhub_core::Source;
+use govhub_schema::Standard;
+use govhub_schema::mapping::CompiledMapping;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Mode, PreparedBatch, Shared, Stage, Work};
+use crate::pipeline::{PipelineError, Stages};
+
+/// The longest wait between retries of a failing connector.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// A connector: its source and the stages its records pass before the resolve stage.
+#[derive(Debug)]
+pub(crate) struct Connector {
+    name: Arc<str>,
+    source: HttpSource,
+    mapping: CompiledMapping,
+    standard: Arc<Standard>,
+    kind: String,
+}
+
+impl Connector {
+    /// A connector named `name` reading `kind` records from `source`.
+    pub(crate) fn new(
+        name: &str,
+        source: HttpSource,
+        mapping: CompiledMapping,
+        standard: Arc<Standard>,
+        kind: &str,
+    ) -> Connector {
+        Connector {
+            name: name.into(),
+            source,
+            mapping,
+            standard,
+            kind: kind.to_owned(),
+        }
+    }
+
+    /// The connector's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The source's committed cursor.
+    pub(crate) fn committed_cursor(&self) -> &serde_json::Value {
+        self.source.committed_cursor()
+    }
+}
+
+/// Runs `connector` until `mode` says it is done (once: caught up or failed) or `stop`
+/// (or `halt`) is cancelled. Returns the connector and, in `Once` mode, its failure.
+pub(super) async fn run(
+    mut connector: Connector,
+    shared: &Shared,
+    tx: mpsc::Sender<Work>,
+    mode: Mode,
+    stop: &CancellationToken,
+    halt: &CancellationToken,
+) -> (Connector, Result<(), PipelineError>) {
+    let status = &shared.status;
+    let name = connector.name.clone();
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        if stop.is_cancelled() || halt.is_cancelled() {
+            return (connector, Ok(()));
+        }
+        if status.is_paused(&name) {
+            if mode == Mode::Once {
+                return (connector, Ok(()));
+            }
+            wait(status, Duration::from_secs(1), stop, halt).await;
+            continue;
+        }
+        if let Some(backfill) = status.take_backfill(&name) {
+            let cursor = connector.source.reset(backfill.cursor);
+            tracing::info!(connector = %name, republish = backfill.republish, "backfill: re-reading from the new cursor");
+            let reset = Work::Reset {
+                connector: name.clone(),
+                cursor,
+                republish: backfill.republish,
+            };
+            if tx.send(reset).await.is_err() {
+                return (connector, Ok(()));
+            }
+        }
+        status.sync_started(&name);
+        let result = sync(&mut connector, shared, &tx, stop, halt).await;
+        let circuit = connector.source.circuit_state();
+        match result {
+            Ok(caught_up) => {
+                status.sync_finished(&name, Ok(caught_up), circuit);
+                backoff = Duration::from_secs(1);
+                if mode == Mode::Once || tx.is_closed() {
+                    return (connector, Ok(()));
+                }
+                wait(status, shared.poll_interval, stop, halt).await;
+            }
+            Err(e) => {
+                tracing::warn!(connector = %name, stage = e.stage, class = e.class.as_str(), error = %e, retry_in_s = backoff.as_secs(), "connector sync failed; the others go on");
+                crate::admin::metrics::connector_error(&name, e.stage);
+                status.sync_finished(&name, Err(&e), circuit);
+                if mode == Mode::Once {
+                    return (connector, Err(e));
+                }
+                wait(status, backoff, stop, halt).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF.max(shared.poll_interval));
+            }
+        }
+    }
+}
+
+/// One sync: pages until the source has nothing more (`Ok(true)`), or until stopped or
+/// paused between pages (`Ok(false)`).
+async fn sync(
+    connector: &mut Connector,
+    shared: &Shared,
+    tx: &mpsc::Sender<Work>,
+    stop: &CancellationToken,
+    halt: &CancellationToken,
+) -> Result<bool, PipelineError> {
+    let Some(schema) = connector.standard.latest(&connector.kind) else {
+        return Err(PipelineError {
+            stage: "config",
+            message: format!("no schema for kind {:?}", connector.kind),
+            class: govhub_core::ErrorClass::User,
+            retryable: false,
+        });
+    };
+    let kind_version: Arc<str> = schema.topic_suffix().into();
+    let schema_id: Arc<str> = schema.id.as_str().into();
+    connector.source.begin_sync();
+    loop {
+        if stop.is_cancelled() || halt.is_cancelled() || shared.status.is_paused(&connector.name) {
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let polled = tokio::select! {
+            polled = connector.source.poll() => polled,
+            () = halt.cancelled() => return Ok(false),
+        };
+        shared.timings.add(Stage::Fetch, started);
+        let batch = match polled {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return Ok(true),
+            Err(e) => return Err(PipelineError::from("source", &e)),
+        };
+        let started = Instant::now();
+        let stages = Stages {
+            mapping: &connector.mapping,
+            schema,
+        };
+        let fetched_at = batch.records.iter().map(|r| r.fetched_at).max();
+        let items = batch
+            .records
+            .into_iter()
+            .map(|record| stages.prepare(record, &shared.publisher))
+            .collect();
+        shared.timings.add(Stage::Prepare, started);
+        let prepared = PreparedBatch {
+            connector: connector.name.clone(),
+            kind_version: kind_version.clone(),
+            schema_id: schema_id.clone(),
+            items,
+            cursor: Some(batch.cursor),
+            fetched_at,
+        };
+        // The batch now belongs to the stages after this one: its cursor commits with
+        // its events. The source reads on from where the batch ended.
+        if tx.send(Work::Batch(prepared)).await.is_err() {
+            // The stages after this one are gone (the run is ending).
+            return Ok(false);
+        }
+    }
+}
+
+/// Waits `duration`, or less when stopped or when an operator resumes a connector or
+/// asks for a backfill.
+async fn wait(
+    status: &crate::status::Status,
+    duration: Duration,
+    stop: &CancellationToken,
+    halt: &CancellationToken,
+) {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => {}
+        () = stop.cancelled() => {}
+        () = halt.cancelled() => {}
+        () = status.woken() => {}
+    }
+}

@@ -1,0 +1,254 @@
+//! The resolve stage, one task for every connector: drops what was published already,
+//! resolves each record's person, and renders every event once, keyed by the person.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use govhub_core::OutEvent;
+use govhub_resolve::identity::{IdentityConfig, IdentityStats, ResolveError, Resolver};
+use govhub_resolve::state::fingerprint_key;
+use govhub_resolve::{Commit, StateStore};
+use govhub_stream::{DEAD_LETTER_TYPE, Publisher};
+use rustc_hash::FxHashMap;
+use tokio::sync::mpsc;
+
+use super::{PreparedBatch, Sealed, Shared, Stage, Work};
+use crate::pipeline::{Counts, Prepared};
+
+/// Identity resolution and exact dedup: the state the resolve stage alone writes.
+#[derive(Debug)]
+pub(crate) struct Core {
+    resolver: Resolver,
+    /// Per connector: fingerprint key → the event id last published for it.
+    published: BTreeMap<String, FxHashMap<u64, u128>>,
+}
+
+impl Core {
+    /// The state committed in `store` for `connectors`: their fingerprints and every
+    /// identity decision (replayed, not re-scored).
+    pub(crate) fn open<'a>(
+        store: &mut StateStore,
+        connectors: impl IntoIterator<Item = &'a str>,
+        identity: &IdentityConfig,
+    ) -> Result<Core, ResolveError> {
+        let mut published = BTreeMap::new();
+        for connector in connectors {
+            published.insert(connector.to_owned(), store.fingerprints(connector)?);
+        }
+        Ok(Core {
+            resolver: Resolver::open(store, identity)?,
+            published,
+        })
+    }
+
+    /// What identity resolution has done so far.
+    pub(crate) fn stats(&self) -> IdentityStats {
+        self.resolver.stats()
+    }
+
+    /// Persons whose records come from more than one department.
+    pub(crate) fn unified_across_departments(&self) -> u64 {
+        self.resolver.unified_across_departments()
+    }
+
+    /// Takes a batch through dedup and resolution and renders its events: each new or
+    /// changed record's (keyed by its person), the identity decisions it caused, and the
+    /// golden records of the persons that changed. Returns the events and the state
+    /// change that commits once they are written.
+    pub(crate) fn seal(
+        &mut self,
+        batch: PreparedBatch,
+        publisher: &Publisher,
+        max_event_bytes: usize,
+    ) -> SealedParts {
+        let connector = batch.connector.to_string();
+        let published = self.published.entry(connector.clone()).or_default();
+        let record_type = format!("govhub.{}", batch.kind_version);
+        let mut counts = Counts::default();
+        let mut commit = Commit::default();
+        let mut events = Vec::with_capacity(batch.items.len());
+        let mut decisions = Vec::new();
+        let mut changed = BTreeSet::new();
+        let mut retired = BTreeSet::new();
+        for item in batch.items {
+            counts.pulled += 1;
+            let (ty, source_record_id, id) = match &item {
+                Prepared::Accepted { record, id, .. } => {
+                    (record_type.as_str(), record.source_record_id.as_str(), *id)
+                }
+                Prepared::Rejected {
+                    source_record_id,
+                    id,
+                    ..
+                } => (DEAD_LETTER_TYPE, source_record_id.as_str(), *id),
+            };
+            let key = fingerprint_key(ty, source_record_id);
+            let id_number = u128::from_be_bytes(id);
+            if published.insert(key, id_number) == Some(id_number) {
+                counts.duplicates += 1;
+                continue;
+            }
+            commit
+                .fingerprints
+                .push((connector.clone(), key, id_number));
+            match item {
+                Prepared::Accepted {
+                    record,
+                    canonical,
+                    id,
+                    observation,
+                } => {
+                    let mut person = None;
+                    if let Some(observation) = observation {
+                        let outcome = self.resolver.observe(&observation);
+                        for decision in outcome.events {
+                            let data = serde_json::to_value(&decision).unwrap_or_default();
+                            decisions.push(publisher.identity(
+                                &decision.person_id,
+                                data,
+                                record.fetched_at,
+                                id,
+                            ));
+                        }
+                        changed.extend(outcome.changed);
+                        retired.extend(outcome.retired);
+                        person = Some(outcome.person_id);
+                    }
+                    counts.published += 1;
+                    events.push(publisher.accepted(
+                        &record,
+                        canonical,
+                        &batch.kind_version,
+                        &batch.schema_id,
+                        id,
+                        person.as_deref(),
+                    ));
+                }
+                Prepared::Rejected { event, reasons, .. } => {
+                    counts.rejected += 1;
+                    for reason in reasons {
+                        *counts.reasons.entry(reason).or_default() += 1;
+                    }
+                    events.push(event);
+                }
+            }
+        }
+        events.append(&mut decisions);
+        let time = batch.fetched_at.unwrap_or_default();
+        for person_id in retired {
+            events.push(publisher.person_retired(&person_id, time));
+        }
+        for person in changed {
+            if let Some((person_id, golden)) = self.resolver.golden(person) {
+                events.push(publisher.person(&person_id, golden, time));
+            }
+        }
+        for event in &mut events {
+            cap_size(event, publisher, max_event_bytes);
+        }
+        commit.journal = self.resolver.take_journal();
+        if let Some(cursor) = &batch.cursor {
+            commit.cursors.insert(connector, cursor.clone());
+        }
+        counts.batches = 1;
+        SealedParts {
+            events,
+            commit,
+            counts,
+        }
+    }
+
+    /// A backfill: forgets what the connector published when it is to republish.
+    fn reset(&mut self, connector: &str, republish: bool) {
+        if republish {
+            self.published.remove(connector);
+        }
+    }
+}
+
+/// What [`Core::seal`] makes of a batch.
+#[derive(Debug)]
+pub(crate) struct SealedParts {
+    /// Events in order.
+    pub events: Vec<OutEvent>,
+    /// The state change to commit once they are written.
+    pub commit: Commit,
+    /// What happened to the batch's records.
+    pub counts: Counts,
+}
+
+/// Replaces an event larger than `limit` by its dead letter: no sink is handed an event
+/// it would refuse, and nothing goes missing.
+fn cap_size(event: &mut OutEvent, publisher: &Publisher, limit: usize) {
+    let size = event.value.len()
+        + event.key.as_ref().map_or(0, String::len)
+        + event
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len())
+            .sum::<usize>();
+    if size > limit {
+        let reason = format!("event of {size} bytes exceeds max_event_bytes ({limit})");
+        tracing::warn!(topic = %event.topic, bytes = size, limit, "event too large for the sink; sent to the dead-letter topic");
+        *event = publisher.refused(event, &reason);
+    }
+}
+
+/// The resolve stage: takes work from every connector in arrival order and hands sealed
+/// batches on, until every connector has stopped; returns the state for another run.
+pub(super) async fn run(
+    mut core: Core,
+    mut rx: mpsc::Receiver<Work>,
+    tx: mpsc::Sender<Sealed>,
+    shared: Arc<Shared>,
+) -> Core {
+    while let Some(work) = rx.recv().await {
+        let sealed = match work {
+            Work::Batch(batch) => {
+                let started = Instant::now();
+                let (connector, cursor, fetched_at) = (
+                    batch.connector.clone(),
+                    batch.cursor.clone(),
+                    batch.fetched_at,
+                );
+                let parts = core.seal(batch, &shared.publisher, shared.max_event_bytes);
+                shared.timings.add(Stage::Resolve, started);
+                shared.status.set_identity(core.stats());
+                Sealed {
+                    connector,
+                    events: parts.events,
+                    commit: parts.commit,
+                    counts: parts.counts,
+                    cursor,
+                    fetched_at,
+                }
+            }
+            Work::Reset {
+                connector,
+                cursor,
+                republish,
+            } => {
+                core.reset(&connector, republish);
+                let mut commit = Commit::default();
+                commit.cursors.insert(connector.to_string(), cursor.clone());
+                if republish {
+                    commit.forget.push(connector.to_string());
+                }
+                Sealed {
+                    connector,
+                    events: Vec::new(),
+                    commit,
+                    counts: Counts::default(),
+                    cursor: Some(cursor),
+                    fetched_at: None,
+                }
+            }
+        };
+        if tx.send(sealed).await.is_err() {
+            // The commit stage has stopped (a fatal error): nothing more can be written.
+            break;
+        }
+    }
+    core
+}

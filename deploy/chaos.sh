@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# Chaos test of govhub against the local Kafka broker: the hub is killed with SIGKILL at
+# random moments while it syncs four misbehaving simulated departments, the broker is
+# stopped and started again under a running hub, and then `govhub verify` checks from
+# the outside, on the topics alone, that every record arrived (on its topic or the
+# dead-letter topic), that every published record was resolved to a person, that no
+# person id is left without a golden record, and that the records are grouped into the
+# same persons as in a clean run. Repeated deliveries are counted, not failed.
+#
+# Usage: deploy/chaos.sh [KILLS [BROKER_RESTARTS [RESIDENTS [SEED]]]]
+#
+#   KILLS            hub runs killed with kill -9 (default 50)
+#   BROKER_RESTARTS  broker stops and starts while a hub runs (default 1; 0: none)
+#   RESIDENTS        residents of the simulated population (default 5000)
+#   SEED             seed of the population and of the kill timing (default random)
+#
+# The same four may be given as environment variables. Also:
+#
+#   GOVHUB_BIN       the govhub binary; nothing is built (default: the newest of
+#                    target/release/govhub and target/debug/govhub)
+#   PAGE_SIZE        records per page for every connector (default 10: many small
+#                    batches, so many write-then-commit windows to die in, and a sync
+#                    of the default population that outlasts the 50 kills)
+#   GOVHUB_KAFKA_PORT  the broker's port on 127.0.0.1 (default 9092). Broker restarts
+#                    need the broker deploy/kafka/local.sh runs; if none answers, this
+#                    script starts one and stops it at the end
+#   KEEP=1           keep the work directory (configs, logs, expected outcome); it is
+#                    also kept when the verdict is FAIL
+#
+# Steps: `govhub sim --faults default --expected FILE` on free ports; a hub config from
+# deploy/govhub.example.toml pointed at the simulators, the broker, a random topic prefix
+# and a fresh data directory; KILLS times `govhub run --admin off`, a random 0.5-4 s, kill
+# -9 (at rounds spread over the first two thirds the broker is restarted while that hub
+# runs); `govhub run
+# --once` to completion; a clean run (`run --once`, no kills) under another prefix and
+# data directory against the same simulators; `govhub verify` of the clean run alone, then
+# of the chaos run with `--compare` against the clean one.
+#
+# Prints the kills done (and how many struck before the hub had caught up, i.e. while
+# its data directory had not yet reached its final state), the duplicates found and the
+# verdict. Exit 0 when both
+# verifications pass, 1 when one fails or a step cannot be done, 2 on bad usage.
+# Everything started here is stopped on exit, however it exits; only 127.0.0.1 is used.
+# The runs' topics stay on the broker (random prefixes, like the end-to-end tests').
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+LOCAL_KAFKA="$SCRIPT_DIR/kafka/local.sh"
+
+KILLS="${1:-${KILLS:-50}}"
+BROKER_RESTARTS="${2:-${BROKER_RESTARTS:-1}}"
+RESIDENTS="${3:-${RESIDENTS:-5000}}"
+SEED="${4:-${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}}"
+PAGE_SIZE="${PAGE_SIZE:-10}"
+BROKER="127.0.0.1:${GOVHUB_KAFKA_PORT:-9092}"
+
+say() { echo "chaos: $*"; }
+die() { echo "chaos: error: $*" >&2; exit 1; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+[[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && usage
+for v in KILLS BROKER_RESTARTS RESIDENTS SEED PAGE_SIZE; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "chaos: $v must be a whole number, not '${!v}'" >&2; usage; }
+done
+(( RESIDENTS > 0 && PAGE_SIZE > 0 )) || { echo "chaos: RESIDENTS and PAGE_SIZE must be > 0" >&2; exit 2; }
+
+if [[ -z "${GOVHUB_BIN:-}" ]]; then
+  for candidate in "$REPO_ROOT/target/release/govhub" "$REPO_ROOT/target/debug/govhub"; do
+    if [[ -x "$candidate" && ( -z "${GOVHUB_BIN:-}" || "$candidate" -nt "$GOVHUB_BIN" ) ]]; then
+      GOVHUB_BIN="$candidate"
+    fi
+  done
+  [[ -n "${GOVHUB_BIN:-}" ]] || die "no govhub binary under $REPO_ROOT/target: build one (cargo build -p govhub) or set GOVHUB_BIN"
+fi
+[[ -x "$GOVHUB_BIN" ]] || die "GOVHUB_BIN=$GOVHUB_BIN is not an executable"
+"$GOVHUB_BIN" verify --help >/dev/null 2>&1 || die "$GOVHUB_BIN has no 'verify' command: rebuild it"
+
+RANDOM=$SEED
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/govhub-chaos.XXXXXX")"
+SIM_PID=""
+HUB_PID=""
+BROKER_DOWN=0          # we stopped the broker and have not started it again
+STARTED_BROKER=0       # no broker ran before: we started it, we stop it
+VERDICT="FAIL"
+STARTED_RUNS=0         # keep the work directory of a failed run, not of a failed set-up
+T0=$(date +%s)
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n "$HUB_PID" ]] && kill -0 "$HUB_PID" 2>/dev/null; then
+    # A `timeout` leads its own process group, with the hub in it.
+    kill -KILL -- "-$HUB_PID" 2>/dev/null || kill -KILL "$HUB_PID" 2>/dev/null || true
+    wait "$HUB_PID" 2>/dev/null || true
+  fi
+  if [[ -n "$SIM_PID" ]] && kill -0 "$SIM_PID" 2>/dev/null; then
+    kill -TERM "$SIM_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SIM_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SIM_PID" 2>/dev/null || true
+    wait "$SIM_PID" 2>/dev/null || true
+  fi
+  if (( STARTED_BROKER )); then
+    "$LOCAL_KAFKA" stop >/dev/null 2>&1 || true
+  elif (( BROKER_DOWN )); then
+    say "starting the broker again"
+    "$LOCAL_KAFKA" up >/dev/null 2>&1 || echo "chaos: the broker did not come back: run $LOCAL_KAFKA up" >&2
+  fi
+  if [[ "${KEEP:-0}" == 1 || ( "$VERDICT" != PASS && "$STARTED_RUNS" == 1 ) ]]; then
+    say "work directory kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+local_broker() { "$LOCAL_KAFKA" status >/dev/null 2>&1; }
+
+# A random pause of $1..$2 milliseconds.
+pause_ms() {
+  local ms=$(($1 + RANDOM % ($2 - $1 + 1)))
+  sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+}
+
+# The broker: ours to restart, or started here.
+if ! port_open "${BROKER#*:}"; then
+  say "no broker at $BROKER: starting one with deploy/kafka/local.sh"
+  "$LOCAL_KAFKA" up >"$WORK/broker.log" 2>&1 || { cat "$WORK/broker.log" >&2; die "the broker did not start"; }
+  STARTED_BROKER=1
+elif (( BROKER_RESTARTS > 0 )) && ! local_broker; then
+  die "the broker at $BROKER is not the one deploy/kafka/local.sh runs, so it cannot be restarted: set BROKER_RESTARTS=0"
+fi
+
+# The simulators, misbehaving, on four free consecutive ports.
+for attempt in 1 2 3 4 5; do
+  BASE=$((20000 + RANDOM % 40000))
+  if port_open "$BASE" || port_open $((BASE + 1)) || port_open $((BASE + 2)) || port_open $((BASE + 3)); then
+    continue
+  fi
+  "$GOVHUB_BIN" sim --seed "$SEED" --residents "$RESIDENTS" --base-port "$BASE" --faults default \
+    --expected "$WORK/expected.json" >"$WORK/sim.out" 2>"$WORK/sim.err" &
+  SIM_PID=$!
+  for _ in $(seq 600); do
+    grep -q '^serving until' "$WORK/sim.out" 2>/dev/null && break
+    kill -0 "$SIM_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q '^serving until' "$WORK/sim.out" 2>/dev/null && break
+  kill -KILL "$SIM_PID" 2>/dev/null || true
+  wait "$SIM_PID" 2>/dev/null || true
+  SIM_PID=""
+  (( attempt < 5 )) || { cat "$WORK/sim.err" >&2; die "the simulators did not start"; }
+done
+eval "$(grep '^export ' "$WORK/sim.out")"
+FAULTS="$(sed -n 's/^faults: //p' "$WORK/sim.out")"
+
+# A hub config: the example's connectors pointed at the simulators, the broker, a topic
+# prefix and a data directory.
+write_config() { # prefix data_dir file
+  sed -e "s|^data_dir = .*|data_dir = \"$2\"|" \
+      -e "s|^topic_prefix = .*|topic_prefix = \"$1\"|" \
+      -e "s|^poll_interval_secs = .*|poll_interval_secs = 1|" \
+      -e "s|^bootstrap_servers = .*|bootstrap_servers = \"$BROKER\"|" \
+      -e "s|^page_size = .*|page_size = $PAGE_SIZE|" \
+      -e "s|127\.0\.0\.1:8801/|127.0.0.1:$BASE/|" \
+      -e "s|127\.0\.0\.1:8802/|127.0.0.1:$((BASE + 1))/|" \
+      -e "s|127\.0\.0\.1:8803/|127.0.0.1:$((BASE + 2))/|" \
+      -e "s|127\.0\.0\.1:8804/|127.0.0.1:$((BASE + 3))/|" \
+      "$REPO_ROOT/deploy/govhub.example.toml" >"$3"
+  "$GOVHUB_BIN" check --config "$3" >"$3.check" 2>&1 || { cat "$3.check" >&2; die "the generated config $3 does not pass govhub check"; }
+}
+RUN_ID="$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
+PREFIX="chaos${RUN_ID}.govhub."
+CLEAN_PREFIX="clean${RUN_ID}.govhub."
+write_config "$PREFIX" "$WORK/data" "$WORK/chaos.toml"
+write_config "$CLEAN_PREFIX" "$WORK/clean-data" "$WORK/clean.toml"
+
+say "binary $GOVHUB_BIN"
+say "seed $SEED, $RESIDENTS residents, page size $PAGE_SIZE, simulators on 127.0.0.1:$BASE-$((BASE + 3)), broker $BROKER"
+say "faults: $FAULTS"
+say "topic prefixes: $PREFIX (chaos), $CLEAN_PREFIX (clean)"
+
+# Rounds at which the broker is restarted: spread over the first two thirds, while the
+# hub still has records to sync.
+declare -A RESTART_AT=()
+if (( KILLS > 0 )); then
+  for ((j = 1; j <= BROKER_RESTARTS; j++)); do
+    RESTART_AT[$(( (KILLS * j) / (2 * BROKER_RESTARTS + 1) + 1 ))]=1
+  done
+fi
+
+# The data directory's content, to tell kills during a sync from kills of an idle hub.
+state_of() { find "$1" -type f ! -name govhub.lock -print0 2>/dev/null | sort -z | xargs -0 -r cat | md5sum | cut -d' ' -f1; }
+KILL_STATES=()
+STARTED_RUNS=1
+KILLED=0
+EXITED=0
+RESTARTS=0
+for ((round = 1; round <= KILLS; round++)); do
+  "$GOVHUB_BIN" run --config "$WORK/chaos.toml" --admin off >>"$WORK/hub.log" 2>&1 &
+  HUB_PID=$!
+  if [[ -n "${RESTART_AT[$round]:-}" ]] && local_broker; then
+    pause_ms 500 2000
+    say "round $round: stopping the broker under the hub"
+    BROKER_DOWN=1
+    "$LOCAL_KAFKA" stop >>"$WORK/broker.log" 2>&1
+    pause_ms 1000 4000
+    "$LOCAL_KAFKA" up >>"$WORK/broker.log" 2>&1 || { tail -n 20 "$WORK/broker.log" >&2; die "the broker did not come back"; }
+    BROKER_DOWN=0
+    RESTARTS=$((RESTARTS + 1))
+    say "round $round: broker back"
+  fi
+  pause_ms 500 4000
+  if kill -0 "$HUB_PID" 2>/dev/null; then
+    kill -KILL "$HUB_PID" 2>/dev/null || true
+    wait "$HUB_PID" 2>/dev/null || true
+    KILLED=$((KILLED + 1))
+    KILL_STATES+=("$(state_of "$WORK/data")")
+  else
+    rc=0
+    wait "$HUB_PID" 2>/dev/null || rc=$?
+    EXITED=$((EXITED + 1))
+    say "round $round: the hub had exited by itself (exit $rc)"
+  fi
+  HUB_PID=""
+done
+say "$KILLED hubs killed, $EXITED exited by themselves, $RESTARTS broker restarts"
+
+# Catch up, then the clean run; each must finish.
+once() { # config log
+  local attempt rc
+  for attempt in 1 2 3; do
+    rc=0
+    # In the background, so that a signal to this script is handled at once.
+    timeout 900 "$GOVHUB_BIN" run --config "$1" --once >>"$2" 2>&1 &
+    HUB_PID=$!
+    wait "$HUB_PID" || rc=$?
+    HUB_PID=""
+    (( rc == 0 )) && return 0
+    say "run --once on $(basename "$1") failed (exit $rc, attempt $attempt); its log: $2"
+    tail -n 5 "$2" | sed 's/^/chaos:   /'
+    sleep 2
+  done
+  return 1
+}
+CATCH_UP=ok
+once "$WORK/chaos.toml" "$WORK/catch-up.log" || CATCH_UP=failed
+CLEAN_RUN=ok
+once "$WORK/clean.toml" "$WORK/clean-run.log" || CLEAN_RUN=failed
+FINAL_STATE="$(state_of "$WORK/data")"
+BUSY=0
+for s in "${KILL_STATES[@]}"; do [[ "$s" == "$FINAL_STATE" ]] || BUSY=$((BUSY + 1)); done
+say "catch-up run: $CATCH_UP; clean run: $CLEAN_RUN"
+
+echo
+say "the clean run alone:"
+CLEAN_RC=0
+"$GOVHUB_BIN" verify --bootstrap-servers "$BROKER" --topic-prefix "$CLEAN_PREFIX" \
+  --expected "$WORK/expected.json" >"$WORK/verify-clean.out" 2>&1 || CLEAN_RC=$?
+sed 's/^/  /' "$WORK/verify-clean.out"
+echo
+say "the chaos run, compared with the clean one:"
+CHAOS_RC=0
+"$GOVHUB_BIN" verify --bootstrap-servers "$BROKER" --topic-prefix "$PREFIX" \
+  --expected "$WORK/expected.json" --compare "$CLEAN_PREFIX" >"$WORK/verify.out" 2>&1 || CHAOS_RC=$?
+sed 's/^/  /' "$WORK/verify.out"
+echo
+
+DUPLICATES="$(sed -n 's/^duplicates: //p' "$WORK/verify.out")"
+say "kills: $KILLED ($BUSY before the hub had caught up; hub exits on its own: $EXITED), broker restarts: $RESTARTS, seed $SEED, $(( $(date +%s) - T0 )) s"
+say "duplicates found: ${DUPLICATES:-unknown}"
+if (( CHAOS_RC == 0 && CLEAN_RC == 0 )) && [[ "$CATCH_UP" == ok && "$CLEAN_RUN" == ok ]]; then
+  VERDICT=PASS
+fi
+say "verdict: $VERDICT (chaos run: $(sed -n 's/^verdict: //p' "$WORK/verify.out"); clean run: $(sed -n 's/^verdict: //p' "$WORK/verify-clean.out"))"
+[[ "$VERDICT" == PASS ]]

@@ -1,0 +1,120 @@
+//! The chaos test, small: `deploy/chaos.sh` with 5 hub kills (`kill -9`), 1 broker
+//! restart under a running hub and a few hundred residents, against the debug `govhub`
+//! binary, then `govhub verify` of the result against a clean run.
+//!
+//! It stops and starts the local broker (`deploy/kafka/local.sh`), so it is a test
+//! binary of its own: cargo runs test binaries one after another, so no other test of
+//! the same `cargo test` sees the outage. The binary is not built here: `cargo test
+//! --workspace` (or `cargo build -p govhub`) builds `target/debug/govhub`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The script gets this long before it is stopped (it stops everything it started).
+const DEADLINE: Duration = Duration::from_secs(300);
+
+fn workspace() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_owned()
+}
+
+/// `target/debug/govhub`, under `CARGO_TARGET_DIR` when that is set.
+fn govhub_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_relative() {
+                workspace().join(dir)
+            } else {
+                dir
+            }
+        })
+        .unwrap_or_else(|| workspace().join("target"));
+    target.join("debug").join("govhub")
+}
+
+/// The port of the local broker, from `GOVHUB_TEST_KAFKA` if it names one on 127.0.0.1.
+fn local_broker_port() -> String {
+    match std::env::var("GOVHUB_TEST_KAFKA") {
+        Err(_) => "9092".to_owned(),
+        Ok(servers) => match servers.strip_prefix("127.0.0.1:") {
+            Some(port) if port.parse::<u16>().is_ok() => port.to_owned(),
+            _ => panic!(
+                "GOVHUB_TEST_KAFKA={servers}: the chaos test restarts the broker, so it needs \
+                 the one deploy/kafka/local.sh runs on 127.0.0.1"
+            ),
+        },
+    }
+}
+
+#[test]
+fn the_hub_survives_kills_and_a_broker_restart() {
+    let bin = govhub_binary();
+    assert!(
+        bin.is_file(),
+        "no govhub binary at {}: build it first with `cargo build -p govhub` (cargo test \
+         --workspace builds it too)",
+        bin.display()
+    );
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out_path = dir.path().join("chaos.out");
+    let out = File::create(&out_path).expect("the output file");
+    let err = out.try_clone().expect("the output file");
+    let started = Instant::now();
+    let mut child = Command::new("bash")
+        .arg(workspace().join("deploy/chaos.sh"))
+        .args(["5", "1", "300", "2026"])
+        .env("GOVHUB_BIN", &bin)
+        .env("GOVHUB_KAFKA_PORT", local_broker_port())
+        .env_remove("KEEP")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("bash runs deploy/chaos.sh");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for deploy/chaos.sh") {
+            break status;
+        }
+        if started.elapsed() > DEADLINE {
+            // SIGTERM: the script's trap stops the hub and the simulators and brings the
+            // broker back.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+            panic!(
+                "deploy/chaos.sh did not finish within {DEADLINE:?}:\n{}",
+                std::fs::read_to_string(&out_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let elapsed = started.elapsed();
+    let output = std::fs::read_to_string(&out_path).expect("the script's output");
+    println!("{output}\ndeploy/chaos.sh took {elapsed:.1?}");
+    assert!(
+        status.success(),
+        "deploy/chaos.sh failed ({status}):\n{output}"
+    );
+    for line in [
+        "govhub verify: topic prefix clean",
+        "govhub verify: topic prefix chaos",
+        "partition",
+        "chaos: kills: 5 ",
+        "broker restarts: 1,",
+        "chaos: duplicates found: ",
+        "chaos: verdict: PASS",
+    ] {
+        assert!(
+            output.contains(line),
+            "no {line:?} in the output:\n{output}"
+        );
+    }
+    assert!(
+        elapsed < Duration::from_secs(200),
+        "the small chaos run should take about a minute, took {elapsed:.1?}"
+    );
+}
