@@ -31,15 +31,13 @@
 # deploy/govhub.example.toml pointed at the simulators, the broker, a random topic prefix
 # and a fresh data directory; KILLS times `govhub run --admin off`, a random 0.5-4 s, kill
 # -9 (at rounds spread over the first two thirds the broker is restarted while that hub
-# runs); `govhub run
-# --once` to completion; a clean run (`run --once`, no kills) under another prefix and
+# runs); `govhub run --once` to completion; a clean run (`run --once`, no kills) under another prefix and
 # data directory against the same simulators; `govhub verify` of the clean run alone, then
 # of the chaos run with `--compare` against the clean one.
 #
 # Prints the kills done (and how many struck before the hub had caught up, i.e. while
 # its data directory had not yet reached its final state), the duplicates found and the
-# verdict. Exit 0 when both
-# verifications pass, 1 when one fails or a step cannot be done, 2 on bad usage.
+# verdict. Exit 0 when both verifications pass, 1 when one fails or a step cannot be done, 2 on bad usage.
 # Everything started here is stopped on exit, however it exits; only 127.0.0.1 is used.
 # The runs' topics stay on the broker (random prefixes, like the end-to-end tests').
 set -euo pipefail

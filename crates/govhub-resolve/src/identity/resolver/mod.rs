@@ -48,6 +48,8 @@ pub struct Resolver {
     store: Store,
     clusters: Vec<Cluster>,
     by_id: FxHashMap<u64, u32>,
+    /// Every person id in `clusters`, so a new one is never one already given.
+    pids: rustc_hash::FxHashSet<u64>,
     stats: IdentityStats,
     /// Decisions not yet taken by the caller; `None` keeps none (evaluation).
     journal: Option<Vec<Entry>>,
@@ -65,6 +67,7 @@ impl Resolver {
             store: Store::default(),
             clusters: Vec::new(),
             by_id: FxHashMap::default(),
+            pids: rustc_hash::FxHashSet::default(),
             stats: IdentityStats::default(),
             journal: None,
             scratch: Vec::new(),
@@ -172,7 +175,10 @@ impl Resolver {
             .insert(source, &o.record.source_record_id, &f, o.at_ms);
         let into = match targets.iter().map(|t| t.cluster).min() {
             Some(oldest) => oldest,
-            None => self.new_person(new_pid(&o.record, self.clusters.len())),
+            None => {
+                let pid = self.fresh_pid(&o.record);
+                self.new_person(pid)
+            }
         };
         self.attach(slot, into);
         let person_id = pid_text(self.clusters[into as usize].pid);
@@ -359,6 +365,7 @@ impl Resolver {
         self.store.heap_bytes()
             + self.clusters.capacity() * std::mem::size_of::<Cluster>()
             + super::store::table_bytes(&self.by_id)
+            + self.pids.capacity() * (std::mem::size_of::<u64>() + 1)
     }
 }
 
@@ -366,14 +373,24 @@ fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// A person id: `p` and 16 hex digits, derived from the record that founded the person
-/// and the person's sequence number (never from personal data).
-fn new_pid(record: &RecordRef, seq: usize) -> u64 {
-    let text = format!(
-        "{}\u{1f}{}\u{1f}{}\u{1f}{seq}",
-        record.department, record.connector, record.source_record_id
-    );
-    hash(text.as_bytes())
+impl Resolver {
+    /// A person id for a person `record` founds: `p` and 16 hex digits, derived from the
+    /// record alone (never from personal data, nor from how many persons exist, which
+    /// depends on how the connectors' batches interleaved), so a replay after a crash
+    /// founds the same person under the same id. A record that founds a second person
+    /// (after changing) gets the next id of its own sequence.
+    fn fresh_pid(&self, record: &RecordRef) -> u64 {
+        (0u32..)
+            .map(|attempt| {
+                let text = format!(
+                    "{}\u{1f}{}\u{1f}{}\u{1f}{attempt}",
+                    record.department, record.connector, record.source_record_id
+                );
+                hash(text.as_bytes())
+            })
+            .find(|pid| *pid != 0 && !self.pids.contains(pid))
+            .unwrap_or_default()
+    }
 }
 
 fn pid_text(pid: u64) -> String {
