@@ -114,13 +114,11 @@ impl Publisher {
             payload: record.payload.clone(),
         };
         let source = source_uri(record);
-        let data = serde_json::to_value(&letter).unwrap_or(Value::Null);
+        let mut data = serde_json::to_value(&letter).unwrap_or(Value::Null);
         // The same record rejected for the same reasons is the same dead letter.
-        let id = content_digest(
-            &source,
-            &record.source_record_id,
-            &without(&data, &["fetched_at"]),
-        );
+        let id = hashed_without(&mut data, &["fetched_at"], false, |basis| {
+            content_digest(&source, &record.source_record_id, basis)
+        });
         let event = CloudEvent {
             id: hex::encode(id),
             ty: DEAD_LETTER_TYPE.to_owned(),
@@ -213,16 +211,10 @@ impl Publisher {
     /// A resident's golden record on the person topic, keyed by person id. Its id
     /// derives from the person and the golden record's values and sources, not from
     /// when the records were fetched, so a replay re-sends it under the same id.
-    pub fn person(&self, person_id: &str, golden: Value, time: DateTime<Utc>) -> OutEvent {
-        let mut basis = without(&golden, &["updated_at"]);
-        if let Some(Value::Object(fields)) = basis.get_mut("provenance") {
-            for provenance in fields.values_mut() {
-                if let Value::Object(p) = provenance {
-                    p.remove("at");
-                }
-            }
-        }
-        let id = content_id(IDENTITY_SOURCE, person_id, &basis);
+    pub fn person(&self, person_id: &str, mut golden: Value, time: DateTime<Utc>) -> OutEvent {
+        let id = hashed_without(&mut golden, &["updated_at"], true, |basis| {
+            content_id(IDENTITY_SOURCE, person_id, basis)
+        });
         self.identity_event(
             self.topics.person(),
             PERSON_TYPE,
@@ -251,16 +243,14 @@ impl Publisher {
     pub fn identity(
         &self,
         person_id: &str,
-        decision: Value,
+        mut decision: Value,
         time: DateTime<Utc>,
         cause: [u8; 16],
     ) -> OutEvent {
-        let basis = without(&decision, &["at_ms"]);
-        let id = content_id(
-            IDENTITY_SOURCE,
-            &format!("{person_id}/{}", hex::encode(cause)),
-            &basis,
-        );
+        let subject = format!("{person_id}/{}", hex::encode(cause));
+        let id = hashed_without(&mut decision, &["at_ms"], false, |basis| {
+            content_id(IDENTITY_SOURCE, &subject, basis)
+        });
         let topic = self.topics.identity();
         self.identity_event(topic, IDENTITY_TYPE, person_id, decision, time, id)
     }
@@ -294,16 +284,45 @@ fn source_uri(record: &SourceRecord) -> String {
     format!("/govhub/{}/{}", record.department, record.connector)
 }
 
-/// A copy of an object without the named top-level members (times that must not
-/// change an id).
-fn without(data: &Value, names: &[&str]) -> Value {
-    let mut data = data.clone();
-    if let Some(map) = data.as_object_mut() {
-        for name in names {
-            map.remove(*name);
+/// `id(data)` computed without the named top-level members of `data` and, with
+/// `provenance_times`, without the `at` of every member of its `provenance` object: the
+/// times that must not change an id. They are taken out for the call and put back, so
+/// no copy of the data is made.
+fn hashed_without<T>(
+    data: &mut Value,
+    names: &[&str],
+    provenance_times: bool,
+    id: impl FnOnce(&Value) -> T,
+) -> T {
+    let Value::Object(map) = data else {
+        return id(data);
+    };
+    let taken: Vec<(&str, Value)> = names
+        .iter()
+        .filter_map(|name| map.remove(*name).map(|v| (*name, v)))
+        .collect();
+    let mut times = Vec::new();
+    if provenance_times && let Some(Value::Object(fields)) = map.get_mut("provenance") {
+        for (field, provenance) in fields.iter_mut() {
+            if let Some(at) = provenance.as_object_mut().and_then(|p| p.remove("at")) {
+                times.push((field.clone(), at));
+            }
         }
     }
-    data
+    let result = id(data);
+    if let Value::Object(map) = data {
+        if let Some(Value::Object(fields)) = map.get_mut("provenance") {
+            for (field, at) in times {
+                if let Some(Value::Object(p)) = fields.get_mut(&field) {
+                    p.insert("at".to_owned(), at);
+                }
+            }
+        }
+        for (name, value) in taken {
+            map.insert(name.to_owned(), value);
+        }
+    }
+    result
 }
 
 #[cfg(test)]
@@ -404,6 +423,14 @@ mod tests {
         let g2 = p.person("p1", golden("2026-02-01T00:00:00Z", "张伟"), t);
         let g3 = p.person("p1", golden("2026-02-01T00:00:00Z", "张玮"), t);
         assert_eq!(g1.header("ce_id"), g2.header("ce_id"));
+        let published: Value = serde_json::from_slice(&g1.value).unwrap();
+        assert_eq!(
+            published,
+            golden("2026-01-01T00:00:00Z", "张伟"),
+            "times kept in the data"
+        );
+        let decided: Value = serde_json::from_slice(&a.value).unwrap();
+        assert_eq!(decided["at_ms"], 1);
         assert_ne!(g1.header("ce_id"), g3.header("ce_id"));
     }
 

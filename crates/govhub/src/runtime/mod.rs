@@ -293,7 +293,7 @@ mod timings {
                 nanos / 1000.0 / records.max(1) as f64
             };
             format!(
-                "stages (busy µs per record pulled): fetch {:.1}, prepare {:.1}, resolve {:.1}, write {:.1}, commit {:.1}",
+                "stages: busy µs per record pulled: fetch {:.1}, prepare {:.1}, resolve {:.1}, write {:.1}, commit {:.1}",
                 per(Stage::Fetch),
                 per(Stage::Prepare),
                 per(Stage::Resolve),
