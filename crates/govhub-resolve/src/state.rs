@@ -29,11 +29,7 @@ pub const STATE_DIR: &str = "state";
 /// source, hashed (a collision can only cause a harmless republish, never a drop, as the
 /// event id must match too).
 pub fn fingerprint_key(ty: &str, source_record_id: &str) -> u64 {
-    let mut bytes = Vec::with_capacity(ty.len() + 1 + source_record_id.len());
-    bytes.extend_from_slice(ty.as_bytes());
-    bytes.push(b'|');
-    bytes.extend_from_slice(source_record_id.as_bytes());
-    crate::identity::key_hash(&bytes)
+    crate::identity::hash_parts(&[ty.as_bytes(), b"|", source_record_id.as_bytes()])
 }
 
 /// The state store could not be opened, read or written.
@@ -51,8 +47,8 @@ pub struct StateError {
 pub struct Commit {
     /// The new committed cursor of each connector that moved.
     pub cursors: BTreeMap<String, Value>,
-    /// Published fingerprints: connector, key hash, event id.
-    pub fingerprints: Vec<(String, u64, u128)>,
+    /// Published fingerprints per connector: key hash, event id.
+    pub fingerprints: Vec<(String, Vec<(u64, u128)>)>,
     /// Connectors whose fingerprints are forgotten first (a backfill that republishes).
     pub forget: Vec<String>,
     /// Identity decisions, in the order they were made.
@@ -230,10 +226,13 @@ impl StateStore {
                 batch.remove(&self.fingerprints, key);
             }
         }
-        for (connector, key, id) in &commit.fingerprints {
-            let mut k = fingerprint_prefix(connector);
-            k.extend_from_slice(&key.to_be_bytes());
-            batch.insert(&self.fingerprints, k, id.to_be_bytes());
+        for (connector, published) in &commit.fingerprints {
+            let prefix = fingerprint_prefix(connector);
+            for (key, id) in published {
+                let mut k = prefix.clone();
+                k.extend_from_slice(&key.to_be_bytes());
+                batch.insert(&self.fingerprints, k, id.to_be_bytes());
+            }
         }
         let first = self.next_seq;
         let rows = encode(&commit.journal);
@@ -318,15 +317,15 @@ mod tests {
         assert_eq!(store.cursor("edu").unwrap(), None);
         let mut commit = Commit::default();
         commit.cursors.insert("edu".into(), json!({"page": 3}));
-        commit.fingerprints.push(("edu".into(), 7, 99));
-        commit.fingerprints.push(("health".into(), 7, 5));
+        commit.fingerprints.push(("edu".into(), vec![(7, 99)]));
+        commit.fingerprints.push(("health".into(), vec![(7, 5)]));
         commit.journal = vec![entry("H1", "p1"), entry("H2", "p1")];
         commit.replayed.push("dl1".into());
         store.commit(&commit).unwrap();
         let more = Commit {
             journal: vec![entry("H3", "p2")],
             forget: vec!["health".into()],
-            fingerprints: vec![("health".into(), 8, 6)],
+            fingerprints: vec![("health".into(), vec![(8, 6)])],
             ..Commit::default()
         };
         store.commit(&more).unwrap();

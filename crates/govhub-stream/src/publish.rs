@@ -141,11 +141,9 @@ impl Publisher {
     /// dropped silently, and the dead letter itself stays small.
     pub fn refused(&self, event: &OutEvent, reason: &str) -> OutEvent {
         let header = |name: &str| event.header(name).unwrap_or_default().to_owned();
-        let mut head = REFUSED_HEAD_BYTES.min(event.value.len());
-        let text = String::from_utf8_lossy(&event.value[..head]).into_owned();
-        while !text.is_char_boundary(head.min(text.len())) {
-            head -= 1;
-        }
+        // A character cut at the end becomes U+FFFD: the head is for reading.
+        let head = &event.value[..REFUSED_HEAD_BYTES.min(event.value.len())];
+        let head = String::from_utf8_lossy(head);
         let digest = hex::encode(Sha256::digest(&event.value));
         let letter = DeadLetter {
             connector: header("ce_connector"),
@@ -170,7 +168,7 @@ impl Publisher {
                 "event_id": header("ce_id"),
                 "bytes": event.value.len(),
                 "sha256": digest,
-                "head": text[..head.min(text.len())],
+                "head": head,
             }),
         };
         let data = serde_json::to_value(&letter).unwrap_or(Value::Null);

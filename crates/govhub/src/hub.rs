@@ -149,7 +149,6 @@ impl Hub {
                 status,
                 poll_interval: config.poll_interval(),
                 max_event_bytes,
-                max_write_events: MAX_WRITE_EVENTS,
                 timings: Timings::default(),
                 progress: std::sync::Mutex::new(None),
             }),
@@ -289,9 +288,6 @@ impl Hub {
 
 /// The name failures of the hub itself (not of one connector) are reported under.
 pub const HUB: &str = "hub";
-
-/// Events the commit stage hands the sink at most in one write.
-const MAX_WRITE_EVENTS: usize = 20_000;
 
 /// Refuses a data directory whose state is still in the files of an earlier govhub,
 /// rather than silently starting from nothing beside them.

@@ -22,6 +22,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{Guard, sigterm, wait_exit};
 use govhub::demo::{EXAMPLE_CONFIG, Expected, expected, secrets};
 use govhub_sim::misbehaving::{
     self, AlwaysFailing, EndlessPages, LoopingCursor, Oversized, Running, Trickle,
@@ -233,16 +236,6 @@ fn write_config(
     let path = dir.join("govhub.toml");
     std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
     path
-}
-
-/// Kills the hub if a test fails before it has exited.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The hub's stderr (JSON log lines), collected on a thread; the admin server's address
@@ -483,23 +476,9 @@ async fn isolated(bad: Bad, server: Running) {
         }
     }
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    sigterm(&child.0);
     let stopping = Instant::now();
-    let status: ExitStatus = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            stopping.elapsed() < SHUTDOWN,
-            "{}: still running {SHUTDOWN:?} after SIGTERM",
-            bad.name
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status: ExitStatus = wait_exit(&mut child.0, SHUTDOWN);
     let mut stdout = String::new();
     let _ = child.0.stdout.take().unwrap().read_to_string(&mut stdout);
     assert_eq!(

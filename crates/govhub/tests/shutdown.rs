@@ -7,48 +7,15 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{govhub, write_config};
+use common::{Guard, govhub, sigterm, wait_exit, write_config};
 
 /// Generous: other builds and tests may be sharing two cores.
 const STARTUP: Duration = Duration::from_secs(120);
-
-/// Kills the child if a test fails before it has exited.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sigterm(child: &Child) {
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-}
-
-/// Waits for the child to exit, failing the test past `deadline`.
-fn wait_exit(child: &mut Child, deadline: Duration) -> ExitStatus {
-    let until = Instant::now() + deadline;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < until,
-            "still running {deadline:?} after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// The lines of the child's stdout, read on a thread, as they come.
 fn lines(child: &mut Child) -> mpsc::Receiver<String> {

@@ -95,8 +95,13 @@ impl Owned {
 /// FNV-1a: stable across builds and platforms (these hashes only live in memory, but
 /// person ids derived with it are persisted).
 pub fn hash(bytes: &[u8]) -> u64 {
+    hash_parts(&[bytes])
+}
+
+/// [`hash`] of the parts one after the other, without joining them first.
+pub fn hash_parts(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
+    for b in parts.iter().flat_map(|part| part.iter()) {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }

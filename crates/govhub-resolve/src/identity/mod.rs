@@ -22,7 +22,7 @@ mod train;
 
 pub use compare::Comparison;
 pub use config::IdentityConfig;
-pub(crate) use features::hash as key_hash;
+pub(crate) use features::hash_parts;
 pub use golden::{Provenance, Rule, Survivorship};
 pub use journal::{Entry, recorded_observations};
 pub use model::{Evidence, LevelModel, Model, ModelError};

@@ -40,57 +40,38 @@ pub struct FaultArgs {
     /// dead-letter topic) as JSON to FILE, for `govhub verify --expected`.
     #[arg(long, value_name = "FILE")]
     pub expected: Option<PathBuf>,
+    /// Each rate, overriding the preset's.
+    #[command(flatten)]
+    pub rates: FaultRates,
+}
+
+/// `govhub sim`'s fault rates, each overriding the preset's.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Fault rates (override the preset)")]
+pub struct FaultRates {
     /// Share of requests answered 429 with Retry-After.
-    #[arg(
-        long,
-        value_name = "RATE",
-        help_heading = "Fault rates (override the preset)"
-    )]
+    #[arg(long, value_name = "RATE")]
     pub rate_limit_rate: Option<f64>,
     /// Share of requests answered 500, 502 (an HTML page) or 503.
-    #[arg(
-        long,
-        value_name = "RATE",
-        help_heading = "Fault rates (override the preset)"
-    )]
+    #[arg(long, value_name = "RATE")]
     pub server_error_rate: Option<f64>,
     /// Share of pages answered 200 with the JSON body cut in half.
-    #[arg(
-        long,
-        value_name = "RATE",
-        help_heading = "Fault rates (override the preset)"
-    )]
+    #[arg(long, value_name = "RATE")]
     pub malformed_rate: Option<f64>,
     /// Share of requests delayed by a further 2 s.
-    #[arg(
-        long,
-        value_name = "RATE",
-        help_heading = "Fault rates (override the preset)"
-    )]
+    #[arg(long, value_name = "RATE")]
     pub slow_rate: Option<f64>,
     /// Delay added to every response, in milliseconds.
-    #[arg(
-        long,
-        value_name = "MS",
-        help_heading = "Fault rates (override the preset)"
-    )]
+    #[arg(long, value_name = "MS")]
     pub latency_ms: Option<u64>,
     /// Share of page boundaries of the health and urban feeds where the next page
     /// repeats the previous page's last item (the page-number and offset APIs would
     /// serve more than the limit, which a client rightly refuses).
-    #[arg(
-        long,
-        value_name = "RATE",
-        help_heading = "Fault rates (override the preset)"
-    )]
+    #[arg(long, value_name = "RATE")]
     pub duplicate_rate: Option<f64>,
     /// One record in this many is invalid on purpose (0: none; noise in the data still
     /// makes a few invalid).
-    #[arg(
-        long,
-        value_name = "N",
-        help_heading = "Fault rates (override the preset)"
-    )]
+    #[arg(long, value_name = "N")]
     pub invalid_every: Option<u64>,
 }
 
@@ -118,21 +99,25 @@ impl FaultArgs {
         for (name, given, rate) in [
             (
                 "--rate-limit-rate",
-                self.rate_limit_rate,
+                self.rates.rate_limit_rate,
                 &mut faults.rate_limit_rate,
             ),
             (
                 "--server-error-rate",
-                self.server_error_rate,
+                self.rates.server_error_rate,
                 &mut faults.server_error_rate,
             ),
             (
                 "--malformed-rate",
-                self.malformed_rate,
+                self.rates.malformed_rate,
                 &mut faults.malformed_rate,
             ),
-            ("--slow-rate", self.slow_rate, &mut faults.slow_rate),
-            ("--duplicate-rate", self.duplicate_rate, &mut duplicate_rate),
+            ("--slow-rate", self.rates.slow_rate, &mut faults.slow_rate),
+            (
+                "--duplicate-rate",
+                self.rates.duplicate_rate,
+                &mut duplicate_rate,
+            ),
         ] {
             if let Some(value) = given {
                 anyhow::ensure!(
@@ -142,10 +127,10 @@ impl FaultArgs {
                 *rate = value;
             }
         }
-        if let Some(ms) = self.latency_ms {
+        if let Some(ms) = self.rates.latency_ms {
             faults.latency = Duration::from_millis(ms);
         }
-        if let Some(n) = self.invalid_every {
+        if let Some(n) = self.rates.invalid_every {
             invalid_every = n;
         }
         if invalid_every > 0 {
@@ -306,13 +291,15 @@ mod tests {
         FaultArgs {
             faults,
             expected: None,
-            rate_limit_rate: None,
-            server_error_rate: None,
-            malformed_rate: None,
-            slow_rate: None,
-            latency_ms: None,
-            duplicate_rate: None,
-            invalid_every: None,
+            rates: FaultRates {
+                rate_limit_rate: None,
+                server_error_rate: None,
+                malformed_rate: None,
+                slow_rate: None,
+                latency_ms: None,
+                duplicate_rate: None,
+                invalid_every: None,
+            },
         }
     }
 
@@ -352,14 +339,14 @@ mod tests {
         assert_eq!(args(FaultPreset::None).describe(&d), "none");
 
         let mut a = args(FaultPreset::Default);
-        a.server_error_rate = Some(0.0);
-        a.invalid_every = Some(0);
+        a.rates.server_error_rate = Some(0.0);
+        a.rates.invalid_every = Some(0);
         let d = a.apply(Departments::new(1, 100)).unwrap();
         assert_eq!(d.urban.faults.server_error_rate, 0.0);
         assert_eq!(d.urban.faults.invalid_rate, 0.0);
         assert!(d.urban.faults.rate_limit_rate > 0.0);
 
-        a.malformed_rate = Some(1.5);
+        a.rates.malformed_rate = Some(1.5);
         let err = a.apply(Departments::new(1, 100)).unwrap_err().to_string();
         assert!(
             err.contains("--malformed-rate must be within 0..=1"),

@@ -17,6 +17,8 @@ use crate::sink::HubSink;
 
 /// Sealed batches written at most at once.
 const MAX_BATCHES_PER_WRITE: usize = 64;
+/// Events written at most at once (a write may pass it by one sealed batch).
+const MAX_WRITE_EVENTS: usize = 20_000;
 /// The longest wait between retries of a refused write.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 /// In `Once` mode, refused writes tried at most before the run gives up.
@@ -50,7 +52,7 @@ pub(super) async fn run(
     while let Some(first) = rx.recv().await {
         let mut sealed = vec![first];
         let mut events = sealed[0].events.len();
-        while sealed.len() < MAX_BATCHES_PER_WRITE && events < shared.max_write_events {
+        while sealed.len() < MAX_BATCHES_PER_WRITE && events < MAX_WRITE_EVENTS {
             match rx.try_recv() {
                 Ok(next) => {
                     events += next.events.len();

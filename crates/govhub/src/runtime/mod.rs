@@ -105,8 +105,6 @@ pub(crate) struct Shared {
     pub poll_interval: Duration,
     /// Largest event the sink is given; a larger one goes to the dead-letter topic.
     pub max_event_bytes: usize,
-    /// Events the commit stage writes at most at once.
-    pub max_write_events: usize,
     /// Time spent per stage, for the end-of-run summary.
     pub timings: Timings,
     /// Told after every commit and when a connector has caught up (the demo's display).

@@ -68,6 +68,7 @@ impl Core {
         let mut counts = Counts::default();
         let mut commit = Commit::default();
         let mut events = Vec::with_capacity(batch.items.len());
+        let mut fingerprints = Vec::with_capacity(batch.items.len());
         let mut decisions = Vec::new();
         let mut changed = BTreeSet::new();
         let mut retired = BTreeSet::new();
@@ -89,9 +90,7 @@ impl Core {
                 counts.duplicates += 1;
                 continue;
             }
-            commit
-                .fingerprints
-                .push((connector.clone(), key, id_number));
+            fingerprints.push((key, id_number));
             match item {
                 Prepared::Accepted {
                     record,
@@ -148,9 +147,10 @@ impl Core {
             cap_size(event, publisher, max_event_bytes);
         }
         commit.journal = self.resolver.take_journal();
-        if let Some(cursor) = &batch.cursor {
-            commit.cursors.insert(connector, cursor.clone());
+        if let Some(cursor) = batch.cursor {
+            commit.cursors.insert(connector.clone(), cursor);
         }
+        commit.fingerprints.push((connector, fingerprints));
         counts.batches = 1;
         SealedParts {
             events,

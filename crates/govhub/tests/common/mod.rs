@@ -3,7 +3,8 @@
 #![allow(dead_code)] // each test binary uses some of these
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output};
+use std::time::{Duration, Instant};
 
 /// Runs the built `govhub` binary with `args` to completion: quiet logs, and no admin
 /// token inherited from the environment.
@@ -59,4 +60,37 @@ pub fn demo(dir: &Path, residents: u32) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     data
+}
+
+/// Kills the child if a test fails before it has exited.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn sigterm(child: &Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
+/// Waits for the child to exit, failing the test past `deadline`.
+pub fn wait_exit(child: &mut Child, deadline: Duration) -> ExitStatus {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < until,
+            "still running {deadline:?} after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
