@@ -1,11 +1,11 @@
 //! The chaos test, small: `deploy/chaos.sh` with 5 hub kills (`kill -9`), 1 broker
-//! restart under a running hub and a few hundred residents, against the debug `govhub`
-//! binary, then `govhub verify` of the result against a clean run.
+//! restart under a running hub and a few hundred residents, against the `govhub`
+//! binary of the same build (debug or release), then `govhub verify` of the result against a clean run.
 //!
 //! It stops and starts the local broker (`deploy/kafka/local.sh`), so it is a test
 //! binary of its own: cargo runs test binaries one after another, so no other test of
 //! the same `cargo test` sees the outage. The binary is not built here: `cargo test
-//! --workspace` (or `cargo build -p govhub`) builds `target/debug/govhub`.
+//! --workspace` builds it beside this test.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -20,19 +20,15 @@ fn workspace() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_owned()
 }
 
-/// `target/debug/govhub`, under `CARGO_TARGET_DIR` when that is set.
+/// The `govhub` binary of the build this test belongs to: a test runs from
+/// `<target>/<profile>/deps/`, and cargo puts the binary in `<target>/<profile>/`.
 fn govhub_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|dir| {
-            if dir.is_relative() {
-                workspace().join(dir)
-            } else {
-                dir
-            }
-        })
-        .unwrap_or_else(|| workspace().join("target"));
-    target.join("debug").join("govhub")
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    profile_dir.join("govhub")
 }
 
 /// The port of the local broker, from `GOVHUB_TEST_KAFKA` if it names one on 127.0.0.1.
@@ -54,8 +50,8 @@ fn the_hub_survives_kills_and_a_broker_restart() {
     let bin = govhub_binary();
     assert!(
         bin.is_file(),
-        "no govhub binary at {}: build it first with `cargo build -p govhub` (cargo test \
-         --workspace builds it too)",
+        "no govhub binary at {}: run this test through `cargo test --workspace`, \
+         which builds it",
         bin.display()
     );
     let dir = tempfile::tempdir().expect("a temporary directory");

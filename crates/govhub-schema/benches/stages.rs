@@ -5,13 +5,18 @@
 //! record (flat field names, compact dates, spaced names, `+86` phones) and a mapping
 //! that turns it back — one rule per field, as a real connector config has.
 //!
-//! Run: `cargo bench -p govhub-schema --bench stages`
+//! Each measurement is a batch of records through one variant; the variants of a kind
+//! take turns (interleaved), so a noisy neighbour slows all of them alike, and the
+//! report gives the minimum and the median batch time of each and the ratio of the
+//! medians to parsing alone, the reference measured in the same run.
+//!
+//! Run: `cargo bench -p govhub-schema --bench stages [-- ROUNDS]` (default 30 rounds).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use govhub_schema::Standard;
 use govhub_schema::mapping::{CompiledMapping, DateFormat, FieldRule, Mapping};
 use govhub_schema::normalize::Normalizer;
@@ -19,6 +24,8 @@ use serde_json::{Map, Value};
 
 /// Records per measured batch.
 const BATCH: usize = 1000;
+/// Batches per variant when no count is given.
+const DEFAULT_ROUNDS: usize = 30;
 
 /// Every leaf of `value` as (pointer, value).
 fn leaves(value: &Value, prefix: String, out: &mut Vec<(String, Value)>) {
@@ -90,9 +97,50 @@ fn fixtures(kind_dir: &Path) -> Vec<Value> {
     out
 }
 
-fn stages(c: &mut Criterion) {
+/// One way of handling the batch: its name and a run over all `BATCH` records.
+type Variant<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
+/// Runs every variant `rounds` times, taking turns, after one warm-up pass each, and
+/// returns each variant's batch times sorted.
+fn interleave(variants: &[Variant<'_>], rounds: usize) -> Vec<Vec<Duration>> {
+    for (_, run) in variants {
+        run();
+    }
+    let mut times = vec![Vec::with_capacity(rounds); variants.len()];
+    for _ in 0..rounds {
+        for ((_, run), samples) in variants.iter().zip(&mut times) {
+            let started = Instant::now();
+            run();
+            samples.push(started.elapsed());
+        }
+    }
+    for samples in &mut times {
+        samples.sort();
+    }
+    times
+}
+
+/// Records per second of one batch time.
+fn rate(batch: Duration) -> f64 {
+    BATCH as f64 / batch.as_secs_f64()
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a bare number is the round count.
+    let rounds = std::env::args()
+        .skip(1)
+        .find_map(|arg| arg.parse::<usize>().ok())
+        .unwrap_or(DEFAULT_ROUNDS)
+        .max(1);
     let standard = Standard::embedded().expect("standard compiles");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    println!(
+        "{rounds} interleaved rounds of {BATCH} records; records/s min / median batch, ratio of medians to parse"
+    );
+    println!(
+        "{:<38} {:<20} {:>10} {:>10} {:>6}",
+        "kind", "variant", "min", "median", "ratio"
+    );
     for schema in standard.iter() {
         let (department, file) = schema.path.split_once('/').expect("dept/file");
         let kind_dir = root.join(department).join(file.trim_end_matches(".json"));
@@ -118,49 +166,62 @@ fn stages(c: &mut Criterion) {
             })
             .collect();
         let batch: Vec<&(Vec<u8>, CompiledMapping)> = pairs.iter().cycle().take(BATCH).collect();
-        let mut group = c.benchmark_group(schema.kind.as_str());
-        group.throughput(Throughput::Elements(BATCH as u64));
-        group.bench_function("parse", |b| {
-            b.iter(|| {
-                for (bytes, _) in &batch {
-                    black_box(serde_json::from_slice::<Value>(bytes).expect("parses"));
-                }
-            })
-        });
-        group.bench_function("parse+map", |b| {
-            b.iter(|| {
-                for (bytes, mapping) in &batch {
-                    let native: Value = serde_json::from_slice(bytes).expect("parses");
-                    black_box(mapping.apply(&native).expect("maps"));
-                }
-            })
-        });
         let canonical_bytes: Vec<Vec<u8>> = records
             .iter()
             .cycle()
             .take(BATCH)
             .map(|r| serde_json::to_vec(r).expect("serializes"))
             .collect();
-        group.bench_function("parse+validate", |b| {
-            b.iter(|| {
-                for bytes in &canonical_bytes {
-                    let canonical: Value = serde_json::from_slice(bytes).expect("parses");
-                    black_box(schema.validate(&canonical));
-                }
-            })
-        });
-        group.bench_function("parse+map+validate", |b| {
-            b.iter(|| {
-                for (bytes, mapping) in &batch {
-                    let native: Value = serde_json::from_slice(bytes).expect("parses");
-                    let canonical = mapping.apply(&native).expect("maps");
-                    black_box(schema.validate(&canonical));
-                }
-            })
-        });
-        group.finish();
+        let variants: Vec<Variant<'_>> = vec![
+            (
+                "parse",
+                Box::new(|| {
+                    for (bytes, _) in &batch {
+                        black_box(serde_json::from_slice::<Value>(bytes).expect("parses"));
+                    }
+                }),
+            ),
+            (
+                "parse+map",
+                Box::new(|| {
+                    for (bytes, mapping) in &batch {
+                        let native: Value = serde_json::from_slice(bytes).expect("parses");
+                        black_box(mapping.apply(&native).expect("maps"));
+                    }
+                }),
+            ),
+            (
+                "parse+validate",
+                Box::new(|| {
+                    for bytes in &canonical_bytes {
+                        let canonical: Value = serde_json::from_slice(bytes).expect("parses");
+                        black_box(schema.validate(&canonical));
+                    }
+                }),
+            ),
+            (
+                "parse+map+validate",
+                Box::new(|| {
+                    for (bytes, mapping) in &batch {
+                        let native: Value = serde_json::from_slice(bytes).expect("parses");
+                        let canonical = mapping.apply(&native).expect("maps");
+                        black_box(schema.validate(&canonical));
+                    }
+                }),
+            ),
+        ];
+        let times = interleave(&variants, rounds);
+        let reference = times[0][rounds / 2];
+        for ((name, _), samples) in variants.iter().zip(&times) {
+            let median = samples[rounds / 2];
+            println!(
+                "{:<38} {:<20} {:>10.0} {:>10.0} {:>6.2}",
+                schema.kind,
+                name,
+                rate(samples[rounds - 1]),
+                rate(median),
+                reference.as_secs_f64() / median.as_secs_f64()
+            );
+        }
     }
 }
-
-criterion_group!(benches, stages);
-criterion_main!(benches);
