@@ -82,6 +82,18 @@ impl HttpSourceConfig {
             .collect()
     }
 
+    /// The secrets that cannot be read through `env`, each as `(field path, message)`.
+    pub fn unresolved_secrets(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<(String, String)> {
+        self.auth
+            .iter()
+            .flat_map(|auth| auth.unresolved(env))
+            .map(|(field, message)| (format!("auth.{field}"), message))
+            .collect()
+    }
+
     /// Every problem with this config, each as `(field path, message)`, without touching
     /// the network. An empty list means the config can be built.
     pub fn problems(&self) -> Vec<(String, String)> {

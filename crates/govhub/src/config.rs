@@ -139,6 +139,22 @@ impl HubConfig {
             .collect()
     }
 
+    /// The `${VAR}` secrets that `env` cannot give (unset or empty), with their paths.
+    pub fn unresolved_secrets(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem> {
+        self.connectors
+            .iter()
+            .flat_map(|(name, connector)| {
+                connector
+                    .unresolved_secrets(env)
+                    .into_iter()
+                    .map(move |(field, message)| Problem {
+                        path: format!("connectors.{name}.{field}"),
+                        message,
+                    })
+            })
+            .collect()
+    }
+
     /// Every problem with the config against `standard`; empty when it can run.
     pub fn problems(&self, standard: &Standard) -> Vec<Problem> {
         let mut problems = Vec::new();

@@ -78,7 +78,7 @@ pub struct Hub {
 pub struct Progress<'a> {
     /// The connector.
     pub connector: &'a str,
-    /// Records written to the sink (published and dead-lettered) so far.
+    /// Records pulled from the source so far (counted as their batch commits).
     pub records: u64,
     /// Whether the connector has caught up: the last report of its sync.
     pub caught_up: bool,
@@ -102,7 +102,9 @@ impl Hub {
         standard: Arc<Standard>,
         env: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<Hub, BuildError> {
-        let problems = config.problems(&standard);
+        let mut problems = config.problems(&standard);
+        // Secrets before any connection: an unset variable is a config error (exit 2).
+        problems.extend(config.unresolved_secrets(env));
         if !problems.is_empty() {
             return Err(BuildError::Config(problems));
         }

@@ -5,6 +5,9 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
+/// The lock file's name in the data directory.
+const LOCK_FILE: &str = "govhub.lock";
+
 /// An exclusive lock on `<data_dir>/govhub.lock`, held until dropped (the operating
 /// system releases it when the process ends, however it ends).
 #[derive(Debug)]
@@ -18,17 +21,24 @@ pub enum LockError {
     /// Another process holds it.
     #[error(
         "{dir} is in use by another govhub process (a running hub?); one process owns a data \
-         directory's cursors and identity state: stop it first, or use its admin API"
+         directory's cursors and identity state: stop it first (a running hub takes a \
+         backfill through its admin API, POST /api/connectors/NAME/backfill; a dead-letter \
+         replay needs it stopped)"
     )]
     Busy {
         /// The data directory.
         dir: PathBuf,
     },
-    /// The lock file could not be created or locked.
-    #[error("locking {path}: {source}")]
+    /// The directory or its lock file could not be created or locked.
+    #[error(
+        "data_dir {dir}: cannot create or lock {file} in it: {source}; give the user that \
+         runs govhub write access to it, or set data_dir in the config to a directory it owns"
+    )]
     Io {
-        /// The lock file.
-        path: PathBuf,
+        /// The data directory.
+        dir: PathBuf,
+        /// The lock file's name in it.
+        file: &'static str,
         /// The I/O error.
         source: std::io::Error,
     },
@@ -37,9 +47,9 @@ pub enum LockError {
 impl DataDirLock {
     /// Locks `data_dir` (creating it if needed), or says who holds it.
     pub fn acquire(data_dir: &Path) -> Result<DataDirLock, LockError> {
-        let path = data_dir.join("govhub.lock");
         let io = |source| LockError::Io {
-            path: path.clone(),
+            dir: data_dir.to_owned(),
+            file: LOCK_FILE,
             source,
         };
         std::fs::create_dir_all(data_dir).map_err(io)?;
@@ -47,7 +57,7 @@ impl DataDirLock {
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&path)
+            .open(data_dir.join(LOCK_FILE))
             .map_err(io)?;
         match file.try_lock() {
             Ok(()) => Ok(DataDirLock { _file: file }),
@@ -72,5 +82,18 @@ mod tests {
         assert!(matches!(second, Err(LockError::Busy { .. })), "{second:?}");
         drop(first);
         assert!(DataDirLock::acquire(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn an_unusable_directory_is_named_as_data_dir_with_a_fix() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // A file where the directory should be fails for root too.
+        let not_a_dir = dir.path().join("file");
+        std::fs::write(&not_a_dir, "").unwrap_or_else(|e| panic!("{e}"));
+        let err = DataDirLock::acquire(&not_a_dir.join("data")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("data_dir "), "{text}");
+        assert!(text.contains("set data_dir in the config"), "{text}");
+        assert_eq!(text.matches("os error").count(), 1, "{text}");
     }
 }

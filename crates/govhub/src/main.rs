@@ -98,6 +98,10 @@ enum Command {
         /// The config file (TOML).
         #[arg(long, short)]
         config: PathBuf,
+        /// Fail (exit 2) on warnings too: an unset `${VAR}` secret, a secret written
+        /// into the file.
+        #[arg(long)]
+        strict: bool,
     },
     /// Re-read a connector's history: reset its cursor (to the beginning, or to a
     /// timestamp for incremental connectors) and sync it until caught up.
@@ -118,7 +122,8 @@ enum Command {
     },
     /// Measure identity resolution against the simulator's ground truth: pairwise
     /// precision, recall and F1, records/s and index memory; or, with --train, estimate
-    /// a model (m/u probabilities by EM, name frequencies) from a simulated population.
+    /// a model from a simulated population: m from pairs labelled by resident IDs, u from
+    /// random pairs, name frequencies.
     Eval {
         /// Residents in the synthetic population.
         #[arg(long, default_value_t = 100_000)]
@@ -169,10 +174,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The demo prints its own summary; its log lines would only interleave with it.
+    // The demo prints its own summary; its log lines would only interleave with it. The
+    // state store's engine says at INFO what only its developers need.
     let default_level = match cli.command {
         Command::Demo { .. } => "error",
-        _ => "info",
+        _ => "info,fjall=warn,lsm_tree=warn",
     };
     init_logging(cli.log_format, default_level);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -185,18 +191,39 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
 }
 
+/// `e` and its causes joined by `: `, each said once: a cause whose text its wrapper
+/// already printed (`reading X: denied` around `denied`) is not repeated.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 /// Logs go to stderr; `GOVHUB_LOG` (e.g. `debug`, `govhub=debug`) overrides the level.
+/// Colours only on a terminal, and not when `NO_COLOR` is set.
 fn init_logging(format: LogFormat, default_level: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("GOVHUB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -230,7 +257,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             base_port,
             faults,
         } => commands::sim::run(seed, residents, base_port, faults).await,
-        Command::Check { config } => Ok(commands::check::run(&config)),
+        Command::Check { config, strict } => Ok(commands::check::run(&config, strict)),
         Command::Run {
             config,
             once,
@@ -265,5 +292,26 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Asyncapi(args) => commands::asyncapi::run(args),
         Command::Tail(args) => commands::tail::run(args).await,
         Command::Verify(args) => commands::verify::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let denied = || std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        // A wrapper that already printed its cause's text, then one that did not.
+        let e = anyhow::Error::new(denied())
+            .context(format!("locking /var/lib/govhub/govhub.lock: {}", denied()))
+            .context("starting the hub");
+        assert_eq!(
+            error_chain(&e),
+            format!(
+                "starting the hub: locking /var/lib/govhub/govhub.lock: {}",
+                denied()
+            )
+        );
     }
 }

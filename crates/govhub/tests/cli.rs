@@ -150,3 +150,63 @@ fn a_broken_config_exits_2_with_every_problem_and_its_path() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_unset_secret_is_a_config_error_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "http://127.0.0.1:9/", |education| {
+        let auth: toml::Table =
+            toml::from_str("style = \"bearer\"\ntoken = \"${GOVHUB_TEST_NEVER_SET}\"").unwrap();
+        education.insert("auth".into(), auth.into());
+    })
+    .display()
+    .to_string();
+    let expected = "connectors.education.auth.token: environment variable \
+                    GOVHUB_TEST_NEVER_SET is not set";
+
+    let check = govhub(&["check", "--config", &config]);
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert_eq!(check.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&format!("warning: {expected}")), "{stderr}");
+    assert!(String::from_utf8_lossy(&check.stdout).contains("1 warning(s)"));
+
+    let strict = govhub(&["check", "--strict", "--config", &config]);
+    assert_eq!(strict.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&strict.stderr).contains(&format!("  {expected}")));
+
+    let run = govhub(&["run", "--once", "--config", &config]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(
+        !dir.path().join("govhub.lock").exists(),
+        "refused before the data directory was touched"
+    );
+}
+
+#[test]
+fn a_taken_admin_port_stops_run_before_the_hub_starts_and_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let config = write_config(dir.path(), "http://127.0.0.1:9/", |_| {})
+        .display()
+        .to_string();
+
+    let run = govhub(&["run", "--once", "--admin", &addr, "--config", &config]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("admin server: cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--admin ADDR"), "{stderr}");
+    assert!(
+        !stderr.contains("hub ready"),
+        "bound before the hub started: {stderr}"
+    );
+    assert!(
+        !dir.path().join("govhub.lock").exists(),
+        "refused before the data directory was touched"
+    );
+}

@@ -106,16 +106,31 @@ fn demo_serve_answers_the_cli_and_stops_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    // govhub status: a table with every connector.
-    let status = govhub(&["status", "--admin", &addr]);
-    let table = String::from_utf8_lossy(&status.stdout);
-    assert_eq!(status.status.code(), Some(0), "{table}");
-    for connector in ["civil_affairs", "education", "health", "urban"] {
-        let row = table
-            .lines()
-            .find(|l| l.starts_with(connector))
-            .unwrap_or_else(|| panic!("no {connector} in\n{table}"));
-        assert!(row.split_whitespace().nth(1) == Some("idle"), "{row}");
+    // govhub status: a table with every connector, idle once the first poll after the
+    // initial sync (which starts at once) has found nothing new.
+    loop {
+        let status = govhub(&["status", "--admin", &addr]);
+        let table = String::from_utf8_lossy(&status.stdout).into_owned();
+        assert_eq!(status.status.code(), Some(0), "{table}");
+        let states: Vec<&str> = ["civil_affairs", "education", "health", "urban"]
+            .iter()
+            .map(|connector| {
+                let row = table
+                    .lines()
+                    .find(|l| l.starts_with(connector))
+                    .unwrap_or_else(|| panic!("no {connector} in\n{table}"));
+                row.split_whitespace().nth(1).unwrap_or_default()
+            })
+            .collect();
+        if states.iter().all(|s| *s == "idle") {
+            break;
+        }
+        assert!(
+            states.iter().all(|s| *s == "idle" || *s == "running"),
+            "{table}"
+        );
+        assert!(started.elapsed() < STARTUP, "never all idle:\n{table}");
+        std::thread::sleep(Duration::from_millis(100));
     }
     let json = govhub(&["status", "--admin", &format!("http://{addr}/"), "--json"]);
     let overview: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();

@@ -68,6 +68,18 @@ impl AuthConfig {
             .collect()
     }
 
+    /// The secrets that cannot be read through `env` (an unset or empty variable), each
+    /// as `(field path relative to auth, message)`, without saying any value.
+    pub fn unresolved(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+        self.secrets()
+            .into_iter()
+            .filter_map(|(field, secret)| {
+                let error = secret.resolve(env).err()?;
+                Some((field.to_owned(), error.to_string()))
+            })
+            .collect()
+    }
+
     /// Reads the secrets through `env` (`&|v| std::env::var(v).ok()` in production) and
     /// checks that every value can go into a request.
     pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Auth, AuthError> {

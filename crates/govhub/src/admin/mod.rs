@@ -1,8 +1,9 @@
 //! The admin HTTP server: probes (`/healthz`, `/readyz`), Prometheus metrics
 //! (`/metrics`), the JSON API (`/api/...`, see [`api`]) and the operator dashboard (`/`).
 //!
-//! [`app`] builds the router, so tests call it in-process; [`serve`] binds it, by
-//! default on 127.0.0.1; anywhere else it requires a token ([`auth`]).
+//! [`app`] builds the router, so tests call it in-process; [`bind`] takes its socket
+//! (by default on 127.0.0.1; anywhere else it requires a token, see [`auth`]) and
+//! [`AdminListener::serve`] serves it.
 
 pub mod api;
 pub mod auth;
@@ -188,13 +189,80 @@ pub enum ServeError {
     )]
     TokenRequired(SocketAddr),
     /// The address could not be bound.
-    #[error("admin server: cannot listen on {addr}: {source}")]
+    #[error(
+        "admin server: cannot listen on {addr}: {source}; give another address with \
+         --admin ADDR, or --admin off for no admin server"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// The admin server's socket, bound but not yet serving: bound before the hub starts,
+/// so a taken port fails start-up before anything else happens.
+#[derive(Debug)]
+pub struct AdminListener {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    token: Option<Token>,
+}
+
+/// Binds `addr` for the admin server. On a loopback address the API is open (`token`
+/// is dropped); elsewhere a token is required, or this fails before binding.
+pub async fn bind(addr: SocketAddr, token: Option<Token>) -> Result<AdminListener, ServeError> {
+    let token = if addr.ip().is_loopback() {
+        None
+    } else if token.is_none() {
+        return Err(ServeError::TokenRequired(addr));
+    } else {
+        token
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    Ok(AdminListener {
+        listener,
+        addr,
+        token,
+    })
+}
+
+impl AdminListener {
+    /// The address it listens on (the real port when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves [`app`] over `state` (with the token decided at [`bind`]) until
+    /// `shutdown` completes.
+    pub fn serve(
+        self,
+        mut state: AdminState,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> AdminServer {
+        state.token = self.token;
+        // Installs the recorder now, so metrics recorded before the first scrape count.
+        metrics::handle();
+        let router = app(state);
+        let listener = self.listener;
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        });
+        let url = format!("http://{}/", self.addr);
+        tracing::info!(addr = %self.addr, url, "admin server listening");
+        AdminServer {
+            addr: self.addr,
+            task,
+        }
+    }
 }
 
 /// A running admin server.
@@ -216,33 +284,13 @@ impl AdminServer {
     }
 }
 
-/// Binds `addr` and serves [`app`] until `shutdown` completes. On a loopback address
-/// the API is open (a token in `state` is dropped); elsewhere `state` must carry a
-/// token, or this fails before binding.
+/// [`bind`]s `addr` with the token in `state`, then serves [`app`] until `shutdown`
+/// completes.
 pub async fn serve(
     addr: SocketAddr,
-    mut state: AdminState,
+    state: AdminState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<AdminServer, ServeError> {
-    if addr.ip().is_loopback() {
-        state.token = None;
-    } else if state.token.is_none() {
-        return Err(ServeError::TokenRequired(addr));
-    }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind { addr, source })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|source| ServeError::Bind { addr, source })?;
-    // Installs the recorder now, so metrics recorded before the first scrape count.
-    metrics::handle();
-    let router = app(state);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
-    tracing::info!(addr = %bound, "admin server listening");
-    Ok(AdminServer { addr: bound, task })
+    let listener = bind(addr, state.token.clone()).await?;
+    Ok(listener.serve(state, shutdown))
 }

@@ -9,14 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use govhub::admin::{self, ServeError};
+use govhub::admin;
 use govhub::demo::{self, Demo, DemoOptions, DemoReport};
 use govhub::hub::{Progress, ProgressFn};
 use govhub::pipeline::Counts;
 use tokio_util::sync::CancellationToken;
 
-use super::CONFIG_ERROR;
-use super::serve::{AdminAddr, Signals, start_admin, until_signal};
+use super::serve::{AdminAddr, Signals, bind_admin, start_admin, until_signal};
 
 /// `govhub demo`'s options for serving.
 #[derive(Debug, clap::Args)]
@@ -78,16 +77,13 @@ pub async fn run(
         return Ok(ExitCode::SUCCESS);
     }
 
+    let listener = match bind_admin(admin_addr).await {
+        Ok(listener) => listener,
+        Err(code) => return Ok(code),
+    };
     let mut demo = Demo::start(&options).await?;
     let status = demo.hub.status();
-    let admin = match start_admin(admin_addr, status.clone(), &demo.config).await {
-        Ok(admin) => admin,
-        Err(e @ ServeError::TokenRequired(_)) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(CONFIG_ERROR));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let admin = listener.map(|l| start_admin(l, status.clone(), &demo.config));
     if let Some(admin) = &admin {
         println!(
             "admin: http://{}/ (dashboard; JSON API under /api, Prometheus metrics at /metrics)",

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use govhub::admin::ServeError;
 use govhub::hub::{BuildError, Hub};
 use govhub_schema::Standard;
 use tokio_util::sync::CancellationToken;
 
-use super::serve::{ServeArgs, Signals, start_admin, until_signal};
+use super::serve::{ServeArgs, Signals, bind_admin, start_admin, until_signal};
 use super::{CONFIG_ERROR, load_config, print_counts};
 
 /// Runs the hub from the config at `path`. On SIGTERM or Ctrl-C it finishes the batch
@@ -21,6 +20,12 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     let mut signals = Signals::listen().context("listening for stop signals")?;
     let config = match load_config(path) {
         Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    // The admin socket first: a taken port or a missing token fails before any
+    // connection is made or anything is logged as ready.
+    let listener = match bind_admin(serve.admin_addr(once)).await {
+        Ok(listener) => listener,
         Err(code) => return Ok(code),
     };
     let standard = Arc::new(Standard::embedded().context("loading the schemas")?);
@@ -33,14 +38,7 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
         Err(e) => return Err(e).context("starting the hub"),
     };
     let status = hub.status();
-    let admin = match start_admin(serve.admin_addr(once), status.clone(), &config).await {
-        Ok(admin) => admin,
-        Err(e @ ServeError::TokenRequired(_)) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(CONFIG_ERROR));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let admin = listener.map(|l| start_admin(l, status.clone(), &config));
     let stop = CancellationToken::new();
     let work = async {
         if once {

@@ -3,14 +3,17 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use govhub::admin::{self, AdminServer, AdminState, ServeError, Token};
+use govhub::admin::{self, AdminListener, AdminServer, AdminState, ServeError, Token};
 use govhub::config::HubConfig;
 use govhub::status::Status;
 use tokio_util::sync::CancellationToken;
+
+use super::CONFIG_ERROR;
 
 /// How long the admin server gets to answer open requests once the hub has stopped.
 const ADMIN_GRACE: Duration = Duration::from_secs(5);
@@ -161,23 +164,35 @@ impl Admin {
     }
 }
 
-/// Starts the admin server on `addr` over `status`, reading dead letters through
-/// `config`, with the token from `GOVHUB_ADMIN_TOKEN`; `None` when `addr` is off.
-pub async fn start_admin(
-    addr: AdminAddr,
-    status: Arc<Status>,
-    config: &HubConfig,
-) -> Result<Option<Admin>, ServeError> {
+/// Binds the admin server's socket on `addr`, with the token from
+/// `GOVHUB_ADMIN_TOKEN`; `None` when `addr` is off. Called before the hub starts, so a
+/// taken port or a missing token stops start-up before anything else happens: the
+/// error is printed, and `Err` holds the exit code (2 for a missing token, a config
+/// error; 1 for a taken port, which may free up on a restart).
+pub async fn bind_admin(addr: AdminAddr) -> Result<Option<AdminListener>, ExitCode> {
     let Some(addr) = addr.0 else {
         return Ok(None);
     };
-    let state = AdminState::new(status)
-        .with_dlq(config.clone())
-        .with_token(Token::from_env());
+    admin::bind(addr, Token::from_env())
+        .await
+        .map(Some)
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            match e {
+                ServeError::TokenRequired(_) => ExitCode::from(CONFIG_ERROR),
+                ServeError::Bind { .. } => ExitCode::FAILURE,
+            }
+        })
+}
+
+/// Serves the admin API on `listener` over `status`, reading dead letters through
+/// `config`.
+pub fn start_admin(listener: AdminListener, status: Arc<Status>, config: &HubConfig) -> Admin {
+    let state = AdminState::new(status).with_dlq(config.clone());
     let stop = CancellationToken::new();
     let shutdown = stop.clone().cancelled_owned();
-    let server = admin::serve(addr, state, shutdown).await?;
-    Ok(Some(Admin { server, stop }))
+    let server = listener.serve(state, shutdown);
+    Admin { server, stop }
 }
 
 #[cfg(test)]

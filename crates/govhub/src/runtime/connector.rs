@@ -94,10 +94,14 @@ pub(super) async fn run(
             }
         }
         status.sync_started(&name);
+        let started = Instant::now();
         let result = sync(&mut connector, shared, &tx, stop, halt).await;
         let circuit = connector.source.circuit_state();
         match result {
-            Ok(caught_up) => {
+            Ok(Synced { caught_up, records }) => {
+                if caught_up {
+                    tracing::info!(connector = %name, records, secs = format!("{:.1}", started.elapsed().as_secs_f64()), "sync finished: caught up with the source");
+                }
                 status.sync_finished(&name, Ok(caught_up), circuit);
                 backoff = Duration::from_secs(1);
                 if mode == Mode::Once || tx.is_closed() {
@@ -119,15 +123,23 @@ pub(super) async fn run(
     }
 }
 
-/// One sync: pages until the source has nothing more (`Ok(true)`), or until stopped or
-/// paused between pages (`Ok(false)`).
+/// How a sync ended.
+struct Synced {
+    /// The source had nothing more (else: stopped or paused between pages).
+    caught_up: bool,
+    /// Records pulled in this sync.
+    records: u64,
+}
+
+/// One sync: pages until the source has nothing more, or until stopped or paused
+/// between pages.
 async fn sync(
     connector: &mut Connector,
     shared: &Shared,
     tx: &mpsc::Sender<Work>,
     stop: &CancellationToken,
     halt: &CancellationToken,
-) -> Result<bool, PipelineError> {
+) -> Result<Synced, PipelineError> {
     let Some(schema) = connector.standard.latest(&connector.kind) else {
         return Err(PipelineError {
             stage: "config",
@@ -139,21 +151,32 @@ async fn sync(
     let kind_version: Arc<str> = schema.topic_suffix().into();
     let schema_id: Arc<str> = schema.id.as_str().into();
     connector.source.begin_sync();
+    let mut records = 0;
+    let stopped = |records| Synced {
+        caught_up: false,
+        records,
+    };
     loop {
         if stop.is_cancelled() || halt.is_cancelled() || shared.status.is_paused(&connector.name) {
-            return Ok(false);
+            return Ok(stopped(records));
         }
         let started = Instant::now();
         let polled = tokio::select! {
             polled = connector.source.poll() => polled,
-            () = halt.cancelled() => return Ok(false),
+            () = halt.cancelled() => return Ok(stopped(records)),
         };
         shared.timings.add(Stage::Fetch, started);
         let batch = match polled {
             Ok(Some(batch)) => batch,
-            Ok(None) => return Ok(true),
+            Ok(None) => {
+                return Ok(Synced {
+                    caught_up: true,
+                    records,
+                });
+            }
             Err(e) => return Err(PipelineError::from("source", &e)),
         };
+        records += batch.records.len() as u64;
         let started = Instant::now();
         let stages = Stages {
             mapping: &connector.mapping,
@@ -178,7 +201,7 @@ async fn sync(
         // its events. The source reads on from where the batch ended.
         if tx.send(Work::Batch(prepared)).await.is_err() {
             // The stages after this one are gone (the run is ending).
-            return Ok(false);
+            return Ok(stopped(records));
         }
     }
 }

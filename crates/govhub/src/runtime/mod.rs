@@ -131,7 +131,7 @@ impl Shared {
         if let Some(progress) = progress {
             progress(Progress {
                 connector,
-                records: counts.published + counts.rejected,
+                records: counts.pulled,
                 caught_up,
             });
         }
