@@ -80,6 +80,23 @@ fn the_same_resident_id_is_one_person_across_departments() {
 }
 
 #[test]
+fn a_link_is_a_record_joining_a_known_resident_not_a_new_one() {
+    let mut r = resolver();
+    r.observe(&obs("health", "H1", &zhang_wei()));
+    assert_eq!(r.stats().links, 0, "the first record founds a resident");
+    r.observe(&obs("education", "E1", &zhang_wei()));
+    assert_eq!(r.stats().links, 1);
+    let other = P {
+        name: "李娜",
+        id: Some(id("310104", "1990-07-01", 2)),
+        ..P::default()
+    };
+    r.observe(&obs("health", "H2", &other));
+    let stats = r.stats();
+    assert_eq!((stats.residents, stats.records, stats.links), (2, 3, 1));
+}
+
+#[test]
 fn a_legacy_15_digit_id_resolves_once_normalized() {
     let full = zhang_wei().id.unwrap();
     let legacy = format!("{}{}", &full[..6], &full[8..17]);

@@ -152,7 +152,11 @@ fn describe() {
         Unit::Count,
         "Residents known to identity resolution."
     );
-    describe_counter!(IDENTITY_LINKS, Unit::Count, "Records linked to a resident.");
+    describe_counter!(
+        IDENTITY_LINKS,
+        Unit::Count,
+        "Records linked to a resident who already had records."
+    );
     describe_counter!(IDENTITY_MERGES, Unit::Count, "Residents merged into one.");
     describe_counter!(IDENTITY_SPLITS, Unit::Count, "Residents split apart.");
 }

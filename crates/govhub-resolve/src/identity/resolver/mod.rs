@@ -198,7 +198,7 @@ impl Resolver {
             } else {
                 out.changed.push(from);
             }
-        } else {
+        } else if !targets.is_empty() {
             self.stats.links += 1;
         }
         out.events.push(link);

@@ -55,7 +55,8 @@ pub struct IdentityStats {
     pub residents: u64,
     /// Records resolved (their latest versions).
     pub records: u64,
-    /// Link decisions.
+    /// Records linked to a resident who already had records (a record founding a new
+    /// resident is not a link).
     pub links: u64,
     /// Merges.
     pub merges: u64,

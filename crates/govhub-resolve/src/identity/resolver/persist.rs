@@ -103,7 +103,10 @@ impl Resolver {
                         observation.at_ms,
                     );
                     let cluster = match by_pid.get(&pid) {
-                        Some(&cluster) => cluster,
+                        Some(&cluster) => {
+                            self.stats.links += 1;
+                            cluster
+                        }
                         None => {
                             let cluster = self.new_person(pid);
                             by_pid.insert(pid, cluster);
@@ -115,7 +118,6 @@ impl Resolver {
                         let c = &mut self.clusters[cluster as usize];
                         c.version = c.version.max(v);
                     }
-                    self.stats.links += 1;
                 }
                 Entry::Merge { from, into } => {
                     let (Some(&from), Some(&into)) =

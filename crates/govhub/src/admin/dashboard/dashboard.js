@@ -197,8 +197,16 @@
 
     setTime(card.querySelector('.last-sync'), c.last_success, '尚未同步', 'never');
     const lag = card.querySelector('.lag');
-    lag.textContent = c.lag_seconds == null ? '—' : duration(c.lag_seconds);
-    lag.title = c.lag_seconds == null ? 'no lag measured yet · 尚无数据' : `${Number(c.lag_seconds).toFixed(1)} s`;
+    // The age of the newest committed record, not a backlog: an idle connector that is
+    // caught up shows how long the department has had nothing new.
+    if (c.lag_seconds == null) {
+      lag.textContent = '—';
+      lag.title = 'nothing committed yet · 尚无数据';
+    } else {
+      const [zh, en] = relativeTime(Number(c.lag_seconds) * 1000);
+      bilingual(lag, zh, en);
+      lag.title = `fetched ${duration(c.lag_seconds)} ago; it grows while the department has nothing new`;
+    }
 
     const counts = c.counts || {};
     for (const k of ['pulled', 'published', 'rejected', 'duplicates']) {
