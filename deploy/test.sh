@@ -165,10 +165,15 @@ trap finish EXIT
 
 target="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [[ ! -x "$target/release/govhub" ]]; then
-  say "first build: compiling govhub, its dependencies (librdkafka among them) and its tests in release mode takes about 10 minutes on 2 cores"
+  say "first build: compiling govhub, its dependencies (librdkafka among them) and its tests in release mode takes about 11 minutes on 2 cores"
 fi
+# The whole workspace, unless the arguments name packages (`--workspace` would win).
+scope=(--workspace)
+for arg in "$@"; do
+  [[ $arg == -p || $arg == --package || $arg == --package=* ]] && scope=()
+done
 set +e
-GOVHUB_TEST_KAFKA="$BROKER" cargo test --release --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log"
+GOVHUB_TEST_KAFKA="$BROKER" cargo test --release "${scope[@]}" --locked --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 

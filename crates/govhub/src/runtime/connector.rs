@@ -99,8 +99,12 @@ pub(super) async fn run(
         let circuit = connector.source.circuit_state();
         match result {
             Ok(Synced { caught_up, records }) => {
-                if caught_up {
-                    tracing::info!(connector = %name, records, secs = format!("{:.1}", started.elapsed().as_secs_f64()), "sync finished: caught up with the source");
+                let secs = format!("{:.1}", started.elapsed().as_secs_f64());
+                // A poll that found nothing new is not news; one that pulled records is.
+                if caught_up && records > 0 {
+                    tracing::info!(connector = %name, records, secs, "sync finished: caught up with the source");
+                } else if caught_up {
+                    tracing::debug!(connector = %name, secs, "sync finished: nothing new");
                 }
                 status.sync_finished(&name, Ok(caught_up), circuit);
                 backoff = Duration::from_secs(1);
