@@ -215,10 +215,8 @@ pub struct AdminListener {
 pub async fn bind(addr: SocketAddr, token: Option<Token>) -> Result<AdminListener, ServeError> {
     let token = if addr.ip().is_loopback() {
         None
-    } else if token.is_none() {
-        return Err(ServeError::TokenRequired(addr));
     } else {
-        token
+        Some(token.ok_or(ServeError::TokenRequired(addr))?)
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -234,11 +232,6 @@ pub async fn bind(addr: SocketAddr, token: Option<Token>) -> Result<AdminListene
 }
 
 impl AdminListener {
-    /// The address it listens on (the real port when asked for port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// Serves [`app`] over `state` (with the token decided at [`bind`]) until
     /// `shutdown` completes.
     pub fn serve(
