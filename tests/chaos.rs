@@ -1,6 +1,7 @@
 //! The chaos test, small: `deploy/chaos.sh` with 5 hub kills (`kill -9`), 1 broker
 //! restart under a running hub and a few hundred residents, against the `govhub`
-//! binary of the same build (debug or release), then `govhub verify` of the result against a clean run.
+//! binary of the same build (debug or release), then `govhub verify` of the result
+//! against a clean run.
 //!
 //! It stops and starts the local broker (`deploy/kafka/local.sh`), so it is a test
 //! binary of its own: cargo runs test binaries one after another, so no other test of

@@ -31,14 +31,13 @@ pub enum LockError {
     },
     /// The directory or its lock file could not be created or locked.
     #[error(
-        "data_dir {dir}: cannot create or lock {file} in it: {source}; give the user that \
-         runs govhub write access to it, or set data_dir in the config to a directory it owns"
+        "data_dir {dir}: cannot create or lock {LOCK_FILE} in it: {source}; give the user \
+         that runs govhub write access to it, or set data_dir in the config to a directory \
+         it owns"
     )]
     Io {
         /// The data directory.
         dir: PathBuf,
-        /// The lock file's name in it.
-        file: &'static str,
         /// The I/O error.
         source: std::io::Error,
     },
@@ -49,7 +48,6 @@ impl DataDirLock {
     pub fn acquire(data_dir: &Path) -> Result<DataDirLock, LockError> {
         let io = |source| LockError::Io {
             dir: data_dir.to_owned(),
-            file: LOCK_FILE,
             source,
         };
         std::fs::create_dir_all(data_dir).map_err(io)?;

@@ -99,12 +99,8 @@ pub(super) async fn run(
         let circuit = connector.source.circuit_state();
         match result {
             Ok(Synced { caught_up, records }) => {
-                let secs = format!("{:.1}", started.elapsed().as_secs_f64());
-                // A poll that found nothing new is not news; one that pulled records is.
-                if caught_up && records > 0 {
-                    tracing::info!(connector = %name, records, secs, "sync finished: caught up with the source");
-                } else if caught_up {
-                    tracing::debug!(connector = %name, secs, "sync finished: nothing new");
+                if caught_up {
+                    log_caught_up(&name, records, started.elapsed());
                 }
                 status.sync_finished(&name, Ok(caught_up), circuit);
                 backoff = Duration::from_secs(1);
@@ -124,6 +120,17 @@ pub(super) async fn run(
                 backoff = (backoff * 2).min(MAX_BACKOFF.max(shared.poll_interval));
             }
         }
+    }
+}
+
+/// Says that a sync caught up: at INFO when it pulled records, at DEBUG when the poll
+/// found nothing new (not news).
+fn log_caught_up(name: &str, records: u64, took: Duration) {
+    let secs = format!("{:.1}", took.as_secs_f64());
+    if records > 0 {
+        tracing::info!(connector = %name, records, secs, "sync finished: caught up with the source");
+    } else {
+        tracing::debug!(connector = %name, secs, "sync finished: nothing new");
     }
 }
 
