@@ -33,6 +33,21 @@ impl Normalizer {
         }
     }
 
+    /// The input tidied as far as that is safe without judging it (full-width forms
+    /// folded, spaces and separators removed, a resident ID's `x` upper-cased): how a
+    /// value that fails [`Normalizer::apply`] is kept as unverified evidence.
+    pub fn tidy(self, input: &str) -> String {
+        let folded = input.chars().map(fold_char);
+        match self {
+            Normalizer::ResidentId => folded
+                .filter(|c| !c.is_whitespace() && *c != '-')
+                .map(|c| c.to_ascii_uppercase())
+                .collect(),
+            Normalizer::Mobile => folded.filter(|c| !c.is_whitespace() && *c != '-').collect(),
+            Normalizer::Name => name(input),
+        }
+    }
+
     /// What the normalizer expects, for messages.
     pub fn describe(self) -> &'static str {
         match self {
