@@ -67,6 +67,21 @@ impl Default for ApiKeyCredentials {
     }
 }
 
+/// A static bearer token sent as `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BearerCredentials {
+    /// The token.
+    pub token: String,
+}
+
+impl Default for BearerCredentials {
+    fn default() -> BearerCredentials {
+        BearerCredentials {
+            token: "demo-community-token".into(),
+        }
+    }
+}
+
 /// What a caller must present to a department.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -105,6 +120,17 @@ pub(crate) fn api_key_ok(headers: &HeaderMap, expected: &ApiKeyCredentials) -> b
     headers
         .get(API_KEY_HEADER)
         .is_some_and(|v| same(v.as_bytes(), expected.key.as_bytes()))
+}
+
+/// Whether the request carries the right `Authorization: Bearer` token (the scheme
+/// name is case-insensitive, as RFC 9110 says).
+pub(crate) fn bearer_ok(headers: &HeaderMap, expected: &BearerCredentials) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .is_some_and(|(_, token)| same(token.trim().as_bytes(), expected.token.as_bytes()))
 }
 
 /// Checks signed gateway requests and remembers their nonces against replay.
@@ -195,5 +221,23 @@ mod tests {
             HeaderValue::from_static("demo-urban-api-kez"),
         );
         assert!(!api_key_ok(&headers, &key));
+    }
+
+    #[test]
+    fn bearer_accepts_only_the_configured_token() {
+        let bearer = BearerCredentials::default();
+        let mut headers = HeaderMap::new();
+        assert!(!bearer_ok(&headers, &bearer));
+        for (value, ok) in [
+            ("Bearer demo-community-token", true),
+            ("bearer demo-community-token", true),
+            ("Bearer demo-community-tokem", false),
+            ("Bearer ", false),
+            ("Basic demo-community-token", false),
+            ("demo-community-token", false),
+        ] {
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
+            assert_eq!(bearer_ok(&headers, &bearer), ok, "{value}");
+        }
     }
 }

@@ -1,23 +1,28 @@
 //! All four simulated departments over one population, started together: what
 //! `govhub sim` and the demo run, and what identity resolution is measured against.
+//! The community resident registry runs beside them over the same population, with its
+//! ground truth apart ([`Departments::registry_ground_truth`]), so the four
+//! departments' figures stay what they are.
 
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 
-use crate::auth::Credentials;
+use crate::auth::{BearerCredentials, Credentials};
 use crate::civil::{CivilAffairsSim, HOUSEHOLDS_PATH};
 use crate::education::{EducationSim, STUDENTS_PATH};
 use crate::faults::Faults;
 use crate::health::{ENCOUNTERS_PATH, HealthSim};
 use crate::population::Population;
 use crate::record::Department;
+use crate::registry::{RESIDENTS_PATH, RegistrySim};
 use crate::server::{RunningSim, serve};
 use crate::timeline::Clock;
 use crate::urban::{CASES_PATH, UrbanSim};
 
-/// The four departments' simulators, sharing one population and one clock. Change any
-/// field before [`Departments::start`]; the department simulators' own fields (noise,
-/// faults, credentials, coverage) are public too.
+/// The four departments' simulators, sharing one population and one clock, and the
+/// community registry over the same population. Change any field before
+/// [`Departments::start`]; the department simulators' own fields (noise, faults,
+/// credentials, coverage) are public too.
 #[derive(Debug, Clone)]
 pub struct Departments {
     /// The residents every department's records are about.
@@ -32,6 +37,8 @@ pub struct Departments {
     pub civil_affairs: CivilAffairsSim,
     /// The grid case platform.
     pub urban: UrbanSim,
+    /// The community resident registry (static: the clock does not change it).
+    pub registry: RegistrySim,
     /// The generation every department serves.
     pub clock: Clock,
 }
@@ -47,6 +54,8 @@ pub struct Ports {
     pub civil_affairs: u16,
     /// Grid case platform port.
     pub urban: u16,
+    /// Community registry port.
+    pub registry: u16,
 }
 
 /// One running department: where to reach it and how to authenticate.
@@ -62,7 +71,20 @@ pub struct RunningDepartment {
     pub server: RunningSim,
 }
 
-/// The four departments running.
+/// The community registry running: where to reach it and its bearer token. Apart
+/// from [`RunningDepartment`] because [`Credentials`] has no bearer variant (callers
+/// match on it exhaustively).
+#[derive(Debug)]
+pub struct RunningRegistry {
+    /// The full URL of its list endpoint.
+    pub url: String,
+    /// The token a caller must send as `Authorization: Bearer <token>`.
+    pub credentials: BearerCredentials,
+    /// The server.
+    pub server: RunningSim,
+}
+
+/// The four departments running, and the community registry.
 #[derive(Debug)]
 pub struct RunningDepartments {
     /// The student registry.
@@ -73,6 +95,8 @@ pub struct RunningDepartments {
     pub civil_affairs: RunningDepartment,
     /// The grid case platform.
     pub urban: RunningDepartment,
+    /// The community registry; not among [`RunningDepartments::all`].
+    pub registry: RunningRegistry,
     /// Their shared clock: [`Clock::advance`] makes them change.
     pub clock: Clock,
 }
@@ -88,12 +112,12 @@ impl RunningDepartments {
         ]
     }
 
-    /// Stops all four.
+    /// Stops all four and the registry.
     pub async fn shutdown(self) -> io::Result<()> {
         for running in [self.education, self.health, self.civil_affairs, self.urban] {
             running.server.shutdown().await?;
         }
-        Ok(())
+        self.registry.server.shutdown().await
     }
 }
 
@@ -123,16 +147,18 @@ impl Departments {
                 clock: clock.clone(),
                 ..UrbanSim::new(population)
             },
+            registry: RegistrySim::new(population),
             clock,
         }
     }
 
-    /// Sets the same faults on every department.
+    /// Sets the same faults on every department and the registry.
     pub fn with_faults(mut self, faults: Faults) -> Departments {
         self.education_faults = faults;
         self.health.faults = faults;
         self.civil_affairs.faults = faults;
         self.urban.faults = faults;
+        self.registry.faults = faults;
         self
     }
 
@@ -147,6 +173,13 @@ impl Departments {
             .chain(self.health.ground_truth(generation))
             .chain(self.civil_affairs.ground_truth(generation))
             .chain(self.urban.ground_truth(generation))
+    }
+
+    /// Ground truth of the community registry, apart from the four's:
+    /// `(Department::Registry, rkbh, resident index)` for every item. The registry is
+    /// static, so this does not depend on the clock.
+    pub fn registry_ground_truth(&self) -> impl Iterator<Item = (Department, String, u64)> + '_ {
+        self.registry.ground_truth()
     }
 
     /// Writes [`Departments::ground_truth`] as CSV with the header
@@ -164,7 +197,7 @@ impl Departments {
         Ok(rows)
     }
 
-    /// Starts all four on 127.0.0.1.
+    /// Starts all four and the registry on 127.0.0.1.
     pub async fn start(&self, ports: Ports) -> io::Result<RunningDepartments> {
         let at = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let running = |department, server: RunningSim, path: &str, credentials| RunningDepartment {
@@ -181,6 +214,7 @@ impl Departments {
         let health = serve(self.health.clone().router(), at(ports.health)).await?;
         let civil = serve(self.civil_affairs.clone().router(), at(ports.civil_affairs)).await?;
         let urban = serve(self.urban.clone().router(), at(ports.urban)).await?;
+        let registry = serve(self.registry.clone().router(), at(ports.registry)).await?;
         Ok(RunningDepartments {
             education: running(
                 Department::Education,
@@ -206,6 +240,11 @@ impl Departments {
                 CASES_PATH,
                 Credentials::ApiKey(self.urban.credentials.clone()),
             ),
+            registry: RunningRegistry {
+                url: registry.url(RESIDENTS_PATH),
+                credentials: self.registry.credentials.clone(),
+                server: registry,
+            },
             clock: self.clock.clone(),
         })
     }

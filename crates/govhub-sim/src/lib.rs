@@ -5,7 +5,8 @@
 //! native style (field names, date formats, pagination, authentication), so a test knows
 //! exactly which records exist, which resident each belongs to ([`Departments::ground_truth`]),
 //! which carry noise ([`noise`]) and which are invalid. [`serve`] runs one on a loopback
-//! port; [`Departments`] starts all four. Every record is generated on demand from its
+//! port; [`Departments`] starts all four, and beside them the community resident
+//! registry ([`registry`]), a fifth source over the same population. Every record is generated on demand from its
 //! index, so populations of millions cost no memory and a page costs its own size.
 //!
 //! | department | module | pagination | auth |
@@ -14,6 +15,7 @@
 //! | health | [`health`] | opaque cursor | signed gateway (`X-Ca-*`) |
 //! | civil affairs | [`civil`] | offset/limit + `Link` | HTTP basic |
 //! | urban management | [`urban`] | `updated_since` + `after_id` feed | `X-API-Key` |
+//! | community registry | [`registry`] | page number (`pageNo`, `pageSize`) | bearer token |
 
 pub mod auth;
 pub mod civil;
@@ -26,12 +28,13 @@ pub mod noise;
 mod perm;
 pub mod population;
 pub mod record;
+pub mod registry;
 mod rng;
 mod server;
 pub mod timeline;
 pub mod urban;
 
-pub use departments::{Departments, Ports, RunningDepartment, RunningDepartments};
+pub use departments::{Departments, Ports, RunningDepartment, RunningDepartments, RunningRegistry};
 pub use faults::Faults;
 pub use noise::Noise;
 pub use record::{Department, PersonRef, SimRecord};

@@ -70,6 +70,10 @@ pub enum IdNoise {
     Legacy15,
     /// Two adjacent digits swapped; the ID is invalid.
     Transposed,
+    /// One character typed wrong; the check character fails, so the ID is invalid.
+    /// [`Noise::apply`] never does this: only the community registry's
+    /// [`RegistryQuirks::mistyped_id`](crate::registry::RegistryQuirks::mistyped_id).
+    Mistyped,
 }
 
 /// What was done to a phone number.
@@ -102,7 +106,10 @@ impl PersonNoise {
 
     /// Whether normalizing the recorded ID gives the resident's real ID back.
     pub fn id_recoverable(&self) -> bool {
-        !matches!(self.id, Some(IdNoise::Missing | IdNoise::Transposed))
+        !matches!(
+            self.id,
+            Some(IdNoise::Missing | IdNoise::Transposed | IdNoise::Mistyped)
+        )
     }
 }
 
@@ -225,7 +232,7 @@ impl Noise {
                 recorded_id = Some(full_width(id));
                 noise.id = Some(IdNoise::FullWidth);
             }
-            Some(IdNoise::Legacy15) | None => {}
+            Some(IdNoise::Legacy15 | IdNoise::Mistyped) | None => {}
         }
 
         let u = crate::rng::unit(rng.next_u64());
@@ -315,7 +322,9 @@ mod tests {
                     assert_eq!(normalized.as_deref(), Some(r.resident_id.as_str()))
                 }
                 Some(IdNoise::Missing) => assert_eq!(p.resident_id, None),
-                Some(IdNoise::Transposed) => assert_eq!(normalized, None, "{i}"),
+                Some(IdNoise::Transposed | IdNoise::Mistyped) => {
+                    assert_eq!(normalized, None, "{i}")
+                }
             }
             if p.noise.id == Some(IdNoise::Legacy15) {
                 assert_eq!(p.resident_id.as_deref().map(str::len), Some(15));

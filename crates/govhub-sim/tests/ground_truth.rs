@@ -84,7 +84,7 @@ fn every_person_entry_maps_to_its_resident() {
                         checked_ids += 1;
                     }
                     Some(IdNoise::Missing) => assert_eq!(id, None),
-                    Some(IdNoise::Transposed) => {
+                    Some(IdNoise::Transposed | IdNoise::Mistyped) => {
                         assert_eq!(id.and_then(resident_id::normalize), None)
                     }
                 }

@@ -68,8 +68,8 @@ enum Command {
         /// Residents in the synthetic population.
         #[arg(long, default_value_t = 2000)]
         residents: u64,
-        /// Port of the education registry; health, civil affairs and urban management
-        /// listen on the next three.
+        /// Port of the education registry; health, civil affairs, urban management and
+        /// the community resident registry listen on the next four.
         #[arg(long, default_value_t = govhub::demo::DEFAULT_BASE_PORT)]
         base_port: u16,
         #[command(flatten)]
@@ -102,6 +102,13 @@ enum Command {
         /// into the file.
         #[arg(long)]
         strict: bool,
+        /// Then read the first page (or N records) of each connector from its real API,
+        /// with its real authentication, and report what would be published or
+        /// rejected and why, writing nothing anywhere; exit 1 if any record would be
+        /// rejected or an API could not be read.
+        #[arg(long, value_name = "N")]
+        #[allow(clippy::option_option)] // absent, `--sample`, `--sample N`
+        sample: Option<Option<usize>>,
     },
     /// Re-read a connector's history: reset its cursor (to the beginning, or to a
     /// timestamp for incremental connectors) and sync it until caught up.
@@ -257,7 +264,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             base_port,
             faults,
         } => commands::sim::run(seed, residents, base_port, faults).await,
-        Command::Check { config, strict } => Ok(commands::check::run(&config, strict)),
+        Command::Check {
+            config,
+            strict,
+            sample,
+        } => Ok(commands::check::run(&config, strict, sample).await),
         Command::Run {
             config,
             once,

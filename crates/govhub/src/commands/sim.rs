@@ -1,7 +1,9 @@
 //! `govhub sim`: the four simulated departments standalone, on fixed ports, until
 //! Ctrl-C, for running the hub (or anything else) against them; optionally misbehaving
 //! (`--faults default`) and writing what a correct hub must publish from them
-//! (`--expected FILE`, for `govhub verify`).
+//! (`--expected FILE`, for `govhub verify`). The community resident registry listens on
+//! the port after them (bearer token; not in the example config or the expected
+//! outcome).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +17,7 @@ use govhub::demo::{self, CIVIL_AFFAIRS, EDUCATION, HEALTH, URBAN};
 use govhub_schema::Standard;
 use govhub_sim::Feed;
 use govhub_sim::auth::{API_KEY_HEADER, Credentials};
-use govhub_sim::{Departments, Faults, Ports};
+use govhub_sim::{Department, Departments, Faults, Ports};
 
 /// A set of fault rates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -182,22 +184,27 @@ fn write_expected(
     Ok(())
 }
 
-/// Starts the simulators on `base_port` and the three ports after it, with `faults`,
-/// prints where they are and how to authenticate, and serves until Ctrl-C.
+/// Starts the simulators on `base_port` and the three ports after it, the community
+/// registry on the fourth, with `faults`, prints where they are and how to
+/// authenticate, and serves until Ctrl-C.
 pub async fn run(
     seed: u64,
     residents: u64,
     base_port: u16,
     faults: FaultArgs,
 ) -> anyhow::Result<ExitCode> {
-    let Some(last_port) = base_port.checked_add(3).filter(|_| base_port > 0) else {
-        anyhow::bail!("--base-port must be within 1..=65532 (four consecutive ports)");
+    let Some(last_port) = base_port.checked_add(4).filter(|_| base_port > 0) else {
+        anyhow::bail!(
+            "--base-port must be within 1..=65531 (five consecutive ports: four departments \
+             and the community registry)"
+        );
     };
     let ports = Ports {
         education: base_port,
         health: base_port + 1,
         civil_affairs: base_port + 2,
-        urban: last_port,
+        urban: base_port + 3,
+        registry: last_port,
     };
     let departments = faults.apply(Departments::new(seed, residents))?;
     let described = faults.describe(&departments);
@@ -212,7 +219,8 @@ pub async fn run(
     let households = departments.civil_affairs.len(generation);
     let members = departments.civil_affairs.ground_truth(generation).count();
     println!(
-        "govhub sim: four simulated departments over {residents} synthetic residents (seed {seed})"
+        "govhub sim: four simulated departments and a community registry over {residents} \
+         synthetic residents (seed {seed})"
     );
     println!("faults: {described}\n");
     println!("{:<14} {:<56} auth", "connector", "url");
@@ -236,10 +244,18 @@ pub async fn run(
         println!("{connector:<14} {:<56} {auth}", department.url);
     }
     println!(
-        "\nrecords: {} students, {} encounters, {households} households ({members} members), {} grid cases",
+        "{:<14} {:<56} Authorization: Bearer {}",
+        Department::Registry.as_str(),
+        running.registry.url,
+        running.registry.credentials.token
+    );
+    println!(
+        "\nrecords: {} students, {} encounters, {households} households ({members} members), {} grid cases, \
+         {} registered residents (community)",
         departments.education.students,
         departments.health.len(generation),
         departments.urban.len(generation),
+        departments.registry.len(),
     );
     println!("\n# the secrets deploy/govhub.example.toml reads from the environment:");
     for (var, value) in demo::secrets(&running) {
@@ -313,6 +329,7 @@ mod tests {
             &d.health.faults,
             &d.civil_affairs.faults,
             &d.urban.faults,
+            &d.registry.faults,
         ] {
             assert!(f.rate_limit_rate > 0.0 && f.server_error_rate > 0.0);
             assert!(f.malformed_rate > 0.0 && f.slow_rate > 0.0);
@@ -321,6 +338,7 @@ mod tests {
         // Page-number and offset clients refuse an over-long page: no repeats there.
         assert_eq!(d.education_faults.duplicate_rate, 0.0);
         assert_eq!(d.civil_affairs.faults.duplicate_rate, 0.0);
+        assert_eq!(d.registry.faults.duplicate_rate, 0.0);
         assert!(d.health.faults.duplicate_rate > 0.0 && d.urban.faults.duplicate_rate > 0.0);
         assert_eq!(d.education.invalid_every, 50);
         assert!(
