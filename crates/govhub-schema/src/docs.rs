@@ -68,7 +68,17 @@ fn kind_section(resolver: &Resolver<'_>, schema: &KindSchema, out: &mut String) 
     );
     let _ = writeln!(out, "- `$id`: `{}`", schema.id);
     let _ = writeln!(out, "- file: `schemas/{}`", schema.path);
-    let _ = writeln!(out, "- topic: `<prefix>{}`\n", schema.topic_suffix());
+    let _ = writeln!(out, "- topic: `<prefix>{}`", schema.topic_suffix());
+    match &schema.person {
+        Some(location) => {
+            let _ = writeln!(
+                out,
+                "- about a person: `{}` (`x-govhub-person`), resolved to a unified person id\n",
+                location.person
+            );
+        }
+        None => out.push_str("- not about one person: keyed by its source record id\n\n"),
+    }
     push_description(&schema.schema, out);
     table(resolver, &schema.schema, &schema.id, out);
 }

@@ -7,9 +7,11 @@
 
 pub mod compat;
 pub mod docs;
+pub mod fit;
 pub mod formats;
 pub mod mapping;
 pub mod normalize;
+mod person;
 mod sex;
 mod standard;
 pub mod text;
@@ -17,5 +19,6 @@ pub mod uri;
 mod violation;
 
 pub use govhub_core::Violation;
+pub use person::{KEYWORD as PERSON_KEYWORD, PersonLocation};
 pub use sex::Sex;
 pub use standard::{ID_BASE, KindSchema, SchemaError, Standard};

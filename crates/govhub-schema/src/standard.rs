@@ -5,6 +5,7 @@ use std::sync::Arc;
 use include_dir::{Dir, include_dir};
 use serde_json::Value;
 
+use crate::person::PersonLocation;
 use crate::violation::violation;
 use crate::{Violation, formats};
 
@@ -87,6 +88,8 @@ pub struct KindSchema {
     pub path: String,
     /// The schema as written, with its `$ref`s unresolved.
     pub schema: Value,
+    /// Where the person is, when the kind is about one (its `x-govhub-person`).
+    pub person: Option<PersonLocation>,
     validator: jsonschema::Validator,
 }
 
@@ -132,6 +135,17 @@ impl Standard {
     pub fn from_dir(root: &Path) -> Result<Self, SchemaError> {
         let mut files = Vec::new();
         collect_dir(root, root, &mut files)?;
+        Self::from_files(files)
+    }
+
+    /// The embedded standard extended by the files of a directory laid out like
+    /// `schemas/`: new kinds, new versions of shipped kinds, shared definitions of their
+    /// own. A file that repeats a shipped kind and version, or a shipped `$id`, is an
+    /// error: a local extension adds to the standard, it does not quietly replace it.
+    pub fn embedded_with(extra: &Path) -> Result<Self, SchemaError> {
+        let mut files = Vec::new();
+        collect_embedded(&EMBEDDED, &mut files);
+        collect_dir(extra, extra, &mut files)?;
         Self::from_files(files)
     }
 
@@ -182,7 +196,14 @@ impl Standard {
             if shared.contains(&id) {
                 continue;
             }
+            let person = PersonLocation::from_schema(&schema)
+                .and_then(|location| check_person(location, &schema, &resources))
+                .map_err(|message| SchemaError::Compile {
+                    path: path.clone(),
+                    message,
+                })?;
             let entry = KindSchema {
+                person,
                 kind: kind.clone(),
                 version,
                 id,
@@ -244,6 +265,26 @@ impl Standard {
             .range((kind.to_owned(), 0)..=(kind.to_owned(), u32::MAX))
             .map(|(_, schema)| schema)
     }
+}
+
+/// `location` if each of its pointers names a field of `schema`, else what is wrong.
+fn check_person(
+    location: Option<PersonLocation>,
+    schema: &Value,
+    resources: &BTreeMap<String, Value>,
+) -> Result<Option<PersonLocation>, String> {
+    if let Some(location) = &location {
+        let resolve = |id: &str| resources.get(id).cloned();
+        for (field, pointer) in location.pointers() {
+            if !crate::mapping::schema_has_field(schema, pointer, &resolve) {
+                return Err(format!(
+                    "{}.{field}: the record has no field {pointer:?}",
+                    crate::person::KEYWORD
+                ));
+            }
+        }
+    }
+    Ok(location)
 }
 
 /// Serves `$ref`s from the files of the standard; nothing is fetched from the network,
@@ -361,6 +402,87 @@ mod tests {
         let enrollment = standard.latest("education.enrollment").unwrap();
         assert_eq!(enrollment.topic_suffix(), "education.enrollment.v1");
         assert!(enrollment.id.ends_with("/education/enrollment.v1.json"));
+    }
+
+    #[test]
+    fn the_standard_says_which_kinds_are_about_a_person_and_where() {
+        let standard = Standard::embedded().unwrap();
+        let about: Vec<(&str, &str)> = standard
+            .iter()
+            .filter_map(|k| Some((k.kind.as_str(), k.person.as_ref()?.person.as_str())))
+            .collect();
+        assert_eq!(
+            about,
+            [
+                ("civil-affairs.assistance-case", "/applicant"),
+                ("civil-affairs.household-member", "/member"),
+                ("civil-affairs.marriage-registration", "/party_a"),
+                ("civil-affairs.resident", "/person"),
+                ("education.enrollment", "/student"),
+                ("health.encounter", "/patient"),
+                ("health.vaccination", "/person"),
+                ("urban-management.grid-case", "/reporter"),
+            ]
+        );
+    }
+
+    /// A kind of a department the standard does not ship, about a person.
+    fn volunteer(person: &str) -> Value {
+        json!({
+            "$id": "https://govhub.invalid/schemas/community/volunteer.v1.json",
+            "x-govhub-person": person,
+            "type": "object",
+            "required": ["volunteer_id", "volunteer"],
+            "properties": {
+                "volunteer_id": {"type": "string"},
+                "volunteer": {"$ref": "https://govhub.invalid/schemas/common/person.v1.json"}
+            }
+        })
+    }
+
+    fn extension(files: &[(&str, Value)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, schema) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, schema.to_string()).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_local_directory_adds_kinds_to_the_embedded_standard() {
+        let dir = extension(&[("community/volunteer.v1.json", volunteer("/volunteer"))]);
+        let standard = Standard::embedded_with(dir.path()).unwrap();
+        let kind = standard.latest("community.volunteer").unwrap();
+        assert_eq!(kind.person.as_ref().unwrap().person, "/volunteer");
+        assert!(
+            standard.latest("education.enrollment").is_some(),
+            "shipped kinds stay"
+        );
+        let record = json!({"volunteer_id": "V1", "volunteer": {"name": "张三"}});
+        assert!(
+            kind.validate(&record).is_empty(),
+            "the shared person schema applies"
+        );
+        assert!(
+            !kind
+                .validate(&json!({"volunteer_id": "V1", "volunteer": {}}))
+                .is_empty()
+        );
+
+        // A person pointer to a field the kind does not have stops loading.
+        let dir = extension(&[("community/volunteer.v1.json", volunteer("/helper"))]);
+        let err = Standard::embedded_with(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("x-govhub-person.person") && err.contains("/helper"),
+            "{err}"
+        );
+        // A shipped kind cannot be replaced quietly.
+        let mut copy = volunteer("/volunteer");
+        copy["$id"] = json!("https://govhub.invalid/schemas/health/encounter.v1.json");
+        let dir = extension(&[("health/encounter.v1.json", copy)]);
+        assert!(Standard::embedded_with(dir.path()).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ fn the_standard_has_every_department_kind() {
             "civil-affairs.assistance-case.v1",
             "civil-affairs.household-member.v1",
             "civil-affairs.marriage-registration.v1",
+            "civil-affairs.resident.v1",
             "education.enrollment.v1",
             "health.encounter.v1",
             "health.vaccination.v1",

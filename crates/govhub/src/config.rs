@@ -38,6 +38,11 @@ pub struct HubConfig {
     /// Identity resolution: thresholds, model and survivorship rules.
     #[serde(default)]
     pub identity: govhub_resolve::identity::IdentityConfig,
+    /// A directory laid out like `schemas/` whose kinds (and new versions) extend the
+    /// standard built into govhub; a kind about a person says where the person is with
+    /// `x-govhub-person` and takes part in identity resolution without a code change.
+    #[serde(default)]
+    pub schemas_dir: Option<PathBuf>,
 }
 
 fn default_topic_prefix() -> String {
@@ -211,7 +216,11 @@ impl HubConfig {
                 }
                 Some(schema) => {
                     let resolve = |id: &str| standard.resource(id).cloned();
-                    for (field, message) in connector.mapping.problems(&schema.schema, &resolve) {
+                    let mut found = connector.mapping.problems(&schema.schema, &resolve);
+                    if !connector.mapping.is_empty() {
+                        found.extend(govhub_schema::fit::problems(&connector.mapping, schema));
+                    }
+                    for (field, message) in found {
                         add(format!("connectors.{name}.mapping{field}"), message);
                     }
                 }
@@ -260,12 +269,35 @@ mod tests {
             "{EXAMPLE}\n[connectors.education.mapping]\n\"/student/nmae\" = {{ from = \"/xm\" }}\n\"/grade\" = {{ from = \"/nj\", as = \"integer\" }}\n"
         );
         let config = HubConfig::parse(&text, "example").unwrap();
-        let problems = config.problems(&Standard::embedded().unwrap());
-        assert_eq!(problems.len(), 1, "{problems:?}");
+        let problems: Vec<String> = config
+            .problems(&Standard::embedded().unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
-            problems[0].to_string(),
+            problems[0],
             r#"connectors.education.mapping["/student/nmae"]: the canonical record has no such field"#
         );
+        // And what the two rules leave unmapped, each required field once, the name
+        // the typo missed among them.
+        let unmapped: Vec<&str> = problems[1..]
+            .iter()
+            .map(|p| p.split(']').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            unmapped,
+            [
+                r#"connectors.education.mapping["/enrolled_on""#,
+                r#"connectors.education.mapping["/school""#,
+                r#"connectors.education.mapping["/student/birth_date""#,
+                r#"connectors.education.mapping["/student/name""#,
+                r#"connectors.education.mapping["/student/sex""#,
+                r#"connectors.education.mapping["/student_id""#,
+            ]
+        );
+        assert!(problems[1].ends_with(
+            "required by the schema, but no rule maps it: every record would be rejected"
+        ));
     }
 
     #[test]

@@ -28,6 +28,13 @@ pub const HEALTH: &str = "health";
 pub const CIVIL_AFFAIRS: &str = "civil_affairs";
 /// See [`EDUCATION`].
 pub const URBAN: &str = "urban";
+/// The community resident registry's connector in [`REGISTRY_EXAMPLE`].
+pub const REGISTRY: &str = "registry";
+/// A fifth department connected by config alone: `deploy/examples/registry.toml`, to
+/// append to [`EXAMPLE_CONFIG`].
+pub const REGISTRY_EXAMPLE: &str = include_str!("../../../deploy/examples/registry.toml");
+/// Environment variable [`REGISTRY_EXAMPLE`] reads the registry's bearer token from.
+pub const REGISTRY_TOKEN_VAR: &str = "GOVHUB_REGISTRY_TOKEN";
 
 /// Environment variable the example config reads the health gateway's app secret from.
 pub const HEALTH_APP_SECRET_VAR: &str = "GOVHUB_HEALTH_APP_SECRET";
@@ -126,10 +133,14 @@ pub fn point_at(config: &mut HubConfig, running: &RunningDepartments) -> BTreeMa
             connector.url.clone_from(&department.url);
         }
     }
+    if let Some(connector) = config.connectors.get_mut(REGISTRY) {
+        connector.url.clone_from(&running.registry.url);
+    }
     secrets(running)
 }
 
-/// The `${VAR}` secrets of the example config, from the simulators' credentials.
+/// The `${VAR}` secrets of the example config (and of the registry example), from the
+/// simulators' credentials.
 pub fn secrets(running: &RunningDepartments) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     for department in running.all() {
@@ -141,6 +152,10 @@ pub fn secrets(running: &RunningDepartments) -> BTreeMap<String, String> {
         };
         env.insert(var.to_owned(), value.clone());
     }
+    env.insert(
+        REGISTRY_TOKEN_VAR.to_owned(),
+        running.registry.credentials.token.clone(),
+    );
     env
 }
 

@@ -1,6 +1,8 @@
 //! Measuring identity resolution against the simulator's ground truth: every record of
-//! the four simulated departments goes through the example config's mappings and the
-//! standard, then through resolution; the clusters are scored pairwise.
+//! the simulated departments the config connects (the four of the example config, and
+//! the community registry when `deploy/examples/registry.toml` is appended) goes
+//! through the config's mappings and the standard, then through resolution; the
+//! clusters are scored pairwise.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::HubConfig;
-use crate::demo::{CIVIL_AFFAIRS, EDUCATION, HEALTH, URBAN};
+use crate::demo::{CIVIL_AFFAIRS, EDUCATION, HEALTH, REGISTRY, URBAN};
 use crate::pipeline::Stages;
 
 /// The records of a simulated population as resolution sees them, with the truth.
@@ -72,6 +74,7 @@ impl Labelled {
 pub fn labelled(departments: &Departments, config: &HubConfig, standard: &Standard) -> Labelled {
     let truth: HashMap<(Department, String), u64> = departments
         .ground_truth()
+        .chain(departments.registry_ground_truth())
         .map(|(d, id, index)| ((d, id), index))
         .collect();
     let generation = departments.clock.generation();
@@ -102,9 +105,16 @@ pub fn labelled(departments: &Departments, config: &HubConfig, standard: &Standa
                 Department::UrbanManagement,
                 Box::new(departments.urban.records(generation).map(|r| r.value)),
             ),
+            REGISTRY => (
+                Department::Registry,
+                Box::new(departments.registry.items().map(|i| i.record.value)),
+            ),
             _ => continue,
         };
         let Some(schema) = standard.latest(&connector.kind) else {
+            continue;
+        };
+        let Some(location) = &schema.person else {
             continue;
         };
         let mapping = connector.mapping.compile();
@@ -128,8 +138,7 @@ pub fn labelled(departments: &Departments, config: &HubConfig, standard: &Standa
                     connector: record.connector,
                     source_record_id: record.source_record_id,
                 };
-                if let Some(o) =
-                    Observation::from_canonical(&connector.kind, reference, at_ms, &canonical)
+                if let Some(o) = Observation::from_canonical(location, reference, at_ms, &canonical)
                 {
                     out.observations.push(o);
                     out.truth.push(resident);

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod lock;
 pub mod pipeline;
 pub mod runtime;
+pub mod sample;
 pub mod sink;
 pub mod status;
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use govhub_core::{Classified, ErrorClass, SourceRecord, Violation};
 use govhub_resolve::identity::{Observation, RecordRef};
 use govhub_schema::KindSchema;
+use govhub_schema::fit::required_field;
 use govhub_schema::mapping::CompiledMapping;
 use govhub_stream::Publisher;
 use serde_json::Value;
@@ -119,13 +120,15 @@ impl Stages<'_> {
                     connector: record.connector.clone(),
                     source_record_id: record.source_record_id.clone(),
                 };
-                let observation = Observation::from_canonical(
-                    &record.kind,
-                    reference,
-                    record.fetched_at.timestamp_millis(),
-                    &canonical,
-                )
-                .map(Box::new);
+                let observation = self.schema.person.as_ref().and_then(|location| {
+                    Observation::from_canonical(
+                        location,
+                        reference,
+                        record.fetched_at.timestamp_millis(),
+                        &canonical,
+                    )
+                    .map(Box::new)
+                });
                 Prepared::Accepted {
                     record,
                     canonical,
@@ -133,13 +136,19 @@ impl Stages<'_> {
                     observation,
                 }
             }
-            Err((stage, violations)) => {
-                let reasons = violations
+            Err(rejection) => {
+                let reasons = rejection
+                    .violations
                     .iter()
-                    .map(|v| format!("{stage}: {} at {}", v.keyword, v.instance_path))
+                    .map(|(stage, v)| format!("{stage}: {} at {}", v.keyword, v.instance_path))
                     .collect();
-                let (id, event) =
-                    publisher.dead_letter(&record, stage, Some(&self.schema.id), violations);
+                let violations = rejection.violations.into_iter().map(|(_, v)| v).collect();
+                let (id, event) = publisher.dead_letter(
+                    &record,
+                    rejection.stage,
+                    Some(&self.schema.id),
+                    violations,
+                );
                 Prepared::Rejected {
                     source_record_id: record.source_record_id,
                     id,
@@ -150,20 +159,50 @@ impl Stages<'_> {
         }
     }
 
-    /// The canonical form of a native record, or the stage that rejected it and why.
-    pub fn canonical(&self, native: &Value) -> Result<Value, (&'static str, Vec<Violation>)> {
-        let canonical = if self.mapping.is_empty() {
-            native.clone()
+    /// The canonical form of a native record, or why it is rejected. A record its
+    /// mapping refuses is validated too, as far as it was mapped, so one round shows
+    /// every problem: the map's, and the schema's with the fields the map could fill.
+    pub fn canonical(&self, native: &Value) -> Result<Value, Rejection> {
+        let (canonical, refused) = if self.mapping.is_empty() {
+            (native.clone(), Vec::new())
         } else {
-            self.mapping.apply(native).map_err(|v| ("map", v))?
+            self.mapping.apply_partial(native)
         };
-        let violations = self.schema.validate(&canonical);
+        let mut violations: Vec<(&'static str, Violation)> =
+            refused.into_iter().map(|v| ("map", v)).collect();
+        let unmapped: Vec<&str> = violations
+            .iter()
+            .map(|(_, v)| v.schema_path.as_str())
+            .collect();
+        // A field the map could not fill is reported once, by the map.
+        let invalid: Vec<Violation> = self
+            .schema
+            .validate(&canonical)
+            .into_iter()
+            .filter(|v| required_field(v).is_none_or(|f| !unmapped.contains(&f.as_str())))
+            .collect();
+        let stage = if violations.is_empty() {
+            "validate"
+        } else {
+            "map"
+        };
+        violations.extend(invalid.into_iter().map(|v| ("validate", v)));
         if violations.is_empty() {
             Ok(canonical)
         } else {
-            Err(("validate", violations))
+            Err(Rejection { stage, violations })
         }
     }
+}
+
+/// Why a record is rejected: the first stage that refused it (`map` or `validate`, the
+/// dead letter's `stage`) and every violation, each with the stage that found it.
+#[derive(Debug)]
+pub struct Rejection {
+    /// The first stage that refused the record.
+    pub stage: &'static str,
+    /// Every violation, map's first.
+    pub violations: Vec<(&'static str, Violation)>,
 }
 
 #[cfg(test)]
@@ -212,8 +251,9 @@ mod tests {
         let good = json!({"xjh": "G0001X", "xm": "李 娜", "sfzh": "110105491231002", "xb": "2",
             "csrq": "2014/9/1", "xxdm": 1101050001_u64, "xxmc": " 实验小学 ", "nj": "5",
             "rxrq": "2021年9月1日"});
+        // Refused by the map (sex code 7) and by the schema (grade 15): both at once.
         let unmappable = json!({"xjh": "G0002X", "xm": "王五", "xb": "7", "csrq": "2014-09-01",
-            "xxdm": "1101050001", "xxmc": "实验小学", "nj": "5", "rxrq": "2021-09-01"});
+            "xxdm": "1101050001", "xxmc": "实验小学", "nj": "15", "rxrq": "2021-09-01"});
         let invalid = json!({"xjh": "G0003X", "xm": "赵六", "xb": 1, "csrq": "2014-09-01",
             "xxdm": "1101050001", "xxmc": "实验小学", "nj": "15", "rxrq": "2021-09-01"});
         let prepared: Vec<Prepared> = [
@@ -238,7 +278,8 @@ mod tests {
             Prepared::Accepted { .. } => panic!("record {i} is rejected"),
         };
         let (unmapped, reasons) = dead(1);
-        assert_eq!(reasons, vec!["map: code at /xb".to_owned()]);
+        // The sex the map could not fill is not reported again as missing.
+        assert_eq!(reasons, ["map: code at /xb", "validate: maximum at /grade"]);
         let (invalid, reasons) = dead(2);
         assert!(
             reasons.contains(&"validate: maximum at /grade".to_owned()),

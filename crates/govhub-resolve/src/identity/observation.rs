@@ -1,67 +1,9 @@
 //! What one record says about the person it is about: the input of identity resolution.
 
+use govhub_schema::PersonLocation;
+use govhub_schema::mapping::Derive;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// The person a record of each kind is about: a JSON pointer to the person object, and
-/// where to look for a phone and a division code the person object does not carry.
-/// Kinds not listed are not about one person (or not yet resolved) and keep their
-/// source record id as the event key.
-struct Subject {
-    kind: &'static str,
-    person: &'static str,
-    /// Tried after the person's own `phone` / `contacts/phone`.
-    phone: Option<&'static str>,
-    /// Registered address of the person (not the place of an event).
-    division: Option<&'static str>,
-}
-
-const SUBJECTS: &[Subject] = &[
-    Subject {
-        kind: "education.enrollment",
-        person: "/student",
-        // A pupil is reached through the guardian's number, as other departments record it.
-        phone: Some("/guardian/phone"),
-        division: None,
-    },
-    Subject {
-        kind: "health.encounter",
-        person: "/patient",
-        phone: None,
-        division: None,
-    },
-    Subject {
-        kind: "health.vaccination",
-        person: "/person",
-        phone: None,
-        division: None,
-    },
-    Subject {
-        kind: "civil-affairs.household-member",
-        person: "/member",
-        phone: None,
-        division: Some("/address/division_code"),
-    },
-    Subject {
-        kind: "civil-affairs.assistance-case",
-        person: "/applicant",
-        phone: None,
-        division: Some("/address/division_code"),
-    },
-    Subject {
-        kind: "civil-affairs.marriage-registration",
-        person: "/party_a",
-        phone: None,
-        division: None,
-    },
-    Subject {
-        kind: "urban-management.grid-case",
-        person: "/reporter",
-        phone: None,
-        // The case's location is where something happened, not where the reporter lives.
-        division: None,
-    },
-];
 
 pub use govhub_schema::Sex;
 
@@ -105,22 +47,23 @@ pub struct Observation {
 }
 
 impl Observation {
-    /// Whether records of `kind` are about one person govhub resolves.
-    pub fn resolves(kind: &str) -> bool {
-        SUBJECTS.iter().any(|s| s.kind == kind)
-    }
-
-    /// The person a canonical record of `kind` is about, or `None` when the kind is not
-    /// about a person or the record names nobody (an anonymous grid case).
+    /// The person a canonical record is about, read where its kind's schema says the
+    /// person is (`x-govhub-person`), or `None` when the record names nobody (an
+    /// anonymous grid case).
+    ///
+    /// A record without a sex or a birth date of its own counts with the ones its valid
+    /// resident ID encodes (GB 11643: digits 7–14 the birth date, the 17th odd for
+    /// male), so a registry that leaves them out is compared like every other record.
     pub fn from_canonical(
-        kind: &str,
+        location: &PersonLocation,
         record: RecordRef,
         at_ms: i64,
         canonical: &Value,
     ) -> Option<Observation> {
-        let subject = SUBJECTS.iter().find(|s| s.kind == kind)?;
-        let person = canonical.pointer(subject.person)?;
+        let person = canonical.pointer(&location.person)?;
         let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        let outside =
+            |pointer: &Option<String>| pointer.as_deref().and_then(|p| canonical.pointer(p));
         let name = text(person.get("name"));
         let resident_id = text(
             person
@@ -130,16 +73,27 @@ impl Observation {
         if name.is_none() && resident_id.is_none() {
             return None;
         }
-        let sex = match person.get("sex").and_then(Value::as_str) {
-            Some("male") => Some(Sex::Male),
-            Some("female") => Some(Sex::Female),
-            _ => None,
-        };
+        // What the record states wins; a valid resident ID fills in the rest.
+        let encoded = |fact: Derive| resident_id.as_deref().and_then(|id| fact.apply(id));
+        let sex = text(person.get("sex"))
+            .filter(|s| s != "unknown")
+            .or_else(|| encoded(Derive::Sex))
+            .and_then(|s| match s.as_str() {
+                "male" => Some(Sex::Male),
+                "female" => Some(Sex::Female),
+                _ => None,
+            });
+        let birth_date = text(person.get("birth_date")).or_else(|| encoded(Derive::BirthDate));
         let phone = text(
             person
                 .get("phone")
                 .or_else(|| person.pointer("/contacts/phone"))
-                .or_else(|| subject.phone.and_then(|p| canonical.pointer(p))),
+                .or_else(|| outside(&location.phone)),
+        );
+        let division_code = text(
+            person
+                .pointer("/address/division_code")
+                .or_else(|| outside(&location.division_code)),
         );
         Some(Observation {
             record,
@@ -147,9 +101,9 @@ impl Observation {
             name,
             resident_id,
             sex,
-            birth_date: text(person.get("birth_date")),
+            birth_date,
             phone,
-            division_code: text(subject.division.and_then(|p| canonical.pointer(p))),
+            division_code,
         })
     }
 }
@@ -168,6 +122,14 @@ mod tests {
         }
     }
 
+    fn at(person: &str, phone: Option<&str>, division_code: Option<&str>) -> PersonLocation {
+        PersonLocation {
+            person: person.into(),
+            phone: phone.map(str::to_owned),
+            division_code: division_code.map(str::to_owned),
+        }
+    }
+
     #[test]
     fn a_household_member_is_read_with_the_household_address() {
         let canonical = json!({
@@ -177,9 +139,8 @@ mod tests {
                 "contacts": {"phone": "13800000000"}},
             "address": {"division_code": "110105", "text": "某街道"}
         });
-        let o =
-            Observation::from_canonical("civil-affairs.household-member", record(), 7, &canonical)
-                .unwrap();
+        let location = at("/member", None, Some("/address/division_code"));
+        let o = Observation::from_canonical(&location, record(), 7, &canonical).unwrap();
         assert_eq!(o.name.as_deref(), Some("李娜"));
         assert_eq!(o.resident_id.as_deref(), Some("11010519900305002X"));
         assert_eq!(o.sex, Some(Sex::Female));
@@ -192,14 +153,41 @@ mod tests {
     fn a_pupil_is_reached_through_the_guardian_and_anonymous_cases_name_nobody() {
         let enrollment =
             json!({"student": {"name": "王小明"}, "guardian": {"phone": "13900000000"}});
-        let o =
-            Observation::from_canonical("education.enrollment", record(), 0, &enrollment).unwrap();
+        let location = at("/student", Some("/guardian/phone"), None);
+        let o = Observation::from_canonical(&location, record(), 0, &enrollment).unwrap();
         assert_eq!(o.phone.as_deref(), Some("13900000000"));
         let anonymous = json!({"case_id": "C1", "description": "井盖缺失"});
         assert!(
-            Observation::from_canonical("urban-management.grid-case", record(), 0, &anonymous)
+            Observation::from_canonical(&at("/reporter", None, None), record(), 0, &anonymous)
                 .is_none()
         );
-        assert!(Observation::from_canonical("unknown.kind", record(), 0, &enrollment).is_none());
+    }
+
+    #[test]
+    fn a_registry_record_without_sex_or_birth_date_counts_with_its_ids() {
+        // A valid synthetic ID: born 1949-12-31, 17th digit 2 (female).
+        let resident = json!({"record_id": "RK01", "person": {"name": "陈伟",
+            "identifiers": {"resident_id": "11010519491231002X"},
+            "address": {"division_code": "310115", "text": "某路1号"}}});
+        let o = Observation::from_canonical(&at("/person", None, None), record(), 0, &resident)
+            .unwrap();
+        assert_eq!(o.birth_date.as_deref(), Some("1949-12-31"));
+        assert_eq!(o.sex, Some(Sex::Female));
+        assert_eq!(o.division_code.as_deref(), Some("310115"));
+        // What the record says wins over what its ID encodes; an ID that fails its
+        // check says nothing.
+        let stated = json!({"person": {"name": "陈伟", "sex": "male", "birth_date": "1950-01-01",
+            "identifiers": {"resident_id": "11010519491231002X"}}});
+        let o =
+            Observation::from_canonical(&at("/person", None, None), record(), 0, &stated).unwrap();
+        assert_eq!(
+            (o.sex, o.birth_date.as_deref()),
+            (Some(Sex::Male), Some("1950-01-01"))
+        );
+        let typo = json!({"person": {"name": "陈伟",
+            "identifiers": {"resident_id": "110105194912310021"}}});
+        let o =
+            Observation::from_canonical(&at("/person", None, None), record(), 0, &typo).unwrap();
+        assert_eq!((o.sex, o.birth_date), (None, None));
     }
 }

@@ -102,6 +102,15 @@ struct Topic {
     tag: &'static str,
 }
 
+/// `schema` without govhub's own `x-govhub-*` annotations at its top level.
+fn without_annotations(schema: &Value) -> Value {
+    let mut payload = schema.clone();
+    if let Value::Object(map) = &mut payload {
+        map.retain(|key, _| !key.starts_with("x-govhub-"));
+    }
+    payload
+}
+
 fn key_schema(description: &str) -> Value {
     json!({ "type": "string", "description": description })
 }
@@ -141,6 +150,19 @@ pub fn document(
             .and_then(Value::as_str)
             .unwrap_or_default();
         let id = id_of(&schema.topic_suffix());
+        let keyed = match &schema.person {
+            Some(location) => format!(
+                "The record is about the person at `{}` (the schema's `x-govhub-person`): \
+                 a record identity resolution linked to a resident is keyed by that \
+                 resident's unified person id (also in `ce_govhubpersonid`), so every \
+                 event about one person keeps its order; a record naming no person is \
+                 keyed by its source record id.",
+                location.person
+            ),
+            None => "Records of this kind are not about one person: each is keyed by its \
+                     source record id."
+                .to_owned(),
+        };
         let summary = format!(
             "Valid {} records, version {}: one event per new or changed record.",
             schema.kind, schema.version
@@ -153,17 +175,16 @@ pub fn document(
                  `{}` (`schemas/{}`). A record changed in its source system is published \
                  again as a new event with a new `ce_id`; an unchanged record is never \
                  published twice in normal operation, and a replay after a crash repeats \
-                 the same `ce_id`s. A record identity resolution linked to a resident is \
-                 keyed by that resident's unified person id (also in `ce_govhubpersonid`), \
-                 so every event about one person keeps its order; a record naming no \
-                 person is keyed by its source record id.",
+                 the same `ce_id`s. {keyed}",
                 schema.id, schema.path
             ),
             messages: vec![Message {
                 id,
                 title: title.clone(),
                 summary: summary.clone(),
-                payload: schema.schema.clone(),
+                // The person annotation is govhub's own (said in the description above);
+                // strict schema compilers downstream refuse unknown keywords.
+                payload: without_annotations(&schema.schema),
                 payload_base: schema.id.clone(),
                 headers: headers_schema(
                     &event,

@@ -23,16 +23,16 @@ pub struct Args {
 
 /// Writes the AsyncAPI document.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let standard = match load_standard() {
+    let config = match args.config.as_deref().map(load_config).transpose() {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let standard = match load_standard(config.as_ref()) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let (topics, kafka) = match &args.config {
-        Some(path) => {
-            let config = match load_config(path) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
+    let (topics, kafka) = match (&args.config, config) {
+        (Some(path), Some(config)) => {
             let topics = match config.topics() {
                 Ok(t) => t,
                 Err(problem) => {
@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             (topics, config.kafka)
         }
-        None => (
+        _ => (
             Topics::default(),
             Some(KafkaSinkConfig::new(
                 govhub::asyncapi::DEFAULT_BOOTSTRAP_SERVERS,

@@ -44,7 +44,7 @@ pub async fn run(
         Some(Ok(cursor)) => Some(cursor),
         None => None,
     };
-    let standard = match load_standard() {
+    let standard = match load_standard(Some(&config)) {
         Ok(s) => Arc::new(s),
         Err(code) => return Ok(code),
     };

@@ -12,10 +12,10 @@ use anyhow::Context;
 use govhub::admin;
 use govhub::demo::{self, Demo, DemoOptions, DemoReport};
 use govhub::hub::{Progress, ProgressFn};
-use govhub::pipeline::Counts;
 use tokio_util::sync::CancellationToken;
 
 use super::serve::{AdminAddr, Signals, bind_admin, start_admin, until_signal};
+use super::{print_counts, print_identity};
 
 /// `govhub demo`'s options for serving.
 #[derive(Debug, clap::Args)]
@@ -146,17 +146,8 @@ pub async fn run(
 }
 
 fn print_report(report: &DemoReport) {
-    print_table(&report.counts);
-    let i = &report.identity;
-    println!(
-        "\nidentity: {} records resolved into {} residents; {} of them unified across departments ({} merges, {} splits, {:.2} comparisons per record)",
-        i.records,
-        i.residents,
-        report.unified,
-        i.merges,
-        i.splits,
-        i.comparisons as f64 / i.records.max(1) as f64
-    );
+    print_counts(&report.counts);
+    print_identity(&report.identity, report.unified);
     println!("\nembedded log ({}):", report.log_dir.display());
     for (topic, n) in &report.stored {
         println!("  {topic:<48} {n:>8} events");
@@ -184,33 +175,4 @@ fn show_progress(progress: Progress<'_>, tty: bool) {
         write!(err, "\r\x1b[2Ksyncing {connector}: {records} records…")
     };
     let _ = err.flush();
-}
-
-/// Per connector: pulled, published, rejected, duplicates, then each connector's rejection reasons.
-fn print_table(counts: &BTreeMap<String, Counts>) {
-    println!(
-        "{:<16} {:>10} {:>10} {:>10} {:>10}",
-        "connector", "pulled", "published", "rejected", "duplicates"
-    );
-    for (name, c) in counts {
-        println!(
-            "{name:<16} {:>10} {:>10} {:>10} {:>10}",
-            c.pulled, c.published, c.rejected, c.duplicates
-        );
-    }
-    if counts.values().all(|c| c.reasons.is_empty()) {
-        return;
-    }
-    println!("\nrejections by connector and reason (the dead-letter topic has every record):");
-    for (name, c) in counts {
-        if c.reasons.is_empty() {
-            continue;
-        }
-        println!("  {name}");
-        let mut sorted: Vec<(&String, &u64)> = c.reasons.iter().collect();
-        sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        for (reason, n) in sorted {
-            println!("    {reason:<62} {n:>6}");
-        }
-    }
 }

@@ -103,7 +103,7 @@ pub async fn run(path: Option<&Path>, action: Action) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         Action::Replay { connector } => {
-            let standard = match load_standard() {
+            let standard = match load_standard(Some(&config)) {
                 Ok(s) => s,
                 Err(code) => return Ok(code),
             };

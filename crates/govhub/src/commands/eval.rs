@@ -55,7 +55,7 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
         );
         return write_model(&observations, options.seed, &trained_on, out);
     }
-    let standard = match load_standard() {
+    let standard = match load_standard(Some(&config)) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };

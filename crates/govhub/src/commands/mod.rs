@@ -20,6 +20,7 @@ use std::process::ExitCode;
 
 use govhub::config::HubConfig;
 use govhub::pipeline::Counts;
+use govhub_resolve::identity::IdentityStats;
 use govhub_schema::Standard;
 
 /// Exit code for invalid configuration, schemas or usage.
@@ -33,10 +34,19 @@ pub fn load_config(path: &Path) -> Result<HubConfig, ExitCode> {
     })
 }
 
-/// The embedded standard, or the exit code after printing why it does not compile.
-pub fn load_standard() -> Result<Standard, ExitCode> {
-    Standard::embedded().map_err(|e| {
-        eprintln!("schemas: {e}");
+/// The standard `config` runs on (built in, extended by its `schemas_dir`; without a
+/// config, the one built in), or the exit code after printing why it does not compile.
+pub fn load_standard(config: Option<&HubConfig>) -> Result<Standard, ExitCode> {
+    let extra = config.and_then(|c| c.schemas_dir.as_ref());
+    let loaded = match extra {
+        Some(dir) => Standard::embedded_with(dir),
+        None => Standard::embedded(),
+    };
+    loaded.map_err(|e| {
+        match extra {
+            Some(dir) => eprintln!("schemas (with schemas_dir {}): {e}", dir.display()),
+            None => eprintln!("schemas: {e}"),
+        }
         ExitCode::from(CONFIG_ERROR)
     })
 }
@@ -54,24 +64,46 @@ pub fn print_reasons(title: &str, reasons: &BTreeMap<String, u64>) {
     }
 }
 
-/// Prints per-connector counts and the rejection reasons of all of them.
+/// Prints per connector: pulled, published, rejected, duplicates, then each
+/// connector's rejection reasons.
 pub fn print_counts(counts: &BTreeMap<String, Counts>) {
     println!(
         "{:<16} {:>10} {:>10} {:>10} {:>10}",
         "connector", "pulled", "published", "rejected", "duplicates"
     );
-    let mut reasons = BTreeMap::new();
     for (name, c) in counts {
         println!(
             "{name:<16} {:>10} {:>10} {:>10} {:>10}",
             c.pulled, c.published, c.rejected, c.duplicates
         );
-        for (reason, n) in &c.reasons {
-            *reasons.entry(reason.clone()).or_default() += n;
+    }
+    if counts.values().all(|c| c.reasons.is_empty()) {
+        return;
+    }
+    println!("\nrejections by connector and reason (the dead-letter topic has every record):");
+    for (name, c) in counts {
+        if c.reasons.is_empty() {
+            continue;
+        }
+        println!("  {name}");
+        let mut sorted: Vec<(&String, &u64)> = c.reasons.iter().collect();
+        sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (reason, n) in sorted {
+            println!("    {reason:<62} {n:>6}");
         }
     }
-    print_reasons(
-        "rejections by reason (see the dead-letter topic for every record):",
-        &reasons,
+}
+
+/// Prints what identity resolution did: records, residents, how many residents have
+/// records from more than one department, merges, splits, comparisons per record.
+pub fn print_identity(i: &IdentityStats, unified: u64) {
+    println!(
+        "\nidentity: {} records resolved into {} residents; {} of them unified across departments ({} merges, {} splits, {:.2} comparisons per record)",
+        i.records,
+        i.residents,
+        unified,
+        i.merges,
+        i.splits,
+        i.comparisons as f64 / i.records.max(1) as f64
     );
 }

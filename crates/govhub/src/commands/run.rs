@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use govhub::hub::{BuildError, Hub};
-use govhub_schema::Standard;
 use tokio_util::sync::CancellationToken;
 
 use super::serve::{ServeArgs, Signals, bind_admin, start_admin, until_signal};
-use super::{CONFIG_ERROR, load_config, print_counts};
+use super::{CONFIG_ERROR, load_config, load_standard, print_counts, print_identity};
 
 /// Runs the hub from the config at `path`. On SIGTERM or Ctrl-C it finishes the batch
 /// in hand (written, acked, cursor committed) and exits 0, or 1 past the deadline.
@@ -28,7 +27,10 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
         Ok(listener) => listener,
         Err(code) => return Ok(code),
     };
-    let standard = Arc::new(Standard::embedded().context("loading the schemas")?);
+    let standard = match load_standard(Some(&config)) {
+        Ok(s) => Arc::new(s),
+        Err(code) => return Ok(code),
+    };
     let mut hub = match Hub::build(&config, standard).await {
         Ok(hub) => hub,
         Err(e @ BuildError::Config(_)) => {
@@ -57,6 +59,7 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
         Ok(Ok(counts)) => {
             print_counts(&counts);
             if once {
+                print_identity(&hub.identity_stats(), hub.unified_across_departments());
                 let pulled = counts.values().map(|c| c.pulled).sum();
                 println!("{}", hub.stage_summary(pulled));
             }

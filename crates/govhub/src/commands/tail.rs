@@ -158,7 +158,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(CONFIG_ERROR));
         }
     };
-    let standard = match load_standard() {
+    let standard = match load_standard(config.as_ref()) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };

@@ -1,0 +1,253 @@
+//! A fifth department connected by configuration alone: the community resident registry
+//! (`deploy/examples/registry.toml`, a plain people list with its own field names, split
+//! names, document-type codes and bearer auth), checked against its API before going
+//! live, run, and resolved together with the four other departments' records.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use govhub::config::HubConfig;
+use govhub::demo::{EXAMPLE_CONFIG, REGISTRY, REGISTRY_EXAMPLE, REGISTRY_TOKEN_VAR, point_at};
+use govhub::eval::labelled;
+use govhub_resolve::identity::Resolver;
+use govhub_sim::{Department, Departments, Ports};
+
+/// The example config with the registry appended, pointed at `running`, into the
+/// embedded log under `dir`, keeping only the connectors `keep` names (all: `None`).
+/// Returns the file and the secrets its `${VAR}`s need.
+fn config_file(
+    dir: &Path,
+    running: &govhub_sim::RunningDepartments,
+    keep: Option<&[&str]>,
+    mapping: Option<&str>,
+) -> (PathBuf, BTreeMap<String, String>) {
+    let text = format!("{EXAMPLE_CONFIG}\n{REGISTRY_EXAMPLE}");
+    let mut config = HubConfig::parse(&text, "registry example").unwrap();
+    let secrets = point_at(&mut config, running);
+    let mut table: toml::Table = toml::from_str(&text).unwrap();
+    table.remove("kafka");
+    table.insert(
+        "data_dir".into(),
+        dir.join("data").display().to_string().into(),
+    );
+    let connectors = table["connectors"].as_table_mut().unwrap();
+    for (name, connector) in connectors.iter_mut() {
+        connector["url"] = config.connectors[name].url.clone().into();
+    }
+    if let Some(keep) = keep {
+        connectors.retain(|name, _| keep.contains(&name));
+    }
+    if let Some(mapping) = mapping {
+        connectors[REGISTRY]["mapping"] = toml::Value::Table(toml::from_str(mapping).unwrap());
+    }
+    let path = dir.join("govhub.toml");
+    std::fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
+    (path, secrets)
+}
+
+fn govhub(args: &[&str], secrets: &BTreeMap<String, String>) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_govhub"))
+        .args(args)
+        .envs(secrets)
+        .env("GOVHUB_LOG", "error")
+        .env_remove("GOVHUB_ADMIN_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The registry's row of a run's table: pulled, published, rejected, duplicates.
+fn registry_counts(output: &Output) -> [u64; 4] {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(REGISTRY))
+        .unwrap_or_else(|| panic!("no registry line in {stdout}"));
+    let n: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    [n[0], n[1], n[2], n[3]]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_people_registry_is_connected_with_config_alone_and_joins_the_others() {
+    let departments = Departments::new(11, 1500);
+    let running = departments.start(Ports::default()).await.unwrap();
+    // Before going live: the registry alone, tried against its API.
+    let trial = tempfile::tempdir().unwrap();
+    let (alone, secrets) = config_file(trial.path(), &running, Some(&[REGISTRY]), None);
+    let alone = alone.to_str().unwrap();
+    let checked = govhub(&["check", "--config", alone, "--sample", "400"], &secrets);
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
+    let sampled = text(&checked);
+    assert!(
+        sampled.contains("connector registry (civil-affairs.resident)\n  sampled 400: would publish 400, would reject 0"),
+        "{sampled}"
+    );
+    assert!(
+        !sampled.contains("no rule reads"),
+        "the example maps every field: {sampled}"
+    );
+
+    // Live, with the four other departments.
+    let dir = tempfile::tempdir().unwrap();
+    let (config, secrets) = config_file(dir.path(), &running, None, None);
+    let config = config.to_str().unwrap();
+    let run = govhub(&["run", "--config", config, "--once"], &secrets);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let items = departments.registry.len();
+    assert_eq!(
+        registry_counts(&run),
+        [items, items, 0, 0],
+        "every registry record published, none lost to a bad ID: {}",
+        text(&run)
+    );
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        out.contains("\nidentity: "),
+        "run --once says what resolution did: {out}"
+    );
+    running.shutdown().await.unwrap();
+
+    // Resolution across departments, scored against the simulator's ground truth: the
+    // same mappings and standard as the run, every record in the order a hub reads them.
+    let hub_config = HubConfig::load(Path::new(config)).unwrap();
+    let standard = govhub_schema::Standard::embedded().unwrap();
+    let data = labelled(&departments, &hub_config, &standard);
+    let model = Resolver::load_model(&hub_config.identity).unwrap();
+    let mut resolver = Resolver::in_memory(&hub_config.identity, &model).unwrap();
+    for o in &data.observations {
+        resolver.observe(o);
+    }
+    let person: HashMap<_, _> = resolver.assignments().collect();
+    let (mut true_pairs, mut found, mut predicted, mut wrong) = (0u64, 0u64, 0u64, 0u64);
+    let mut by_resident: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut by_person: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, (o, t)) in data.observations.iter().zip(&data.truth).enumerate() {
+        by_resident.entry(*t).or_default().push(i);
+        by_person
+            .entry(person[&o.record].as_str())
+            .or_default()
+            .push(i);
+    }
+    let is_registry = |i: usize| data.observations[i].record.department == "community";
+    // Pairs of a registry record and another department's record.
+    for members in by_resident.values() {
+        for &a in members.iter().filter(|&&a| is_registry(a)) {
+            for &b in members.iter().filter(|&&b| !is_registry(b)) {
+                true_pairs += 1;
+                found += u64::from(
+                    person[&data.observations[a].record] == person[&data.observations[b].record],
+                );
+            }
+        }
+    }
+    for members in by_person.values() {
+        for &a in members.iter().filter(|&&a| is_registry(a)) {
+            for &b in members.iter().filter(|&&b| !is_registry(b)) {
+                predicted += 1;
+                wrong += u64::from(data.truth[a] != data.truth[b]);
+            }
+        }
+    }
+    let recall = found as f64 / true_pairs as f64;
+    let precision = 1.0 - wrong as f64 / predicted as f64;
+    assert!(
+        true_pairs > 1000,
+        "the registry shares residents with the others: {true_pairs}"
+    );
+    assert!(
+        recall >= 0.95 && precision >= 0.99,
+        "registry ↔ other departments: recall {recall:.4}, precision {precision:.4} over {true_pairs} true pairs"
+    );
+    assert!(
+        data.observations
+            .iter()
+            .any(|o| o.record.department == Department::Registry.as_str()),
+        "registry records are observed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_sample_reports_a_wrong_mapping_before_anything_is_published() {
+    let departments = Departments::new(5, 400);
+    let running = departments.start(Ports::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // What a first attempt looks like: a name field the registry does not have, the
+    // birth date read in the wrong layout, sex codes not translated, and the rest of
+    // the registry's fields ignored.
+    let wrong = r#"
+"/record_id" = { from = "/rkbh" }
+"/person/name" = { from = "/xm" }
+"/person/birth_date" = { from = "/csrq", date = "iso", optional = true }
+"/person/sex" = { from = "/xbdm", optional = true }
+"#;
+    let (config, secrets) = config_file(dir.path(), &running, Some(&[REGISTRY]), Some(wrong));
+    let config = config.to_str().unwrap();
+    let out = govhub(&["check", "--config", config, "--sample", "100"], &secrets);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("sampled 100: would publish 0, would reject 100"),
+        "{said}"
+    );
+    // Every reason in one round: the map's and the schema's together.
+    for reason in [
+        "100 × map: missing at /xm",
+        "map: date at /csrq",
+        "validate: enum at /person/sex",
+    ] {
+        assert!(said.contains(reason), "{reason:?} in {said}");
+    }
+    assert!(
+        said.contains("(e.g. RK0000000001, RK0000000002, RK0000000003)"),
+        "record ids as examples: {said}"
+    );
+    let unread = said
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("source fields no rule reads: "))
+        .unwrap_or_else(|| panic!("no unread fields line in {said}"));
+    for field in ["/xing", "/ming", "/zjhm", "/jzdz", "/gxsj"] {
+        assert!(
+            unread.split(", ").any(|f| f == field),
+            "{field} in {unread}"
+        );
+    }
+    assert!(
+        !unread.contains("/csrq"),
+        "a field read, even badly, is used: {unread}"
+    );
+    assert!(
+        said.contains("fields the mapping reads that no sampled record has: /xm"),
+        "{said}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "a dry run writes nothing, not even the data directory"
+    );
+
+    // With a wrong token the API refuses: the connector cannot be sampled, said plainly.
+    let mut wrong_token = secrets.clone();
+    wrong_token.insert(REGISTRY_TOKEN_VAR.into(), "not-the-token".into());
+    let out = govhub(&["check", "--config", config, "--sample"], &wrong_token);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("cannot sample:"), "{said}");
+    assert!(
+        !said.contains("not-the-token"),
+        "the secret is never shown: {said}"
+    );
+    running.shutdown().await.unwrap();
+}
