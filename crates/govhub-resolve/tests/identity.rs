@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
-use govhub_resolve::identity::{IdentityConfig, Model, Observation, RecordRef, Resolver, Sex};
+use govhub_resolve::identity::{
+    IdentityConfig, Model, Observation, RecordRef, Resolver, Rule, Sex,
+};
 use govhub_resolve::{Commit, StateStore};
 use govhub_schema::formats::resident_id;
 use proptest::prelude::*;
@@ -295,7 +297,11 @@ fn a_record_whose_corrected_id_differs_is_split_out() {
 
 #[test]
 fn golden_records_follow_survivorship_and_keep_provenance() {
-    let mut r = resolver();
+    let mut config = IdentityConfig::default();
+    config.survivorship.name = Rule::Trusted {
+        order: vec!["civil-affairs".into(), "health".into()],
+    };
+    let mut r = Resolver::in_memory(&config, &Model::builtin().unwrap()).unwrap();
     let mut newer = obs(
         "health",
         "H1",

@@ -13,16 +13,17 @@ use govhub::config::HubConfig;
 use govhub::demo::{EXAMPLE_CONFIG, REGISTRY, REGISTRY_EXAMPLE, REGISTRY_TOKEN_VAR, point_at};
 use govhub::eval::labelled;
 use govhub_resolve::identity::Resolver;
+use govhub_schema::Standard;
 use govhub_sim::{Department, Departments, Ports};
 
 /// The example config with the registry appended, pointed at `running`, into the
-/// embedded log under `dir`, keeping only the connectors `keep` names (all: `None`).
-/// Returns the file and the secrets its `${VAR}`s need.
+/// embedded log under `dir`, keeping only the connectors `keep` names (all: `None`),
+/// changed further by `edit`. Returns the file and the secrets its `${VAR}`s need.
 fn config_file(
     dir: &Path,
     running: &govhub_sim::RunningDepartments,
     keep: Option<&[&str]>,
-    mapping: Option<&str>,
+    edit: impl FnOnce(&mut toml::Table),
 ) -> (PathBuf, BTreeMap<String, String>) {
     let text = format!("{EXAMPLE_CONFIG}\n{REGISTRY_EXAMPLE}");
     let mut config = HubConfig::parse(&text, "registry example").unwrap();
@@ -40,9 +41,7 @@ fn config_file(
     if let Some(keep) = keep {
         connectors.retain(|name, _| keep.contains(&name));
     }
-    if let Some(mapping) = mapping {
-        connectors[REGISTRY]["mapping"] = toml::Value::Table(toml::from_str(mapping).unwrap());
-    }
+    edit(&mut table);
     let path = dir.join("govhub.toml");
     std::fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
     (path, secrets)
@@ -66,19 +65,29 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// The registry's row of a run's table: pulled, published, rejected, duplicates.
-fn registry_counts(output: &Output) -> [u64; 4] {
-    let stdout = String::from_utf8_lossy(&output.stdout);
+/// `govhub run --once` on `config`: exit 0, and the registry's row of its table says
+/// every registry record was pulled and published, none rejected (a bad ID is kept as
+/// unverified), none a duplicate.
+fn run_once_publishing_every_registry_record(
+    config: &str,
+    secrets: &BTreeMap<String, String>,
+    departments: &Departments,
+) -> Output {
+    let run = govhub(&["run", "--config", config, "--once"], secrets);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let stdout = String::from_utf8_lossy(&run.stdout);
     let line = stdout
         .lines()
         .find(|l| l.starts_with(REGISTRY))
         .unwrap_or_else(|| panic!("no registry line in {stdout}"));
-    let n: Vec<u64> = line
+    let counts: Vec<u64> = line
         .split_whitespace()
         .skip(1)
         .map(|n| n.parse().unwrap())
         .collect();
-    [n[0], n[1], n[2], n[3]]
+    let items = departments.registry.len();
+    assert_eq!(counts, [items, items, 0, 0], "{}", text(&run));
+    run
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +96,7 @@ async fn a_people_registry_is_connected_with_config_alone_and_joins_the_others()
     let running = departments.start(Ports::default()).await.unwrap();
     // Before going live: the registry alone, tried against its API.
     let trial = tempfile::tempdir().unwrap();
-    let (alone, secrets) = config_file(trial.path(), &running, Some(&[REGISTRY]), None);
+    let (alone, secrets) = config_file(trial.path(), &running, Some(&[REGISTRY]), |_| {});
     let alone = alone.to_str().unwrap();
     let checked = govhub(&["check", "--config", alone, "--sample", "400"], &secrets);
     assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
@@ -103,17 +112,9 @@ async fn a_people_registry_is_connected_with_config_alone_and_joins_the_others()
 
     // Live, with the four other departments.
     let dir = tempfile::tempdir().unwrap();
-    let (config, secrets) = config_file(dir.path(), &running, None, None);
+    let (config, secrets) = config_file(dir.path(), &running, None, |_| {});
     let config = config.to_str().unwrap();
-    let run = govhub(&["run", "--config", config, "--once"], &secrets);
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    let items = departments.registry.len();
-    assert_eq!(
-        registry_counts(&run),
-        [items, items, 0, 0],
-        "every registry record published, none lost to a bad ID: {}",
-        text(&run)
-    );
+    let run = run_once_publishing_every_registry_record(config, &secrets, &departments);
     let out = String::from_utf8_lossy(&run.stdout);
     assert!(
         out.contains("\nidentity: "),
@@ -123,16 +124,44 @@ async fn a_people_registry_is_connected_with_config_alone_and_joins_the_others()
 
     // Resolution across departments, scored against the simulator's ground truth: the
     // same mappings and standard as the run, every record in the order a hub reads them.
-    let hub_config = HubConfig::load(Path::new(config)).unwrap();
-    let standard = govhub_schema::Standard::embedded().unwrap();
-    let data = labelled(&departments, &hub_config, &standard);
-    let model = Resolver::load_model(&hub_config.identity).unwrap();
-    let mut resolver = Resolver::in_memory(&hub_config.identity, &model).unwrap();
+    let (pairs, recall, precision) = registry_links(&departments, Path::new(config), None);
+    assert!(
+        pairs > 1000,
+        "the registry shares residents with the others: {pairs}"
+    );
+    assert!(
+        recall >= 0.95 && precision >= 0.99,
+        "registry ↔ other departments: recall {recall:.4}, precision {precision:.4} over {pairs} true pairs"
+    );
+}
+
+/// Pairs of a registry record and another department's record of one resident (ground
+/// truth), and the recall and precision of resolution on them, resolving every
+/// simulated record through the config's mappings and standard (`schemas_dir`: the
+/// embedded one extended by that directory).
+fn registry_links(
+    departments: &Departments,
+    config: &Path,
+    schemas_dir: Option<&Path>,
+) -> (u64, f64, f64) {
+    let config = HubConfig::load(config).unwrap();
+    let standard = match schemas_dir {
+        Some(dir) => Standard::embedded_with(dir).unwrap(),
+        None => Standard::embedded().unwrap(),
+    };
+    let data = labelled(departments, &config, &standard);
+    let model = Resolver::load_model(&config.identity).unwrap();
+    let mut resolver = Resolver::in_memory(&config.identity, &model).unwrap();
     for o in &data.observations {
         resolver.observe(o);
     }
     let person: HashMap<_, _> = resolver.assignments().collect();
-    let (mut true_pairs, mut found, mut predicted, mut wrong) = (0u64, 0u64, 0u64, 0u64);
+    let registry = Department::Registry.as_str();
+    let is_registry = |i: usize| data.observations[i].record.department == registry;
+    assert!(
+        (0..data.observations.len()).any(is_registry),
+        "registry records are observed"
+    );
     let mut by_resident: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut by_person: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, (o, t)) in data.observations.iter().zip(&data.truth).enumerate() {
@@ -142,41 +171,103 @@ async fn a_people_registry_is_connected_with_config_alone_and_joins_the_others()
             .or_default()
             .push(i);
     }
-    let is_registry = |i: usize| data.observations[i].record.department == "community";
-    // Pairs of a registry record and another department's record.
-    for members in by_resident.values() {
-        for &a in members.iter().filter(|&&a| is_registry(a)) {
-            for &b in members.iter().filter(|&&b| !is_registry(b)) {
-                true_pairs += 1;
-                found += u64::from(
-                    person[&data.observations[a].record] == person[&data.observations[b].record],
-                );
+    let cross = |groups: Vec<&Vec<usize>>, counts: &dyn Fn(usize, usize) -> bool| {
+        let (mut all, mut counted) = (0u64, 0u64);
+        for members in groups {
+            for &a in members.iter().filter(|&&a| is_registry(a)) {
+                for &b in members.iter().filter(|&&b| !is_registry(b)) {
+                    all += 1;
+                    counted += u64::from(counts(a, b));
+                }
             }
         }
-    }
-    for members in by_person.values() {
-        for &a in members.iter().filter(|&&a| is_registry(a)) {
-            for &b in members.iter().filter(|&&b| !is_registry(b)) {
-                predicted += 1;
-                wrong += u64::from(data.truth[a] != data.truth[b]);
+        (all, counted)
+    };
+    let same_person = |a: usize, b: usize| {
+        person[&data.observations[a].record] == person[&data.observations[b].record]
+    };
+    let same_resident = |a: usize, b: usize| data.truth[a] == data.truth[b];
+    let (pairs, found) = cross(by_resident.values().collect(), &same_person);
+    let (predicted, right) = cross(by_person.values().collect(), &same_resident);
+    (
+        pairs,
+        found as f64 / pairs.max(1) as f64,
+        right as f64 / predicted.max(1) as f64,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_from_a_local_schema_directory_takes_part_in_resolution() {
+    // A kind govhub does not ship, about a person: no Rust changes, only a schema file
+    // with its x-govhub-person annotation and a config that points at it.
+    let schemas = tempfile::tempdir().unwrap();
+    std::fs::create_dir(schemas.path().join("community")).unwrap();
+    std::fs::write(
+        schemas.path().join("community/volunteer.v1.json"),
+        serde_json::json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://govhub.invalid/schemas/community/volunteer.v1.json",
+            "title": "志愿者 (volunteer)",
+            "x-govhub-person": "/volunteer",
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["volunteer_id", "volunteer"],
+            "properties": {
+                "volunteer_id": {"type": "string", "minLength": 1},
+                "volunteer": {"$ref": "https://govhub.invalid/schemas/common/person.v1.json"},
+                "hours": {"type": "integer", "minimum": 0}
             }
-        }
-    }
-    let recall = found as f64 / true_pairs as f64;
-    let precision = 1.0 - wrong as f64 / predicted as f64;
-    assert!(
-        true_pairs > 1000,
-        "the registry shares residents with the others: {true_pairs}"
-    );
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mapping = r#"
+"/volunteer_id" = { from = "/rkbh" }
+"/volunteer/name" = { concat = ["/xing", "/ming"], normalize = "name" }
+"/volunteer/sex" = { from = "/xbdm", codes = "sex_gb2261", optional = true }
+"/volunteer/birth_date" = { from = "/csrq", date = "compact", optional = true }
+"/volunteer/identifiers/resident_id" = { from = "/zjhm", normalize = "resident_id", on_invalid = "/volunteer/identifiers/resident_id_unverified", when = { field = "/zjlx", equals = "111" } }
+"/volunteer/contacts/phone" = { from = "/sjhm", normalize = "mobile", optional = true }
+"/hours" = { const = 0 }
+"#;
+    let departments = Departments::new(12, 1200);
+    let running = departments.start(Ports::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, secrets) = config_file(dir.path(), &running, None, |table| {
+        table.insert(
+            "schemas_dir".into(),
+            schemas.path().display().to_string().into(),
+        );
+        let registry = &mut table["connectors"][REGISTRY];
+        registry["kind"] = "community.volunteer".into();
+        registry["mapping"] = toml::from_str(mapping).unwrap();
+    });
+    let config = config.to_str().unwrap();
+    let checked = govhub(&["check", "--config", config], &secrets);
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
+    run_once_publishing_every_registry_record(config, &secrets, &departments);
+    running.shutdown().await.unwrap();
+
+    let (pairs, recall, precision) =
+        registry_links(&departments, Path::new(config), Some(schemas.path()));
+    assert!(pairs > 500, "{pairs}");
     assert!(
         recall >= 0.95 && precision >= 0.99,
-        "registry ↔ other departments: recall {recall:.4}, precision {precision:.4} over {true_pairs} true pairs"
+        "volunteers ↔ other departments: recall {recall:.4}, precision {precision:.4} over {pairs} pairs"
     );
+
+    // Without the directory the kind is unknown: a config error, not a silent skip.
+    let without = std::fs::read_to_string(config)
+        .unwrap()
+        .replace("schemas_dir", "# schemas_dir");
+    let path = dir.path().join("without.toml");
+    std::fs::write(&path, without).unwrap();
+    let checked = govhub(&["check", "--config", path.to_str().unwrap()], &secrets);
+    assert_eq!(checked.status.code(), Some(2), "{}", text(&checked));
     assert!(
-        data.observations
-            .iter()
-            .any(|o| o.record.department == Department::Registry.as_str()),
-        "registry records are observed"
+        text(&checked).contains("no schema for kind \"community.volunteer\""),
+        "{}",
+        text(&checked)
     );
 }
 
@@ -194,7 +285,9 @@ async fn check_sample_reports_a_wrong_mapping_before_anything_is_published() {
 "/person/birth_date" = { from = "/csrq", date = "iso", optional = true }
 "/person/sex" = { from = "/xbdm", optional = true }
 "#;
-    let (config, secrets) = config_file(dir.path(), &running, Some(&[REGISTRY]), Some(wrong));
+    let (config, secrets) = config_file(dir.path(), &running, Some(&[REGISTRY]), |table| {
+        table["connectors"][REGISTRY]["mapping"] = toml::from_str(wrong).unwrap();
+    });
     let config = config.to_str().unwrap();
     let out = govhub(&["check", "--config", config, "--sample", "100"], &secrets);
     let said = text(&out);

@@ -40,21 +40,19 @@ pub struct Survivorship {
 }
 
 impl Default for Survivorship {
-    /// Civil affairs keeps the household register, so it is trusted first for who a
-    /// person is; phones change, so the newest wins; sex is what most records say.
+    /// Without a config that says which department to trust for what: the value most
+    /// records agree on (ties to the most recent), and the newest phone, since phones
+    /// change. No department is named here: which registry is authoritative is the
+    /// deployment's to say (`[identity.survivorship]`; the example config trusts civil
+    /// affairs' household register first).
     fn default() -> Survivorship {
-        let registry = || Rule::Trusted {
-            order: ["civil-affairs", "health", "education", "urban-management"]
-                .map(str::to_owned)
-                .to_vec(),
-        };
         Survivorship {
-            name: registry(),
-            resident_id: registry(),
+            name: Rule::MostFrequent,
+            resident_id: Rule::MostFrequent,
             sex: Rule::MostFrequent,
-            birth_date: registry(),
+            birth_date: Rule::MostFrequent,
             phone: Rule::MostRecent,
-            division_code: registry(),
+            division_code: Rule::MostFrequent,
         }
     }
 }
@@ -139,7 +137,10 @@ mod tests {
         ];
         let pick = |rule: &Rule| rule.choose(&candidates).unwrap().value.clone();
         assert_eq!(pick(&Rule::MostRecent), "a");
-        assert_eq!(pick(&Survivorship::default().name), "b");
+        let registry_first = Rule::Trusted {
+            order: vec!["civil-affairs".into()],
+        };
+        assert_eq!(pick(&registry_first), "b");
         assert_eq!(pick(&Rule::MostFrequent), "a");
         let untrusted = Rule::Trusted {
             order: vec!["tax".into()],
