@@ -25,6 +25,20 @@ pub enum DateFormat {
     EpochMillis,
 }
 
+impl std::fmt::Display for DateFormat {
+    /// The layout's name as the config writes it (`compact`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DateFormat::Auto => "auto",
+            DateFormat::Iso => "iso",
+            DateFormat::Slash => "slash",
+            DateFormat::Compact => "compact",
+            DateFormat::Chinese => "chinese",
+            DateFormat::EpochMillis => "epoch_millis",
+        })
+    }
+}
+
 /// China Standard Time.
 fn cst() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).expect("UTC+8 is within ±24 h")

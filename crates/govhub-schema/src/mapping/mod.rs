@@ -289,12 +289,12 @@ impl FieldRule {
         }
         if let Some(format) = self.date {
             let date = parse_date(&value, format)
-                .ok_or_else(|| fail("date", format!("not a date in layout {format:?}")))?;
+                .ok_or_else(|| fail("date", format!("not a date in layout {format}")))?;
             value = Cow::Owned(Value::String(dates::iso_date(date)));
         }
         if let Some(format) = self.datetime {
             let time = parse_datetime(&value, format)
-                .ok_or_else(|| fail("datetime", format!("not a date-time in layout {format:?}")))?;
+                .ok_or_else(|| fail("datetime", format!("not a date-time in layout {format}")))?;
             value = Cow::Owned(Value::String(time.to_rfc3339()));
         }
         if let Some(target) = self.as_type {

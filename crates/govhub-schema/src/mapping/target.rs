@@ -61,24 +61,37 @@ pub(super) fn index_too_large(path: &[Segment]) -> Option<usize> {
 /// the wrong kind is replaced). Returns whether an index beyond an array's end left
 /// holes (nulls) before it, for [`ArrayShape::remove_holes`].
 pub(super) fn insert(root: &mut Value, path: &[Segment], value: Value) -> Result<bool, RuleError> {
-    if path.is_empty() {
-        return Ok(false);
-    }
     if index_too_large(path).is_some() {
         return Err(fail(
             "index",
             format!("array index above {MAX_ARRAY_INDEX}"),
         ));
     }
+    let Some((last, parents)) = path.split_last() else {
+        return Ok(false);
+    };
     let mut holes = false;
     let mut node = root;
-    for seg in path {
+    for seg in parents {
         let Some(next) = child(node, seg, &mut holes) else {
             return Ok(holes);
         };
         node = next;
     }
-    *node = value;
+    // The leaf of an object is set in one search: this runs for every field of every
+    // record.
+    if let Segment::Key(key) = last {
+        if !node.is_object() {
+            *node = Value::Object(Map::new());
+        }
+        if let Value::Object(map) = node {
+            map.insert(key.clone(), value);
+        }
+        return Ok(holes);
+    }
+    if let Some(slot) = child(node, last, &mut holes) {
+        *slot = value;
+    }
     Ok(holes)
 }
 
@@ -94,10 +107,11 @@ fn child<'a>(node: &'a mut Value, seg: &Segment, holes: &mut bool) -> Option<&'a
                 return None;
             };
             // Look up before inserting: the key is cloned only when the slot is new.
-            if !map.contains_key(key) {
-                map.insert(key.clone(), Value::Null);
+            if map.contains_key(key) {
+                map.get_mut(key)
+            } else {
+                Some(map.entry(key.clone()).or_insert(Value::Null))
             }
-            map.get_mut(key)
         }
         Segment::Index(i) => {
             let items = array(node)?;
