@@ -36,6 +36,9 @@ pub enum Prepared {
         /// The person it is about, for identity resolution (`None`: about nobody);
         /// boxed, as most of a batch's items are accepted and the channel moves them.
         observation: Option<Box<Observation>>,
+        /// Canonical fields holding a value the mapping set aside as invalid
+        /// (`on_invalid`): the record's data-quality flags.
+        set_aside: Vec<String>,
     },
     /// Rejected: its dead letter.
     Rejected {
@@ -66,6 +69,32 @@ pub struct Counts {
     pub batches: u64,
     /// Rejections by reason (`stage: keyword at instance path`); never contains values.
     pub reasons: BTreeMap<String, u64>,
+    /// Published records with a value set aside as invalid, by the canonical field
+    /// holding it (`/patient/identifiers/resident_id_unverified`): the data-quality
+    /// report to send back to the department.
+    pub set_aside: BTreeMap<String, SetAside>,
+}
+
+/// Published records with a value set aside in one field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SetAside {
+    /// How many.
+    pub count: u64,
+    /// Source record ids of the first few (ids, never values), to look them up.
+    pub examples: Vec<String>,
+}
+
+/// Example record ids kept per data-quality field.
+const SET_ASIDE_EXAMPLES: usize = 3;
+
+impl SetAside {
+    /// Counts record `source_record_id`.
+    pub fn add(&mut self, source_record_id: &str) {
+        self.count += 1;
+        if self.examples.len() < SET_ASIDE_EXAMPLES {
+            self.examples.push(source_record_id.to_owned());
+        }
+    }
 }
 
 /// Why a sync stopped.
@@ -105,6 +134,13 @@ impl Counts {
         for (reason, n) in &other.reasons {
             *self.reasons.entry(reason.clone()).or_default() += n;
         }
+        for (field, other) in &other.set_aside {
+            let mine = self.set_aside.entry(field.clone()).or_default();
+            mine.count += other.count;
+            let room = SET_ASIDE_EXAMPLES.saturating_sub(mine.examples.len());
+            mine.examples
+                .extend(other.examples.iter().take(room).cloned());
+        }
     }
 }
 
@@ -129,11 +165,18 @@ impl Stages<'_> {
                     )
                     .map(Box::new)
                 });
+                let set_aside = self
+                    .mapping
+                    .quarantine_fields()
+                    .filter(|field| canonical.pointer(field).is_some())
+                    .map(str::to_owned)
+                    .collect();
                 Prepared::Accepted {
                     record,
                     canonical,
                     id,
                     observation,
+                    set_aside,
                 }
             }
             Err(rejection) => {
@@ -236,6 +279,54 @@ mod tests {
             payload,
             fetched_at: Utc::now(),
         }
+    }
+
+    #[test]
+    fn a_bad_resident_id_set_aside_keeps_the_record_and_flags_it() {
+        let standard = Standard::embedded().unwrap();
+        let mapping: govhub_schema::mapping::Mapping = toml::from_str(
+            r#"
+"/record_id" = { from = "/id" }
+"/person/name" = { from = "/xm" }
+"/person/identifiers/resident_id" = { from = "/sfzh", normalize = "resident_id", on_invalid = "/person/identifiers/resident_id_unverified" }
+"#,
+        )
+        .unwrap();
+        let mapping = mapping.compile();
+        let stages = Stages {
+            mapping: &mapping,
+            schema: standard.latest("civil-affairs.resident").unwrap(),
+        };
+        let publisher = Publisher::new(Topics::default());
+        let flags = |sfzh: &str| match stages.prepare(
+            record(
+                "RK0001",
+                json!({"id": "RK0001", "xm": "李娜", "sfzh": sfzh}),
+            ),
+            &publisher,
+        ) {
+            Prepared::Accepted { set_aside, .. } => set_aside,
+            Prepared::Rejected { reasons, .. } => panic!("rejected: {reasons:?}"),
+        };
+        // Two digits transposed: the check character fails, the record is published.
+        assert_eq!(
+            flags("110105194912310021"),
+            ["/person/identifiers/resident_id_unverified"]
+        );
+        assert!(flags("11010519491231002X").is_empty());
+
+        let mut total = Counts::default();
+        for n in 0..5 {
+            let mut batch = Counts::default();
+            batch
+                .set_aside
+                .entry("/f".into())
+                .or_default()
+                .add(&format!("R{n}"));
+            total.add(&batch);
+        }
+        assert_eq!(total.set_aside["/f"].count, 5);
+        assert_eq!(total.set_aside["/f"].examples, ["R0", "R1", "R2"]);
     }
 
     #[test]

@@ -463,6 +463,7 @@ impl Entry {
                 batches: c.batches,
             },
             top_reasons: reasons,
+            data_quality: c.set_aside.clone(),
             lag_seconds: self.lag(now),
             throughput: self.throughput.series(now),
         }

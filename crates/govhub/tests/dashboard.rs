@@ -244,6 +244,40 @@ async fn cards_match_api(demo: &Demo, browser: &Browser) {
                 if bars.as_u64().unwrap_or(0) == 0 {
                     return Err(format!("{name}: no bars in the throughput chart"));
                 }
+                // The data-quality report: one row per field with a value set aside,
+                // its count as the API says.
+                let quality = c["data_quality"].as_object().cloned().unwrap_or_default();
+                let rows = browser
+                    .exec(&format!(
+                        "return Array.from(document.querySelectorAll('{card} ol.quality li')).map((li) => li.textContent)"
+                    ))
+                    .await;
+                let rows: Vec<String> = rows
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect();
+                let expected: Vec<String> = quality
+                    .iter()
+                    .map(|(field, q)| format!("{field}{}", q["count"]))
+                    .collect();
+                if rows != expected {
+                    return Err(format!(
+                        "{name}: data quality shows {rows:?}, API says {expected:?}"
+                    ));
+                }
+            }
+            // The demo's health and civil-affairs records include IDs set aside.
+            let reported = CONNECTORS.iter().any(|name| {
+                connector(&data, name).is_ok_and(|c| {
+                    c["data_quality"]
+                        .as_object()
+                        .is_some_and(|q| !q.is_empty())
+                })
+            });
+            if !reported {
+                return Err("no connector reports a value set aside yet".into());
             }
             for k in ["residents", "records", "links", "merges", "splits"] {
                 let want = data["identity"][k]

@@ -14,6 +14,8 @@ use govhub::demo::{EXAMPLE_CONFIG, REGISTRY, REGISTRY_EXAMPLE, REGISTRY_TOKEN_VA
 use govhub::eval::labelled;
 use govhub_resolve::identity::Resolver;
 use govhub_schema::Standard;
+use govhub_sim::noise::IdNoise;
+use govhub_sim::registry::DocumentType;
 use govhub_sim::{Department, Departments, Ports};
 
 /// The example config with the registry appended, pointed at `running`, into the
@@ -116,6 +118,27 @@ async fn a_people_registry_is_connected_with_config_alone_and_joins_the_others()
     let config = config.to_str().unwrap();
     let run = run_once_publishing_every_registry_record(config, &secrets, &departments);
     let out = String::from_utf8_lossy(&run.stdout);
+    // The data-quality report counts exactly the IDs the simulator spoiled beyond repair
+    // (a digit typed wrong, two transposed): kept, set aside, to be sent back.
+    let spoiled = departments
+        .registry
+        .items()
+        .filter(|i| {
+            i.document == Some(DocumentType::ResidentIdCard)
+                && matches!(i.noise().id, Some(IdNoise::Transposed | IdNoise::Mistyped))
+        })
+        .count();
+    assert!(spoiled > 0);
+    let reported = out
+        .lines()
+        .skip_while(|l| !l.starts_with("data quality:"))
+        .skip_while(|l| l.trim() != REGISTRY)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no data-quality line for the registry in {out}"));
+    let fields: Vec<&str> = reported.split_whitespace().collect();
+    assert_eq!(fields[0], "/person/identifiers/resident_id_unverified");
+    assert_eq!(fields[1], spoiled.to_string(), "{reported}");
+    assert_eq!(fields[2], "e.g.", "record ids as examples: {reported}");
     assert!(
         out.contains("\nidentity: "),
         "run --once says what resolution did: {out}"

@@ -482,6 +482,15 @@ impl CompiledMapping {
         (out, violations)
     }
 
+    /// The canonical fields rules set an invalid value aside in (their `on_invalid`), as
+    /// configured: a record that has one of them carries a value its department should
+    /// correct (the data-quality report counts them).
+    pub fn quarantine_fields(&self) -> impl Iterator<Item = &str> {
+        self.rules
+            .iter()
+            .filter_map(|r| r.rule.on_invalid.as_deref())
+    }
+
     /// The canonical fields (target pointers, as configured) whose rules failed, from
     /// violations returned by [`CompiledMapping::apply`] or
     /// [`CompiledMapping::apply_partial`] (their `schema_path`).

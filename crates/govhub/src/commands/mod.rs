@@ -77,19 +77,30 @@ pub fn print_counts(counts: &BTreeMap<String, Counts>) {
             c.pulled, c.published, c.rejected, c.duplicates
         );
     }
-    if counts.values().all(|c| c.reasons.is_empty()) {
-        return;
-    }
-    println!("\nrejections by connector and reason (the dead-letter topic has every record):");
-    for (name, c) in counts {
-        if c.reasons.is_empty() {
-            continue;
+    if counts.values().any(|c| !c.reasons.is_empty()) {
+        println!("\nrejections by connector and reason (the dead-letter topic has every record):");
+        for (name, c) in counts.iter().filter(|(_, c)| !c.reasons.is_empty()) {
+            println!("  {name}");
+            let mut sorted: Vec<(&String, &u64)> = c.reasons.iter().collect();
+            sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            for (reason, n) in sorted {
+                println!("    {reason:<62} {n:>6}");
+            }
         }
-        println!("  {name}");
-        let mut sorted: Vec<(&String, &u64)> = c.reasons.iter().collect();
-        sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        for (reason, n) in sorted {
-            println!("    {reason:<62} {n:>6}");
+    }
+    if counts.values().any(|c| !c.set_aside.is_empty()) {
+        println!(
+            "\ndata quality: values set aside as invalid, the records published (for the department to correct):"
+        );
+        for (name, c) in counts.iter().filter(|(_, c)| !c.set_aside.is_empty()) {
+            println!("  {name}");
+            for (field, q) in &c.set_aside {
+                println!(
+                    "    {field:<62} {:>6}  e.g. {}",
+                    q.count,
+                    q.examples.join(", ")
+                );
+            }
         }
     }
 }

@@ -97,7 +97,15 @@ impl Core {
                     canonical,
                     id,
                     observation,
+                    set_aside,
                 } => {
+                    for field in set_aside {
+                        counts
+                            .set_aside
+                            .entry(field)
+                            .or_default()
+                            .add(&record.source_record_id);
+                    }
                     let mut person = None;
                     if let Some(observation) = observation {
                         let outcome = self.resolver.observe(&observation);

@@ -1,9 +1,13 @@
 //! The status as the admin API shows it: the JSON contract the dashboard and
 //! `govhub status` read. Field names are part of that contract.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use crate::pipeline::SetAside;
 
 /// Identity resolution's numbers, set by the hub as it resolves.
 pub use govhub_resolve::identity::IdentityStats;
@@ -29,6 +33,9 @@ pub struct ConnectorView {
     pub counts: CountsView,
     /// The most frequent rejection reasons, most frequent first: `[reason, count]`.
     pub top_reasons: Vec<(String, u64)>,
+    /// The data-quality report: published records with a value set aside as invalid,
+    /// by the canonical field holding it, with a count and the first record ids.
+    pub data_quality: BTreeMap<String, SetAside>,
     /// Seconds since the newest committed record was fetched (see [`Status`]).
     pub lag_seconds: Option<f64>,
     /// Records written per 10-second bucket over the last ten minutes, oldest first.

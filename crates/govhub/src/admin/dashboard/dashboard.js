@@ -216,7 +216,13 @@
     }
     card.querySelector('.counts .bad').classList.toggle('nonzero', Number(counts.rejected) > 0);
 
-    renderReasons(card, Array.isArray(c.top_reasons) ? c.top_reasons : []);
+    renderCounted(card, '.reasons:not(.quality)', '.no-reasons',
+      (Array.isArray(c.top_reasons) ? c.top_reasons : []).map((r) => (Array.isArray(r) ? r : [r?.reason, r?.count])));
+    // Records published with a value set aside (a resident ID failing its check): what
+    // the department should correct, with record ids to look up, never values.
+    const quality = c.data_quality && typeof c.data_quality === 'object' ? c.data_quality : {};
+    renderCounted(card, '.quality', '.no-quality',
+      Object.entries(quality).map(([field, q]) => [field, q?.count, (q?.examples || []).join(', ')]));
     renderError(card, c.last_error);
     renderChart(card, Array.isArray(c.throughput) ? c.throughput : []);
 
@@ -231,15 +237,15 @@
     card.querySelector('button.resume').disabled = state !== 'paused';
   }
 
-  function renderReasons(card, reasons) {
-    const list = card.querySelector('.reasons');
-    const items = reasons.slice(0, 5).map((r) => {
-      const [reason, n] = Array.isArray(r) ? r : [r?.reason, r?.count];
+  /** Fills list `listSel` with `[label, count, hint]` rows (at most five). */
+  function renderCounted(card, listSel, emptySel, rows) {
+    const list = card.querySelector(listSel);
+    const items = rows.slice(0, 5).map(([label, n, hint]) => {
       const li = document.createElement('li');
       const text = document.createElement('span');
       text.className = 'reason';
-      text.textContent = String(reason ?? '');
-      text.title = String(reason ?? '');
+      text.textContent = String(label ?? '');
+      text.title = hint ? `${label} · e.g. ${hint}` : String(label ?? '');
       const count = document.createElement('span');
       count.className = 'reason-count';
       count.textContent = num(n);
@@ -248,7 +254,7 @@
     });
     list.replaceChildren(...items);
     list.hidden = items.length === 0;
-    card.querySelector('.no-reasons').hidden = items.length !== 0;
+    card.querySelector(emptySel).hidden = items.length !== 0;
   }
 
   function renderError(card, err) {
