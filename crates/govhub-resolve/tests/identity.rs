@@ -144,6 +144,85 @@ fn a_homophone_name_without_an_id_resolves_by_pinyin() {
     assert!(link.probability.unwrap() >= 0.99, "{link:?}");
 }
 
+/// The level `comparison` fell into in the decision that linked `outcome`'s record.
+fn level_of(outcome: &govhub_resolve::identity::Outcome, comparison: &str) -> String {
+    outcome.events[0]
+        .evidence
+        .iter()
+        .find(|e| e.comparison == comparison)
+        .map(|e| e.level.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn another_day_of_the_same_month_with_name_and_phone_still_resolves() {
+    let mut r = resolver();
+    let a = r.observe(&obs("health", "H1", &zhang_wei()));
+    let b = r.observe(&obs(
+        "education",
+        "E1",
+        &P {
+            id: None,
+            birth: Some("1985-03-27".into()),
+            ..zhang_wei()
+        },
+    ));
+    assert_eq!(
+        a.person_id, b.person_id,
+        "a mistyped day is not another person"
+    );
+    assert_eq!(level_of(&b, "birth_date"), "same_year_month");
+}
+
+#[test]
+fn a_dropped_given_name_character_with_birth_date_and_phone_resolves() {
+    let mut r = resolver();
+    let full = P {
+        name: "张建军",
+        id: Some(id("110105", "1979-11-02", 3)),
+        birth: Some("1979-11-02".into()),
+        phone: Some("13900139002".into()),
+        sex: Some(Sex::Male),
+    };
+    let a = r.observe(&obs("civil-affairs", "M1", &full));
+    let b = r.observe(&obs(
+        "health",
+        "H1",
+        &P {
+            name: "张建",
+            id: None,
+            ..full
+        },
+    ));
+    assert_eq!(a.person_id, b.person_id);
+    assert_eq!(level_of(&b, "name"), "contained");
+}
+
+#[test]
+fn a_one_character_name_is_weak_evidence_not_a_rare_one() {
+    // Two records cut short to the surname, with the same birth date and nothing else:
+    // as likely two people surnamed 刘 born that day as one.
+    let mut r = resolver();
+    let liu = P {
+        name: "刘",
+        id: None,
+        birth: Some("1988-06-15".into()),
+        phone: None,
+        sex: None,
+    };
+    let a = r.observe(&obs("health", "H1", &liu));
+    let b = r.observe(&obs("education", "E1", &liu));
+    assert_ne!(a.person_id, b.person_id);
+    // A full, rarer name with the same evidence is one person.
+    let ouyang = P {
+        name: "欧阳娜娜",
+        ..liu
+    };
+    let a = r.observe(&obs("health", "H2", &ouyang));
+    let b = r.observe(&obs("education", "E2", &ouyang));
+    assert_eq!(a.person_id, b.person_id);
+}
+
 #[test]
 fn traditional_characters_resolve_as_folded() {
     let mut r = resolver();

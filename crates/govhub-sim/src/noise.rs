@@ -31,6 +31,10 @@ pub struct Noise {
     pub changed_phone: f64,
     /// Birth date with day and month swapped; only possible when the day is 12 or less.
     pub swapped_birth_date: f64,
+    /// Birth date on another day of the same month (a misread or mistyped day).
+    pub changed_birth_day: f64,
+    /// The last character of a given name of two or more left out (张建军 → 张建).
+    pub dropped_name_char: f64,
 }
 
 impl Default for Noise {
@@ -46,6 +50,8 @@ impl Default for Noise {
             fullwidth_phone: 0.02,
             changed_phone: 0.05,
             swapped_birth_date: 0.02,
+            changed_birth_day: 0.02,
+            dropped_name_char: 0.01,
         }
     }
 }
@@ -57,6 +63,8 @@ pub enum NameNoise {
     Similar,
     /// Traditional characters.
     Traditional,
+    /// The given name's last character left out.
+    Dropped,
 }
 
 /// What was done to a resident ID.
@@ -96,6 +104,8 @@ pub struct PersonNoise {
     pub phone: Option<PhoneNoise>,
     /// Whether day and month of the birth date are swapped.
     pub birth_date_swapped: bool,
+    /// Whether the birth date is another day of the same month.
+    pub birth_day_changed: bool,
 }
 
 impl PersonNoise {
@@ -150,6 +160,8 @@ impl Noise {
         fullwidth_phone: 0.0,
         changed_phone: 0.0,
         swapped_birth_date: 0.0,
+        changed_birth_day: 0.0,
+        dropped_name_char: 0.0,
     };
 
     /// `resident` as a record identified by `key` carries them.
@@ -261,6 +273,36 @@ impl Noise {
             birth_date = swapped;
             noise.birth_date_swapped = true;
         }
+        // Drawn after every other kind, so adding them changed no other record's noise.
+        if rng.chance(self.changed_birth_day) && !noise.birth_date_swapped {
+            let month_days = (28..=31)
+                .rev()
+                .find(|d| {
+                    NaiveDate::from_ymd_opt(birth_date.year(), birth_date.month(), *d).is_some()
+                })
+                .unwrap_or(28);
+            let other = 1 + rng.below(u64::from(month_days) - 1) as u32;
+            let day = if other >= birth_date.day() {
+                other + 1
+            } else {
+                other
+            };
+            if let Some(changed) =
+                NaiveDate::from_ymd_opt(birth_date.year(), birth_date.month(), day)
+            {
+                birth_date = changed;
+                noise.birth_day_changed = true;
+            }
+        }
+        let surname = names::surname_len(&resident.name);
+        if rng.chance(self.dropped_name_char)
+            && noise.name.is_none()
+            && !name.contains('·')
+            && name.chars().count() >= surname + 2
+        {
+            name.pop();
+            noise.name = Some(NameNoise::Dropped);
+        }
 
         NoisyPerson {
             name,
@@ -307,6 +349,8 @@ mod tests {
             fullwidth_phone: 0.3,
             changed_phone: 0.3,
             swapped_birth_date: 0.3,
+            changed_birth_day: 0.3,
+            dropped_name_char: 0.2,
         };
         let mut seen = std::collections::BTreeSet::new();
         for i in 0..20_000 {
@@ -316,6 +360,7 @@ mod tests {
             seen.insert(format!("{:?}", p.noise.id));
             seen.insert(format!("{:?}", p.noise.phone));
             seen.insert(format!("swapped {}", p.noise.birth_date_swapped));
+            seen.insert(format!("day changed {}", p.noise.birth_day_changed));
             let normalized = p.resident_id.as_deref().and_then(resident_id::normalize);
             match p.noise.id {
                 None | Some(IdNoise::FullWidth | IdNoise::Legacy15) => {
@@ -339,6 +384,11 @@ mod tests {
                     assert_eq!(p.name.chars().count(), r.name.chars().count());
                     assert_ne!(name_match_key(&p.name), name_match_key(&r.name));
                 }
+                Some(NameNoise::Dropped) => {
+                    assert_eq!(p.name.chars().count() + 1, r.name.chars().count());
+                    assert!(r.name.starts_with(&p.name), "the last character left out");
+                    assert!(p.name.chars().count() > names::surname_len(&r.name));
+                }
             }
             match p.noise.phone {
                 None => assert_eq!(p.phone, r.phone),
@@ -359,6 +409,12 @@ mod tests {
                     (p.birth_date.month(), p.birth_date.day()),
                     (r.birth_date.day(), r.birth_date.month())
                 );
+            } else if p.noise.birth_day_changed {
+                assert_eq!(
+                    (p.birth_date.year(), p.birth_date.month()),
+                    (r.birth_date.year(), r.birth_date.month())
+                );
+                assert_ne!(p.birth_date.day(), r.birth_date.day());
             } else {
                 assert_eq!(p.birth_date, r.birth_date);
             }
@@ -372,7 +428,9 @@ mod tests {
             "Some(Legacy15)",
             "Some(Transposed)",
             "Some(Changed)",
+            "Some(Dropped)",
             "swapped true",
+            "day changed true",
         ] {
             assert!(seen.contains(kind), "{kind} never happened");
         }

@@ -244,18 +244,6 @@ pub struct RegistrySim {
     pub credentials: BearerCredentials,
 }
 
-/// `surname`'s length in characters if `name` starts with a compound surname, else 1.
-fn surname_len(name: &str) -> usize {
-    if names::COMPOUND_SURNAMES
-        .iter()
-        .any(|surname| name.starts_with(surname))
-    {
-        2
-    } else {
-        1
-    }
-}
-
 /// `(xing, ming)` of `recorded`, the name as recorded, split where the resident's real
 /// `name` splits (name noise changes characters, never their number). A transliterated
 /// name has no surname to split off: it is all `ming`, `xing` empty.
@@ -263,7 +251,7 @@ fn split_name(name: &str, recorded: &str) -> (String, String) {
     if recorded.contains('·') {
         return (String::new(), recorded.to_owned());
     }
-    let at = surname_len(name);
+    let at = names::surname_len(name);
     (
         recorded.chars().take(at).collect(),
         recorded.chars().skip(at).collect(),
@@ -462,6 +450,7 @@ impl RegistrySim {
         // Noise in a field left out is noise the item does not carry.
         if gaps.birth_date {
             person.noise.birth_date_swapped = false;
+            person.noise.birth_day_changed = false;
         }
         if gaps.phone {
             person.noise.phone = None;

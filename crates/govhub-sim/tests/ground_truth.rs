@@ -97,6 +97,10 @@ fn every_person_entry_maps_to_its_resident() {
                     normalize::name_match_key(&resident.name)
                 ),
                 Some(NameNoise::Similar) => assert_ne!(name, resident.name),
+                Some(NameNoise::Dropped) => assert!(
+                    resident.name.starts_with(&name) && name.len() < resident.name.len(),
+                    "{name}"
+                ),
             }
         }
     }

@@ -389,6 +389,10 @@ fn ground_truth_points_at_the_residents_the_items_describe() {
                 normalize::name_match_key(&resident.name)
             ),
             Some(NameNoise::Similar) => assert_ne!(name, resident.name),
+            Some(NameNoise::Dropped) => assert!(
+                resident.name.starts_with(&name) && name.len() < resident.name.len(),
+                "{name}"
+            ),
         }
 
         // The birth date: `csrq`, or the resident ID's when `csrq` is left out.
@@ -404,6 +408,12 @@ fn ground_truth_points_at_the_residents_the_items_describe() {
             assert_eq!(
                 (b.month(), b.day()),
                 (resident.birth_date.day(), resident.birth_date.month())
+            );
+        } else if noise.birth_day_changed {
+            let b = birth.unwrap();
+            assert_eq!(
+                (b.year(), b.month()),
+                (resident.birth_date.year(), resident.birth_date.month())
             );
         } else if v.get("csrq").is_some() || noise.id_recoverable() {
             assert_eq!(birth, Some(resident.birth_date));

@@ -11,9 +11,11 @@ use super::name::pinyin;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Comparison {
     /// Name: exact; equal once traditional characters are folded; same pinyin
-    /// (homophones); similar pinyin (Jaro–Winkler ≥ 0.88); different.
+    /// (homophones); one character dropped or added (张建军 / 张建); similar pinyin
+    /// (Jaro–Winkler ≥ 0.88); different.
     Name,
-    /// Birth date: exact; day and month swapped; one digit off; different.
+    /// Birth date: exact; day and month swapped; one digit off; same year and month,
+    /// another day; same day and month, the year one off; different.
     BirthDate,
     /// Sex: same; different.
     Sex,
@@ -48,8 +50,22 @@ impl Comparison {
     /// Names of the levels, from most to least alike.
     pub fn levels(self) -> &'static [&'static str] {
         match self {
-            Comparison::Name => &["exact", "folded", "pinyin", "pinyin_similar", "different"],
-            Comparison::BirthDate => &["exact", "day_month_swapped", "one_digit", "different"],
+            Comparison::Name => &[
+                "exact",
+                "folded",
+                "pinyin",
+                "contained",
+                "pinyin_similar",
+                "different",
+            ],
+            Comparison::BirthDate => &[
+                "exact",
+                "day_month_swapped",
+                "one_digit",
+                "same_year_month",
+                "year_off_by_one",
+                "different",
+            ],
             Comparison::Sex | Comparison::Phone => &["same", "different"],
             Comparison::Division => &["same", "same_city", "different"],
         }
@@ -98,11 +114,34 @@ fn name(a: &Features<'_>, b: &Features<'_>) -> Option<u8> {
         1
     } else if a.pinyin_key == b.pinyin_key {
         2
-    } else if strsim::jaro_winkler(&pinyin_of(a), &pinyin_of(b)) >= PINYIN_SIMILAR {
+    } else if one_dropped(a.name, b.name) {
         3
-    } else {
+    } else if strsim::jaro_winkler(&pinyin_of(a), &pinyin_of(b)) >= PINYIN_SIMILAR {
         4
+    } else {
+        5
     })
+}
+
+/// Whether one name is the other with one character dropped, surname kept (张建军 /
+/// 张建, after folding traditional characters); the shorter keeps at least two.
+fn one_dropped(a: &str, b: &str) -> bool {
+    let fold = |n: &str| -> Vec<char> {
+        govhub_schema::normalize::name_match_key(n)
+            .chars()
+            .collect()
+    };
+    let (a, b) = (fold(a), fold(b));
+    let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    if short.len() < 2 || long.len() != short.len() + 1 || short[0] != long[0] {
+        return false;
+    }
+    let at = short
+        .iter()
+        .zip(&long)
+        .position(|(x, y)| x != y)
+        .unwrap_or(short.len());
+    short[at..] == long[at + 1..]
 }
 
 fn pinyin_of<'a>(f: &Features<'a>) -> Cow<'a, str> {
@@ -112,7 +151,8 @@ fn pinyin_of<'a>(f: &Features<'a>) -> Cow<'a, str> {
     }
 }
 
-/// `yyyymmdd` dates: exact, day/month swapped, exactly one digit different, different.
+/// `yyyymmdd` dates: exact, day/month swapped, exactly one digit different, same year
+/// and month, same day and month a year apart, different.
 fn birth_date(a: u32, b: u32) -> Option<u8> {
     let (a, b) = both(a, b)?;
     if a == b {
@@ -129,7 +169,15 @@ fn birth_date(a: u32, b: u32) -> Option<u8> {
         x /= 10;
         y /= 10;
     }
-    Some(if differing == 1 { 2 } else { 3 })
+    Some(if differing == 1 {
+        2
+    } else if a / 100 == b / 100 {
+        3
+    } else if a % 10_000 == b % 10_000 && (a / 10_000).abs_diff(b / 10_000) == 1 {
+        4
+    } else {
+        5
+    })
 }
 
 #[cfg(test)]
@@ -141,8 +189,42 @@ mod tests {
         assert_eq!(birth_date(19850312, 19850312), Some(0));
         assert_eq!(birth_date(19850312, 19851203), Some(1));
         assert_eq!(birth_date(19850312, 19850313), Some(2));
-        assert_eq!(birth_date(19850312, 19860412), Some(3));
+        assert_eq!(
+            birth_date(19850312, 19850327),
+            Some(3),
+            "another day, same month"
+        );
+        assert_eq!(
+            birth_date(19850312, 19840312),
+            Some(2),
+            "a year off, one digit"
+        );
+        assert_eq!(
+            birth_date(19800312, 19790312),
+            Some(4),
+            "a year off, two digits"
+        );
+        assert_eq!(birth_date(19850312, 19790312), Some(5), "years apart");
+        assert_eq!(birth_date(19850312, 19860412), Some(5));
         assert_eq!(birth_date(0, 19860412), None);
+    }
+
+    #[test]
+    fn a_dropped_or_added_character_is_contained() {
+        assert!(one_dropped("张建军", "张建"));
+        assert!(one_dropped("张建", "张建军"));
+        assert!(one_dropped("张建军", "张军"), "from the middle");
+        assert!(one_dropped("陳建軍", "陈建"), "traditional folded first");
+        assert!(
+            !one_dropped("张建军", "李建军"),
+            "another surname is not a drop"
+        );
+        assert!(
+            !one_dropped("张建", "张"),
+            "a one-character name contains nothing"
+        );
+        assert!(!one_dropped("张建军", "张建国"), "same length");
+        assert!(!one_dropped("张建军", "张"));
     }
 
     #[test]

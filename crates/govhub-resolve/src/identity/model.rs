@@ -178,6 +178,11 @@ impl Weights {
                 .get(&a.pinyin_key)
                 .copied()
                 .unwrap_or(self.rare);
+            // A one-character name (a surname alone, a name cut short) is as common as
+            // a surname: weighed as the most common names are, never as a rare one.
+            if a.name.chars().nth(1).is_none() {
+                return base - MAX_TF_ADJUSTMENT;
+            }
             let adjustment = (self.agreement / frequency).log2();
             return base + adjustment.clamp(-MAX_TF_ADJUSTMENT, MAX_TF_ADJUSTMENT);
         }

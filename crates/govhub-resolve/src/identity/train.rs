@@ -1,7 +1,7 @@
 //! Estimating the model from records, with the resident ID as the label: m is the
 //! level frequency among candidate pairs (sharing a blocking key) whose records carry
-//! the same resident ID; u the level frequency among random pairs (almost all
-//! non-matches, as in Splink); the prior the share of matching pairs among all pairs of
+//! the same resident ID; u the level frequency among random pairs that are not (known
+//! to be) one person; the prior the share of matching pairs among all pairs of
 //! records with an ID. Names' frequencies are counted over all records.
 //!
 //! Why not unsupervised EM for m (as Splink does without labels): on these records
@@ -23,8 +23,10 @@ use super::store::block_keys;
 
 /// Names seen fewer times than this are "rare": their frequency is not stored.
 const COMMON_NAME_COUNT: usize = 3;
-/// Random pairs drawn to estimate u.
-const RANDOM_PAIRS: usize = 400_000;
+/// Random pairs drawn to estimate u. Agreement on a phone or an exact birth date is rare
+/// among non-matches (a few in a hundred thousand pairs): fewer draws leave its u, and so
+/// the weight of agreeing, to a handful of counts.
+const RANDOM_PAIRS: usize = 4_000_000;
 /// Blocks larger than this are skipped when collecting candidate pairs (resolution
 /// compares at most about this many per key too).
 const MAX_BLOCK: usize = 50;
@@ -108,7 +110,10 @@ pub fn train(observations: &[Observation], seed: u64, trained_on: &str) -> (Mode
     let random_pairs = if n < 2 { 0 } else { RANDOM_PAIRS };
     for _ in 0..random_pairs {
         let (a, b) = (&owned[(next() % n) as usize], &owned[(next() % n) as usize]);
-        if std::ptr::eq(a, b) {
+        // u is the level frequency among non-matches: a pair known to be one person
+        // (same resident ID) is left out. At the prior's rate, such pairs are as common
+        // among random pairs as a shared phone between two strangers.
+        if std::ptr::eq(a, b) || (a.id != 0 && a.id == b.id) {
             continue;
         }
         let levels = compare(&a.features(), &b.features());

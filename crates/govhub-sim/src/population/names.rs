@@ -115,6 +115,18 @@ pub(crate) fn traditional(c: char) -> Option<char> {
         .find_map(|&(simplified, trad)| (c == simplified).then_some(trad))
 }
 
+/// The length in characters of `name`'s surname: 2 for a compound surname (欧阳), else 1.
+pub(crate) fn surname_len(name: &str) -> usize {
+    if COMPOUND_SURNAMES
+        .iter()
+        .any(|surname| name.starts_with(surname))
+    {
+        2
+    } else {
+        1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
