@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use govhub_connect::{explode, source_record};
-use govhub_resolve::identity::{IdentityConfig, Model, Observation, RecordRef, Resolver};
+use govhub_resolve::identity::{
+    IdentityConfig, Model, Observation, Reach, RecordRef, Resolver, reach,
+};
 use govhub_schema::Standard;
 use govhub_sim::{Department, Departments, Feed};
 use serde::Serialize;
@@ -223,6 +225,9 @@ pub struct Report {
     pub accuracy_by_resident_id: Accuracy,
     /// Resident IDs the simulator gave to more than one resident.
     pub shared_resident_ids: u64,
+    /// How many true pairs resolution can bring together at all (a shared ID or a
+    /// shared blocking key): an upper bound of recall.
+    pub blocking: Reach,
     /// Time spent in resolution alone.
     #[serde(with = "secs")]
     pub resolve_time: Duration,
@@ -273,6 +278,7 @@ pub fn evaluate(data: &Labelled, config: &IdentityConfig, model: &Model) -> anyh
     let (legal, shared_resident_ids) = data.by_resident_id();
     let accuracy_by_resident_id = accuracy(&assigned, &legal);
     let accuracy = accuracy(&assigned, &data.truth);
+    let blocking = reach(&data.observations, &data.truth);
     let stats = resolver.stats();
     let n = data.observations.len().max(1) as f64;
     let index_bytes = resolver.heap_bytes() as u64;
@@ -280,6 +286,7 @@ pub fn evaluate(data: &Labelled, config: &IdentityConfig, model: &Model) -> anyh
         accuracy,
         accuracy_by_resident_id,
         shared_resident_ids,
+        blocking,
         resolve_time,
         records_per_sec: n / resolve_time.as_secs_f64().max(1e-9),
         comparisons_per_record: stats.comparisons as f64 / n,

@@ -131,6 +131,15 @@ fn print_report(r: &Report, rejected: u64, threshold: f64) {
         a.recall, a.correct_pairs, a.true_pairs
     );
     println!("pairwise F1           {:>12.5}", a.f1);
+    let b = &r.blocking;
+    println!(
+        "blocking recall       {:>12.5}   ({} of {} pairs reachable; directly: {} same ID, {} a blocking key)",
+        b.recall(),
+        b.reachable,
+        b.true_pairs,
+        b.same_id,
+        b.shared_key
+    );
     let l = &r.accuracy_by_resident_id;
     println!(
         "resident IDs the simulator gave to two residents: {} — counting each such ID as one person:",
