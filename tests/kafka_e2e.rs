@@ -450,14 +450,41 @@ async fn four_departments_with_faults_lose_nothing() {
     }
     let mut golden: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut retired = BTreeSet::new();
+    let mut merged_into = BTreeMap::new();
     for entry in read_topic(&servers, &topic(&config, "person.v1")) {
         let key = entry.key.clone().expect("keyed by person id");
         if entry.value.is_null() {
             golden.remove(&key); // a tombstone: merged into another person
             retired.insert(key);
+        } else if let Some(into) = entry.value["merged_into"].as_str() {
+            // After the tombstone, where the id lives on.
+            assert!(retired.contains(&key), "merged_into before its tombstone");
+            assert_eq!(
+                entry.header("ce_type"),
+                Some(govhub_stream::PERSON_MERGED_TYPE)
+            );
+            merged_into.insert(key, into.to_owned());
         } else {
             golden.insert(key, entry.value);
         }
+    }
+    // Every retired id says where it went, and following that ends at a golden record.
+    for id in &retired {
+        let mut at = id;
+        for _ in 0..retired.len() {
+            match merged_into.get(at) {
+                Some(next) => at = next,
+                None => break,
+            }
+        }
+        assert!(
+            merged_into.contains_key(id),
+            "{id} retired without merged_into"
+        );
+        assert!(
+            golden.contains_key(at),
+            "{id} leads to {at}, which has no golden record"
+        );
     }
     for person in persons_of_events.difference(&retired) {
         assert!(golden.contains_key(person), "no golden record for {person}");

@@ -15,7 +15,7 @@ pub use embedded_log::{EmbeddedLog, LogEntry};
 pub use error::StreamError;
 pub use kafka::{KafkaSink, KafkaSinkConfig};
 pub use publish::{
-    DEAD_LETTER_TYPE, DeadLetter, IDENTITY_TYPE, PERSON_ID_EXTENSION, PERSON_TYPE, Publisher,
-    REFUSED_HEAD_BYTES,
+    DEAD_LETTER_TYPE, DeadLetter, IDENTITY_TYPE, PERSON_ID_EXTENSION, PERSON_MERGED_TYPE,
+    PERSON_TYPE, Publisher, REFUSED_HEAD_BYTES,
 };
 pub use topics::Topics;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use govhub_core::{CloudEvent, OutEvent, SourceRecord, Violation, content_digest, content_id};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::Topics;
@@ -197,6 +197,9 @@ pub const REFUSED_HEAD_BYTES: usize = 4096;
 
 /// CloudEvents `type` of golden records.
 pub const PERSON_TYPE: &str = "govhub.person.v1";
+/// CloudEvents `type` of the pointer from a merged person id to the id it was merged
+/// into, on the person topic after the merged id's tombstone.
+pub const PERSON_MERGED_TYPE: &str = "govhub.person.merged.v1";
 /// CloudEvents `type` of identity decisions.
 pub const IDENTITY_TYPE: &str = "govhub.identity.v1";
 /// CloudEvents extension attribute carrying the unified person id on departmental
@@ -232,6 +235,17 @@ impl Publisher {
         event.value.clear();
         event.headers.retain(|h| h.name != "content-type");
         event
+    }
+
+    /// After `retired`'s tombstone: the person id it was merged into, keyed by the
+    /// retired id, so a consumer holding the old id learns where its resident went from
+    /// the person topic alone (a chain of merges is followed key by key). Compaction
+    /// keeps it, as the latest value of its key.
+    pub fn person_merged(&self, retired: &str, into: &str, time: DateTime<Utc>) -> OutEvent {
+        let data = json!({ "person_id": retired, "merged_into": into });
+        let id = content_id(IDENTITY_SOURCE, retired, &data);
+        let topic = self.topics.person();
+        self.identity_event(topic, PERSON_MERGED_TYPE, retired, data, time, id)
     }
 
     /// An identity decision on the identity topic, keyed by the person it concerns.
@@ -401,6 +415,33 @@ mod tests {
         assert_eq!(letter.violations, vec![v]);
         assert_eq!(letter.payload, json!({"grade": 13}));
         assert_eq!(letter.stage, "validate");
+    }
+
+    #[test]
+    fn a_merged_id_gets_a_tombstone_then_where_it_lives_on() {
+        let p = Publisher::new(Topics::default());
+        let time = Utc::now();
+        let tombstone = p.person_retired("p00000000000000b2", time);
+        let merged = p.person_merged("p00000000000000b2", "p00000000000000a1", time);
+        for e in [&tombstone, &merged] {
+            assert_eq!(e.topic, "govhub.person.v1");
+            assert_eq!(e.key.as_deref(), Some("p00000000000000b2"));
+        }
+        assert!(tombstone.value.is_empty());
+        assert_eq!(merged.header("ce_type"), Some(PERSON_MERGED_TYPE));
+        let value: Value = serde_json::from_slice(&merged.value).unwrap();
+        assert_eq!(
+            value,
+            json!({"person_id": "p00000000000000b2", "merged_into": "p00000000000000a1"})
+        );
+        // The same merge is the same event, whenever it is published.
+        let again = p.person_merged(
+            "p00000000000000b2",
+            "p00000000000000a1",
+            time + chrono::Duration::hours(1),
+        );
+        assert!(merged.header("ce_id").is_some());
+        assert_eq!(again.header("ce_id"), merged.header("ce_id"));
     }
 
     #[test]

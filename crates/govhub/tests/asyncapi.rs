@@ -186,6 +186,12 @@ fn the_default_document_is_valid_asyncapi_and_covers_every_topic() {
     );
     channel(&doc, &topics.dlq());
 
+    // After a merged id's tombstone, the id it lives on as.
+    let merged = deref(&doc, &person["messages"]["person_merged_v1"]);
+    assert_eq!(
+        deref(&doc, &merged["payload"])["schema"]["required"],
+        json!(["person_id", "merged_into"])
+    );
     // The person topic also carries tombstones: no value, no content-type.
     let tombstone = deref(&doc, &person["messages"]["person_retired_v1"]);
     assert_eq!(deref(&doc, &tombstone["payload"])["schema"]["type"], "null");
@@ -198,7 +204,7 @@ fn the_default_document_is_valid_asyncapi_and_covers_every_topic() {
     // Every message: CloudEvents binary-mode headers and a string key; the person id
     // extension on everything but dead letters. Every operation: govhub sending.
     let messages = doc["components"]["messages"].as_object().unwrap();
-    assert_eq!(messages.len(), standard.iter().count() + 4);
+    assert_eq!(messages.len(), standard.iter().count() + 5);
     for (id, message) in messages {
         let headers = &message["headers"]["properties"];
         for header in ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time"] {

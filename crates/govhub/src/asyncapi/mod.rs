@@ -245,6 +245,7 @@ pub fn document(
     let golden = person_example();
     let person = publisher.person(EXAMPLE_PERSON, golden.clone(), time);
     let retired = publisher.person_retired(EXAMPLE_PERSON, time);
+    let merged = publisher.person_merged(EXAMPLE_PERSON, EXAMPLE_SURVIVOR, time);
     let person_key = key_schema("The unified person id (person_id).");
     described.push(Topic {
         id: id_of(&topics.person().replacen(topics.prefix(), "", 1)),
@@ -255,8 +256,11 @@ pub fn document(
                       unified person id. The topic is compacted: it keeps the latest version \
                       of every person, so a new consumer reads it from the beginning to get \
                       the whole population. A person id merged into another gets a tombstone \
-                      (no value), after which compaction drops it. The decisions behind each \
-                      version are on the identity topic."
+                      (no value: its golden record is gone) and then a `merged_into` record \
+                      under the same key naming the id it lives on as, which compaction keeps: \
+                      a consumer that stored an old id looks it up here (and follows a chain \
+                      of merges key by key) without reading the identity topic. The decisions \
+                      behind each version are on the identity topic."
             .into(),
         messages: vec![
             Message {
@@ -286,6 +290,21 @@ pub fn document(
                     "name": "tombstone",
                     "summary": "The tombstone of a merged person id (made-up id).",
                     "headers": example_headers(&retired)
+                })],
+            },
+            Message {
+                id: "person_merged_v1".into(),
+                title: "merged person id".into(),
+                summary: "Where a merged person id lives on: after its tombstone.".into(),
+                payload: merged_schema(),
+                payload_base: format!("{ID_BASE}person-merged.v1.json"),
+                headers: headers_schema(&merged, &person_spec)?,
+                key: key_schema("The retired person id."),
+                examples: vec![json!({
+                    "name": "merged",
+                    "summary": "A person id merged into an older one (made-up ids).",
+                    "headers": example_headers(&merged),
+                    "payload": {"person_id": EXAMPLE_PERSON, "merged_into": EXAMPLE_SURVIVOR}
                 })],
             },
         ],

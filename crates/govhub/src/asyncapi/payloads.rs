@@ -112,6 +112,22 @@ pub(super) fn tombstone_schema() -> Value {
     })
 }
 
+/// Payload of the person topic's merge pointers.
+pub(super) fn merged_schema() -> Value {
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "merged person id",
+        "description": "Follows the tombstone of a person id merged into another: the key's person id now lives on as `merged_into`. Compaction keeps it (the latest value of its key), so a consumer holding an old id finds the current one here; if `merged_into` was merged in turn, its own key says where to.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["person_id", "merged_into"],
+        "properties": {
+            "person_id": person_id_schema("The retired person id (the key)."),
+            "merged_into": person_id_schema("The person id it was merged into (the older of the two, kept).")
+        }
+    })
+}
+
 /// Payload of the identity topic: [`IdentityEvent`] as serialized.
 pub(super) fn identity_schema() -> Value {
     let comparisons: Vec<&str> = Comparison::ALL.iter().map(|c| c.as_str()).collect();
@@ -157,6 +173,8 @@ pub(super) fn identity_schema() -> Value {
 
 /// A made-up person id for the examples.
 pub(super) const EXAMPLE_PERSON: &str = "p000000000000002a";
+/// The made-up person id [`EXAMPLE_PERSON`] is merged into in the examples.
+pub(super) const EXAMPLE_SURVIVOR: &str = "p0000000000000007";
 
 /// An example golden record (every value made up).
 pub(super) fn person_example() -> Value {

@@ -72,6 +72,8 @@ impl Core {
         let mut decisions = Vec::new();
         let mut changed = BTreeSet::new();
         let mut retired = BTreeSet::new();
+        // Retired id → the id it was merged into.
+        let mut merged_into = BTreeMap::new();
         for item in batch.items {
             counts.pulled += 1;
             let (ty, source_record_id, id) = match &item {
@@ -110,6 +112,11 @@ impl Core {
                     if let Some(observation) = observation {
                         let outcome = self.resolver.observe(&observation);
                         for decision in outcome.events {
+                            if decision.event == "merge" {
+                                for from in &decision.from_person_ids {
+                                    merged_into.insert(from.clone(), decision.person_id.clone());
+                                }
+                            }
                             let data = serde_json::to_value(&decision).unwrap_or_default();
                             decisions.push(publisher.identity(
                                 &decision.person_id,
@@ -145,6 +152,9 @@ impl Core {
         let time = batch.fetched_at.unwrap_or_default();
         for person_id in retired {
             events.push(publisher.person_retired(&person_id, time));
+            if let Some(into) = merged_into.get(&person_id) {
+                events.push(publisher.person_merged(&person_id, into, time));
+            }
         }
         for person in changed {
             if let Some((person_id, golden)) = self.resolver.golden(person) {
