@@ -46,6 +46,20 @@ fn a_model_trained_on_a_hubs_records_is_accepted_by_the_config() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // What training changed, weight by weight, against the model in use (built in).
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("the model in use → the one trained"),
+        "{said}"
+    );
+    let exact = said
+        .lines()
+        .find(|l| l.trim_start().starts_with("name: exact"))
+        .unwrap_or_else(|| panic!("no name: exact line in {said}"));
+    assert!(
+        exact.contains('→') && exact.trim_end().ends_with(')'),
+        "{exact}"
+    );
     let trained: Value = serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
     assert!(trained["prior"].as_f64().unwrap() > 0.0);
     assert!(

@@ -76,6 +76,20 @@ impl Model {
         Ok(model)
     }
 
+    /// The prior's weight and each level's, `log2(m/u)` in bits, as
+    /// `(comparison, level, weight)` with the prior as `("prior", "", weight)` first:
+    /// for showing what training changed.
+    pub fn weights(&self) -> Vec<(String, String, f64)> {
+        let prior = (self.prior / (1.0 - self.prior)).log2();
+        let mut out = vec![("prior".to_owned(), String::new(), prior)];
+        for (comparison, levels) in &self.comparisons {
+            for l in levels {
+                out.push((comparison.clone(), l.level.clone(), (l.m / l.u).log2()));
+            }
+        }
+        out
+    }
+
     /// Weights ready for scoring.
     pub fn compile(&self) -> Result<Weights, ModelError> {
         let mut levels = Vec::new();

@@ -1,5 +1,6 @@
 //! `govhub eval`: identity resolution measured against the simulator's ground truth.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -7,7 +8,7 @@ use anyhow::Context;
 use govhub::config::HubConfig;
 use govhub::demo::EXAMPLE_CONFIG;
 use govhub::eval::{Report, evaluate, labelled};
-use govhub_resolve::identity::{Observation, Resolver, recorded_observations, train};
+use govhub_resolve::identity::{Model, Observation, Resolver, recorded_observations, train};
 use govhub_sim::Departments;
 
 use super::{load_config, load_standard};
@@ -53,7 +54,8 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
             observations.len(),
             data_dir.display()
         );
-        return write_model(&observations, options.seed, &trained_on, out);
+        let in_use = Resolver::load_model(&config.identity)?;
+        return write_model(&observations, options.seed, &trained_on, out, &in_use);
     }
     let standard = match load_standard(Some(&config)) {
         Ok(s) => s,
@@ -65,14 +67,14 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
         options.residents, options.seed
     );
     let data = labelled(&departments, &config, &standard);
+    let model = Resolver::load_model(&config.identity)?;
     if let Some(out) = options.train {
         let trained_on = format!(
             "govhub eval --train: simulated population of {} residents, seed {}",
             options.residents, options.seed
         );
-        return write_model(&data.observations, options.seed, &trained_on, out);
+        return write_model(&data.observations, options.seed, &trained_on, out, &model);
     }
-    let model = Resolver::load_model(&config.identity)?;
     let report = evaluate(&data, &config.identity, &model)?;
     if options.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -82,12 +84,14 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Estimates a model from `observations` and writes it to `out`.
+/// Estimates a model from `observations`, writes it to `out` and prints how its weights
+/// differ from `in_use`'s (the config's model, or the built-in one).
 fn write_model(
     observations: &[Observation],
     seed: u64,
     trained_on: &str,
     out: &Path,
+    in_use: &Model,
 ) -> anyhow::Result<ExitCode> {
     let (model, report) = train(observations, seed, trained_on);
     if report.matches == 0 {
@@ -107,7 +111,32 @@ fn write_model(
         model.prior,
         out.display()
     );
+    print_weight_changes(in_use, &model);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each weight of the model in use beside the trained one's, in bits.
+fn print_weight_changes(in_use: &Model, trained: &Model) {
+    println!("\nweights in bits, log2(m/u): the model in use → the one trained");
+    let before: BTreeMap<(String, String), f64> = in_use
+        .weights()
+        .into_iter()
+        .map(|(c, l, w)| ((c, l), w))
+        .collect();
+    for (comparison, level, after) in trained.weights() {
+        let label = if level.is_empty() {
+            comparison.clone()
+        } else {
+            format!("{comparison}: {level}")
+        };
+        match before.get(&(comparison, level)) {
+            Some(w) => println!(
+                "  {label:<32} {w:>+8.2} → {after:>+8.2}   ({:+.2})",
+                after - w
+            ),
+            None => println!("  {label:<32} {:>8} → {after:>+8.2}", "—"),
+        }
+    }
 }
 
 fn print_report(r: &Report, rejected: u64, threshold: f64) {
