@@ -16,6 +16,6 @@ pub use error::StreamError;
 pub use kafka::{KafkaSink, KafkaSinkConfig};
 pub use publish::{
     DEAD_LETTER_TYPE, DeadLetter, IDENTITY_TYPE, PERSON_ID_EXTENSION, PERSON_MERGED_TYPE,
-    PERSON_TYPE, Publisher, REFUSED_HEAD_BYTES,
+    PERSON_TYPE, Publisher, QUALITY_EXTENSION, REFUSED_HEAD_BYTES,
 };
 pub use topics::Topics;

@@ -63,7 +63,10 @@ impl Publisher {
 
     /// A valid record as a CloudEvent on `<prefix><kind>.v<N>` with the id
     /// [`Publisher::accepted_id`] gave, keyed by the person it is about (named in the
-    /// `govhubpersonid` extension) or, about nobody, by its source record id.
+    /// `govhubpersonid` extension) or, about nobody, by its source record id. Fields
+    /// holding a value the mapping set aside as invalid are named in the
+    /// `govhubquality` extension, comma-separated.
+    #[allow(clippy::too_many_arguments)] // one event, all of its parts
     pub fn accepted(
         &self,
         record: &SourceRecord,
@@ -72,6 +75,7 @@ impl Publisher {
         schema_id: &str,
         id: [u8; 16],
         person_id: Option<&str>,
+        set_aside: &[String],
     ) -> OutEvent {
         let source = source_uri(record);
         let mut event = CloudEvent {
@@ -88,6 +92,9 @@ impl Publisher {
         .with_extension("connector", &record.connector);
         if let Some(person_id) = person_id {
             event = event.with_extension(PERSON_ID_EXTENSION, person_id);
+        }
+        if !set_aside.is_empty() {
+            event = event.with_extension(QUALITY_EXTENSION, set_aside.join(","));
         }
         let key = person_id.unwrap_or(&record.source_record_id).to_owned();
         event.into_out_event(self.topics.kind(kind_version), Some(key))
@@ -205,6 +212,10 @@ pub const IDENTITY_TYPE: &str = "govhub.identity.v1";
 /// CloudEvents extension attribute carrying the unified person id on departmental
 /// events (Kafka header `ce_govhubpersonid`).
 pub const PERSON_ID_EXTENSION: &str = "govhubpersonid";
+/// CloudEvents extension attribute naming the canonical fields of a published record
+/// that hold a value set aside as invalid (Kafka header `ce_govhubquality`), e.g.
+/// `/patient/identifiers/resident_id_unverified`.
+pub const QUALITY_EXTENSION: &str = "govhubquality";
 /// CloudEvents `source` of what identity resolution publishes.
 const IDENTITY_SOURCE: &str = "/govhub/identity";
 
@@ -365,6 +376,7 @@ mod tests {
             "urn:s",
             id,
             None,
+            &[],
         );
         let mut later = record(json!({"x": 1}));
         later.fetched_at += chrono::Duration::seconds(5);
@@ -380,6 +392,7 @@ mod tests {
             "urn:s",
             id,
             Some("p1"),
+            &[],
         );
         assert_eq!(a.topic, "t.education.enrollment.v1");
         assert_eq!(a.key.as_deref(), Some("EDU1"));
@@ -487,6 +500,7 @@ mod tests {
             "urn:s",
             id,
             Some("p1"),
+            &[],
         );
         let letter = p.refused(
             &event,

@@ -139,6 +139,19 @@ async fn a_people_registry_is_connected_with_config_alone_and_joins_the_others()
     assert_eq!(fields[0], "/person/identifiers/resident_id_unverified");
     assert_eq!(fields[1], spoiled.to_string(), "{reported}");
     assert_eq!(fields[2], "e.g.", "record ids as examples: {reported}");
+    // The same records carry the flag on their events, for consumers.
+    let log = std::fs::read_to_string(
+        dir.path()
+            .join("data/log/govhub.civil-affairs.resident.v1.jsonl"),
+    )
+    .unwrap();
+    let flagged = log
+        .lines()
+        .filter(|l| {
+            l.contains(r#"["ce_govhubquality","/person/identifiers/resident_id_unverified"]"#)
+        })
+        .count();
+    assert_eq!(flagged, spoiled, "events flagged ce_govhubquality");
     assert!(
         out.contains("\nidentity: "),
         "run --once says what resolution did: {out}"

@@ -29,6 +29,12 @@ pub(super) fn header_doc(name: &str) -> Option<&'static str> {
             "Extension govhubpersonid: the unified person id of the resident the event is \
              about."
         }
+        "ce_govhubquality" => {
+            "Extension govhubquality: the canonical fields (JSON pointers, comma-separated) \
+             holding a value the mapping set aside as invalid, e.g. a resident ID failing its \
+             check character kept under identifiers.resident_id_unverified; absent when \
+             nothing was set aside."
+        }
         "content-type" => "CloudEvents datacontenttype in binary mode: the value is JSON.",
         _ => return None,
     })

@@ -13,7 +13,7 @@
 
 use govhub_core::Violation;
 use govhub_schema::{ID_BASE, Standard};
-use govhub_stream::{KafkaSinkConfig, PERSON_ID_EXTENSION, Publisher, Topics};
+use govhub_stream::{KafkaSinkConfig, PERSON_ID_EXTENSION, Publisher, QUALITY_EXTENSION, Topics};
 use serde_json::{Map, Value, json};
 
 mod headers;
@@ -124,12 +124,20 @@ pub fn document(
 ) -> Result<Value, AsyncApiError> {
     let publisher = Publisher::new(topics.clone());
     let person_header = format!("ce_{PERSON_ID_EXTENSION}");
+    let quality_header = format!("ce_{QUALITY_EXTENSION}");
     let mut described = Vec::new();
 
     for schema in standard.iter() {
         let department = schema.kind.split('.').next().unwrap_or(&schema.kind);
         let record = sample_record(department, &schema.kind)?;
         let id = Publisher::accepted_id(&record, &json!({}));
+        // A person's resident ID set aside is the flag a record of a person kind may
+        // carry; the example shows it.
+        let set_aside: Vec<String> = schema
+            .person
+            .iter()
+            .map(|p| format!("{}/identifiers/resident_id_unverified", p.person))
+            .collect();
         let event = publisher.accepted(
             &record,
             json!({}),
@@ -137,6 +145,7 @@ pub fn document(
             &schema.id,
             id,
             Some(EXAMPLE_PERSON),
+            &set_aside,
         );
         let title = schema
             .schema
@@ -189,7 +198,7 @@ pub fn document(
                 headers: headers_schema(
                     &event,
                     &HeaderSpec {
-                        optional: &[person_header.as_str()],
+                        optional: &[person_header.as_str(), quality_header.as_str()],
                         notes: &[
                             ("ce_source", "/govhub/<department>/<connector>."),
                             ("ce_subject", "The record's id in its source system."),

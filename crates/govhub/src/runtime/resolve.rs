@@ -101,10 +101,10 @@ impl Core {
                     observation,
                     set_aside,
                 } => {
-                    for field in set_aside {
+                    for field in &set_aside {
                         counts
                             .set_aside
-                            .entry(field)
+                            .entry(field.clone())
                             .or_default()
                             .add(&record.source_record_id);
                     }
@@ -137,6 +137,7 @@ impl Core {
                         &batch.schema_id,
                         id,
                         person.as_deref(),
+                        &set_aside,
                     ));
                 }
                 Prepared::Rejected { event, reasons, .. } => {
