@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 use govhub::chaos::ExpectedRun;
 use govhub::config::HubConfig;
-use govhub::demo::{self, CIVIL_AFFAIRS, EDUCATION, HEALTH, URBAN};
+use govhub::demo::{self, CIVIL_AFFAIRS, EDUCATION, HEALTH, REGISTRY, URBAN};
 use govhub_schema::Standard;
 use govhub_sim::Feed;
 use govhub_sim::auth::{API_KEY_HEADER, Credentials};
@@ -243,8 +243,10 @@ pub async fn run(
         };
         println!("{connector:<14} {:<56} {auth}", department.url);
     }
+    // Apart from the table: scripts read the table's connectors as the example config's.
     println!(
-        "{:<14} {:<56} Authorization: Bearer {}",
+        "\nnot in the example config (deploy/examples/registry.toml connects it):\n\
+         {REGISTRY} ({}) {:<44} Authorization: Bearer {}",
         Department::Registry.as_str(),
         running.registry.url,
         running.registry.credentials.token
@@ -257,7 +259,9 @@ pub async fn run(
         departments.urban.len(generation),
         departments.registry.len(),
     );
-    println!("\n# the secrets deploy/govhub.example.toml reads from the environment:");
+    println!(
+        "\n# the secrets deploy/govhub.example.toml (and deploy/examples/registry.toml) read from the environment:"
+    );
     for (var, value) in demo::secrets(&running) {
         println!("export {var}={}", shell_quote(&value));
     }
