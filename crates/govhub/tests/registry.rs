@@ -378,5 +378,8 @@ async fn check_sample_reports_a_wrong_mapping_before_anything_is_published() {
         !said.contains("not-the-token"),
         "the secret is never shown: {said}"
     );
+    // Zero records is no sample: a usage error, before anything is fetched.
+    let out = govhub(&["check", "--config", config, "--sample", "0"], &secrets);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     running.shutdown().await.unwrap();
 }

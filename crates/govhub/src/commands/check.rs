@@ -16,6 +16,10 @@ use super::{CONFIG_ERROR, load_config, load_standard};
 /// its first `n` records), a config without problems is then tried against the real
 /// APIs; exit code 1 if any record would be rejected or an API could not be read.
 pub async fn run(path: &Path, strict: bool, sample: Option<Option<usize>>) -> ExitCode {
+    if sample == Some(Some(0)) {
+        eprintln!("--sample: give at least 1 record, or no number for each connector's first page");
+        return ExitCode::from(CONFIG_ERROR);
+    }
     let config = match load_config(path) {
         Ok(c) => c,
         Err(code) => return code,
