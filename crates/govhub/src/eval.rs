@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::config::HubConfig;
 use crate::demo::{CIVIL_AFFAIRS, EDUCATION, HEALTH, REGISTRY, URBAN};
-use crate::pipeline::Stages;
+use crate::pipeline::{Canonical, Stages};
 
 /// The records of a simulated population as resolution sees them, with the truth.
 #[derive(Debug, Default)]
@@ -127,7 +127,10 @@ pub fn labelled(departments: &Departments, config: &HubConfig, standard: &Standa
         for (i, item) in items.enumerate() {
             for (position, payload) in explode(connector.explode.as_deref(), item, i) {
                 let record = source_record(name, connector, payload, position, fetched_at);
-                let Ok(canonical) = stages.canonical(&record.payload) else {
+                let Ok(Canonical {
+                    record: canonical, ..
+                }) = stages.canonical(&record.payload)
+                else {
                     out.rejected += 1;
                     continue;
                 };

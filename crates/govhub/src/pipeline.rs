@@ -8,7 +8,7 @@ use govhub_core::{Classified, ErrorClass, SourceRecord, Violation};
 use govhub_resolve::identity::{Observation, RecordRef};
 use govhub_schema::KindSchema;
 use govhub_schema::fit::required_field;
-use govhub_schema::mapping::CompiledMapping;
+use govhub_schema::mapping::{Applied, CompiledMapping};
 use govhub_stream::Publisher;
 use serde_json::Value;
 
@@ -144,12 +144,15 @@ impl Counts {
     }
 }
 
-impl Stages<'_> {
+impl<'a> Stages<'a> {
     /// Maps and validates `record`, and computes the id of the event it becomes: the
     /// record's own (accepted) or its dead letter's (rejected).
     pub fn prepare(&self, record: SourceRecord, publisher: &Publisher) -> Prepared {
         match self.canonical(&record.payload) {
-            Ok(canonical) => {
+            Ok(Canonical {
+                record: canonical,
+                set_aside,
+            }) => {
                 let id = Publisher::accepted_id(&record, &canonical);
                 let reference = RecordRef {
                     department: record.department.clone(),
@@ -165,12 +168,7 @@ impl Stages<'_> {
                     )
                     .map(Box::new)
                 });
-                let set_aside = self
-                    .mapping
-                    .quarantine_fields()
-                    .filter(|field| canonical.pointer(field).is_some())
-                    .map(str::to_owned)
-                    .collect();
+                let set_aside = set_aside.into_iter().map(str::to_owned).collect();
                 Prepared::Accepted {
                     record,
                     canonical,
@@ -205,37 +203,50 @@ impl Stages<'_> {
     /// The canonical form of a native record, or why it is rejected. A record its
     /// mapping refuses is validated too, as far as it was mapped, so one round shows
     /// every problem: the map's, and the schema's with the fields the map could fill.
-    pub fn canonical(&self, native: &Value) -> Result<Value, Rejection> {
-        let (canonical, refused) = if self.mapping.is_empty() {
-            (native.clone(), Vec::new())
+    pub fn canonical(&self, native: &Value) -> Result<Canonical<'a>, Rejection> {
+        let applied = if self.mapping.is_empty() {
+            Applied {
+                record: native.clone(),
+                violations: Vec::new(),
+                set_aside: Vec::new(),
+            }
         } else {
             self.mapping.apply_partial(native)
         };
-        let mut violations: Vec<(&'static str, Violation)> =
-            refused.into_iter().map(|v| ("map", v)).collect();
-        let unmapped: Vec<&str> = violations
-            .iter()
-            .map(|(_, v)| v.schema_path.as_str())
-            .collect();
-        // A field the map could not fill is reported once, by the map.
-        let invalid: Vec<Violation> = self
-            .schema
-            .validate(&canonical)
-            .into_iter()
-            .filter(|v| required_field(v).is_none_or(|f| !unmapped.contains(&f.as_str())))
-            .collect();
-        let stage = if violations.is_empty() {
+        let invalid: Vec<Violation> = {
+            // A field the map could not fill is reported once, by the map.
+            let unmapped = CompiledMapping::failed_targets(&applied.violations);
+            self.schema
+                .validate(&applied.record)
+                .into_iter()
+                .filter(|v| required_field(v).is_none_or(|f| !unmapped.contains(f.as_str())))
+                .collect()
+        };
+        if applied.violations.is_empty() && invalid.is_empty() {
+            return Ok(Canonical {
+                record: applied.record,
+                set_aside: applied.set_aside,
+            });
+        }
+        let stage = if applied.violations.is_empty() {
             "validate"
         } else {
             "map"
         };
-        violations.extend(invalid.into_iter().map(|v| ("validate", v)));
-        if violations.is_empty() {
-            Ok(canonical)
-        } else {
-            Err(Rejection { stage, violations })
-        }
+        let violations = (applied.violations.into_iter().map(|v| ("map", v)))
+            .chain(invalid.into_iter().map(|v| ("validate", v)))
+            .collect();
+        Err(Rejection { stage, violations })
     }
+}
+
+/// A record its connector's stages accept.
+#[derive(Debug)]
+pub struct Canonical<'a> {
+    /// The canonical record.
+    pub record: Value,
+    /// Fields holding a value the mapping set aside as invalid (`on_invalid`).
+    pub set_aside: Vec<&'a str>,
 }
 
 /// Why a record is rejected: the first stage that refused it (`map` or `validate`, the

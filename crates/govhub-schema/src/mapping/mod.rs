@@ -106,9 +106,10 @@
 //! ```
 //!
 //! Only with `normalize`. When normalization fails the record is not rejected: the
-//! value that failed (a text after `text` and `slice`, trimmed, or a number as text)
-//! goes to the `on_invalid` canonical field instead and the rule's own field is left
-//! out. Values of other types still fail the rule.
+//! value that failed (a text after `text` and `slice`, or a number as text, tidied as
+//! [`Normalizer::tidy`] does) goes to the `on_invalid` canonical field instead and the
+//! rule's own field is left out; [`Applied::set_aside`] names that field. Values of
+//! other types still fail the rule.
 //!
 //! # Failures
 //!
@@ -148,6 +149,18 @@ use source::Source;
 use target::{ArrayShape, Segment};
 use text::CharRange;
 use when::Condition;
+
+/// What a mapping made of one native record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied<'m> {
+    /// The canonical record, from every rule that succeeded.
+    pub record: Value,
+    /// The violations of the rules that failed (their fields are left out).
+    pub violations: Vec<Violation>,
+    /// The `on_invalid` fields (as configured) that received a value which failed its
+    /// normalizer: the record's data-quality flags.
+    pub set_aside: Vec<&'m str>,
+}
 
 /// Canonical field (JSON pointer) → rule.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -424,16 +437,26 @@ impl CompiledRule {
         self.rule.transform(value, self.slice, quarantine).map(Some)
     }
 
-    /// Places what the rule produces from `native` into `out`; whether array holes
-    /// were left.
-    fn place(&self, native: &Value, out: &mut Value) -> Result<bool, RuleError> {
+    /// Places what the rule produces from `native` into `out`, naming its `on_invalid`
+    /// field in `set_aside` when the value went there; whether array holes were left.
+    fn place<'m>(
+        &'m self,
+        native: &Value,
+        out: &mut Value,
+        set_aside: &mut Vec<&'m str>,
+    ) -> Result<bool, RuleError> {
         match self.produce(native)? {
             None => Ok(false),
             Some(Produced::Field(value)) => target::insert(out, &self.target_path, value),
-            Some(Produced::Quarantined(value)) => match &self.on_invalid_path {
-                Some(path) => target::insert(out, path, value),
-                None => Ok(false),
-            },
+            Some(Produced::Quarantined(value)) => {
+                match (&self.on_invalid_path, &self.rule.on_invalid) {
+                    (Some(path), Some(field)) => {
+                        set_aside.push(field);
+                        target::insert(out, path, value)
+                    }
+                    _ => Ok(false),
+                }
+            }
         }
     }
 
@@ -455,40 +478,37 @@ impl CompiledMapping {
 
     /// The canonical record built from `native`, or every rule that failed.
     pub fn apply(&self, native: &Value) -> Result<Value, Vec<Violation>> {
-        let (out, violations) = self.apply_partial(native);
-        if violations.is_empty() {
-            Ok(out)
+        let applied = self.apply_partial(native);
+        if applied.violations.is_empty() {
+            Ok(applied.record)
         } else {
-            Err(violations)
+            Err(applied.violations)
         }
     }
 
-    /// The canonical record built from every rule that succeeded on `native`, and the
-    /// violations of those that failed (their fields are left out). Validating the
-    /// partial record too shows a user map and schema problems at once.
-    pub fn apply_partial(&self, native: &Value) -> (Value, Vec<Violation>) {
-        let mut out = Value::Object(Map::new());
+    /// The canonical record built from every rule that succeeded on `native`, the
+    /// violations of those that failed (their fields are left out), and the fields that
+    /// received a value set aside. Validating the partial record too shows a user map
+    /// and schema problems at once.
+    pub fn apply_partial(&self, native: &Value) -> Applied<'_> {
+        let mut record = Value::Object(Map::new());
         let mut violations = Vec::new();
+        let mut set_aside = Vec::new();
         let mut holes = false;
         for compiled in &self.rules {
-            match compiled.place(native, &mut out) {
+            match compiled.place(native, &mut record, &mut set_aside) {
                 Ok(left_holes) => holes |= left_holes,
                 Err(e) => violations.push(compiled.violation(e)),
             }
         }
         if holes {
-            self.arrays.remove_holes(&mut out);
+            self.arrays.remove_holes(&mut record);
         }
-        (out, violations)
-    }
-
-    /// The canonical fields rules set an invalid value aside in (their `on_invalid`), as
-    /// configured: a record that has one of them carries a value its department should
-    /// correct (the data-quality report counts them).
-    pub fn quarantine_fields(&self) -> impl Iterator<Item = &str> {
-        self.rules
-            .iter()
-            .filter_map(|r| r.rule.on_invalid.as_deref())
+        Applied {
+            record,
+            violations,
+            set_aside,
+        }
     }
 
     /// The canonical fields (target pointers, as configured) whose rules failed, from

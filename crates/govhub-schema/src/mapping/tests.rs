@@ -621,7 +621,11 @@ fn apply_partial_keeps_what_succeeded_and_names_what_failed() {
     let mut native = native();
     native["hz"]["csrq"] = json!("19490230");
     native["lx"] = json!("09");
-    let (partial, violations) = m.apply_partial(&native);
+    let Applied {
+        record: partial,
+        violations,
+        ..
+    } = m.apply_partial(&native);
     assert_eq!(
         CompiledMapping::failed_targets(&violations),
         BTreeSet::from(["/patient/birth_date", "/type"])
@@ -632,7 +636,11 @@ fn apply_partial_keeps_what_succeeded_and_names_what_failed() {
     assert_eq!(partial["cost"], json!(128.5));
     assert_eq!(m.apply(&native).unwrap_err(), violations);
 
-    let (whole, none) = m.apply_partial(&super::tests::native());
+    let Applied {
+        record: whole,
+        violations: none,
+        ..
+    } = m.apply_partial(&super::tests::native());
     assert!(none.is_empty());
     assert!(CompiledMapping::failed_targets(&none).is_empty());
     assert_eq!(Ok(whole), m.apply(&super::tests::native()));
