@@ -72,28 +72,37 @@ pub struct Counts {
     /// Published records with a value set aside as invalid, by the canonical field
     /// holding it (`/patient/identifiers/resident_id_unverified`): the data-quality
     /// report to send back to the department.
-    pub set_aside: BTreeMap<String, SetAside>,
+    pub set_aside: BTreeMap<String, Tally>,
 }
 
-/// Published records with a value set aside in one field.
+/// Records sharing something (a field set aside, a rejection reason): how many, and
+/// the first few of their source record ids (ids, never values), to look them up.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SetAside {
+pub struct Tally {
     /// How many.
     pub count: u64,
-    /// Source record ids of the first few (ids, never values), to look them up.
+    /// Source record ids of the first few.
     pub examples: Vec<String>,
 }
 
-/// Example record ids kept per data-quality field.
-const SET_ASIDE_EXAMPLES: usize = 3;
+/// Example record ids a [`Tally`] keeps.
+const TALLY_EXAMPLES: usize = 3;
 
-impl SetAside {
+impl Tally {
     /// Counts record `source_record_id`.
     pub fn add(&mut self, source_record_id: &str) {
         self.count += 1;
-        if self.examples.len() < SET_ASIDE_EXAMPLES {
+        if self.examples.len() < TALLY_EXAMPLES {
             self.examples.push(source_record_id.to_owned());
         }
+    }
+
+    /// Adds `other`'s records, keeping the first examples.
+    pub fn merge(&mut self, other: &Tally) {
+        self.count += other.count;
+        let room = TALLY_EXAMPLES.saturating_sub(self.examples.len());
+        self.examples
+            .extend(other.examples.iter().take(room).cloned());
     }
 }
 
@@ -134,12 +143,11 @@ impl Counts {
         for (reason, n) in &other.reasons {
             *self.reasons.entry(reason.clone()).or_default() += n;
         }
-        for (field, other) in &other.set_aside {
-            let mine = self.set_aside.entry(field.clone()).or_default();
-            mine.count += other.count;
-            let room = SET_ASIDE_EXAMPLES.saturating_sub(mine.examples.len());
-            mine.examples
-                .extend(other.examples.iter().take(room).cloned());
+        for (field, tally) in &other.set_aside {
+            self.set_aside
+                .entry(field.clone())
+                .or_default()
+                .merge(tally);
         }
     }
 }

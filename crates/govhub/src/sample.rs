@@ -12,19 +12,7 @@ use govhub_core::Source;
 use govhub_schema::Standard;
 use serde_json::Value;
 
-use crate::pipeline::Stages;
-
-/// Example record ids kept per rejection reason.
-const EXAMPLES: usize = 3;
-
-/// One reason records would be rejected for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reason {
-    /// How many sampled records it rejects.
-    pub count: u64,
-    /// Source record ids of the first few (ids, never values).
-    pub examples: Vec<String>,
-}
+use crate::pipeline::{Stages, Tally};
 
 /// What a connector would do with its first records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,7 +24,7 @@ pub struct SampleReport {
     /// Records that would go to the dead-letter topic.
     pub rejected: u64,
     /// Rejection reasons (`stage: keyword at path: message`), with counts and examples.
-    pub reasons: BTreeMap<String, Reason>,
+    pub reasons: BTreeMap<String, Tally>,
     /// Fields the API's records have that neither the mapping nor `record_id` reads.
     pub unused_fields: BTreeSet<String>,
     /// Fields the mapping reads that no sampled record has.
@@ -76,10 +64,12 @@ pub async fn sample(
         mapping: &mapping,
         schema,
     };
-    let mut report = SampleReport::default();
+    let mut report = SampleReport {
+        sampled: records.len() as u64,
+        ..SampleReport::default()
+    };
     let mut fields = BTreeSet::new();
     for record in &records {
-        report.sampled += 1;
         leaves(&record.payload, String::new(), &mut fields);
         match stages.canonical(&record.payload) {
             Ok(_) => report.accepted += 1,
@@ -91,32 +81,30 @@ pub async fn sample(
                         "{stage}: {} at {}: {}",
                         v.keyword, v.instance_path, v.message
                     );
-                    if !seen.insert(reason.clone()) {
-                        continue;
-                    }
-                    let entry = report.reasons.entry(reason).or_default();
-                    entry.count += 1;
-                    if entry.examples.len() < EXAMPLES {
-                        entry.examples.push(record.source_record_id.clone());
+                    if seen.insert(reason.clone()) {
+                        report
+                            .reasons
+                            .entry(reason)
+                            .or_default()
+                            .add(&record.source_record_id);
                     }
                 }
             }
         }
     }
-    if config.mapping.is_empty() {
-        // Records pass through whole: every field is used.
+    // Without a mapping records pass through whole: every field is used. Without
+    // records, nothing can be said to be absent.
+    if config.mapping.is_empty() || records.is_empty() {
         return Ok(report);
     }
-    let mut read = config.mapping.sources();
-    read.insert(config.record_id.clone());
+    let sources = config.mapping.sources();
     report.unused_fields = fields
-        .iter()
-        .filter(|field| !read.iter().any(|r| overlaps(r, field)))
-        .cloned()
+        .into_iter()
+        .filter(|field| {
+            !(overlaps(&config.record_id, field) || sources.iter().any(|r| overlaps(r, field)))
+        })
         .collect();
-    report.absent_sources = config
-        .mapping
-        .sources()
+    report.absent_sources = sources
         .into_iter()
         .filter(|pointer| {
             !records
@@ -124,9 +112,6 @@ pub async fn sample(
                 .any(|r| r.payload.pointer(pointer).is_some_and(|v| !v.is_null()))
         })
         .collect();
-    if records.is_empty() {
-        report.absent_sources.clear();
-    }
     Ok(report)
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use crate::pipeline::SetAside;
+pub use crate::pipeline::Tally;
 
 /// Identity resolution's numbers, set by the hub as it resolves.
 pub use govhub_resolve::identity::IdentityStats;
@@ -35,7 +35,7 @@ pub struct ConnectorView {
     pub top_reasons: Vec<(String, u64)>,
     /// The data-quality report: published records with a value set aside as invalid,
     /// by the canonical field holding it, with a count and the first record ids.
-    pub data_quality: BTreeMap<String, SetAside>,
+    pub data_quality: BTreeMap<String, Tally>,
     /// Seconds since the newest committed record was fetched (see [`Status`]).
     pub lag_seconds: Option<f64>,
     /// Records written per 10-second bucket over the last ten minutes, oldest first.
