@@ -112,11 +112,6 @@ impl Core {
                     if let Some(observation) = observation {
                         let outcome = self.resolver.observe(&observation);
                         for decision in outcome.events {
-                            if decision.event == "merge" {
-                                for from in &decision.from_person_ids {
-                                    merged_into.insert(from.clone(), decision.person_id.clone());
-                                }
-                            }
                             let data = serde_json::to_value(&decision).unwrap_or_default();
                             decisions.push(publisher.identity(
                                 &decision.person_id,
@@ -127,6 +122,7 @@ impl Core {
                         }
                         changed.extend(outcome.changed);
                         retired.extend(outcome.retired);
+                        merged_into.extend(outcome.merged_into);
                         person = Some(outcome.person_id);
                     }
                     counts.published += 1;

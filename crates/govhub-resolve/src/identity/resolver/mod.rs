@@ -213,6 +213,7 @@ impl Resolver {
             let mut merge = self.event("merge", &person_id, o, Some(*t), &features);
             merge.from_person_ids = vec![retired.clone()];
             out.events.push(merge);
+            out.merged_into.push((retired.clone(), person_id.clone()));
             out.retired.push(retired);
         }
 

@@ -45,6 +45,8 @@ pub struct Outcome {
     pub changed: Vec<u32>,
     /// Person ids that no longer exist (merged away, or left without records).
     pub retired: Vec<String>,
+    /// Of those, each merged away with the id it was merged into: `(retired, kept)`.
+    pub merged_into: Vec<(String, String)>,
 }
 
 /// Counters for metrics and reports.
