@@ -1,7 +1,7 @@
 //! What one record says about the person it is about: the input of identity resolution.
 
 use govhub_schema::PersonLocation;
-use govhub_schema::mapping::Derive;
+use govhub_schema::formats::resident_id as id_format;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -74,16 +74,18 @@ impl Observation {
             return None;
         }
         // What the record states wins; a valid resident ID fills in the rest.
-        let encoded = |fact: Derive| resident_id.as_deref().and_then(|id| fact.apply(id));
-        let sex = text(person.get("sex"))
-            .filter(|s| s != "unknown")
-            .or_else(|| encoded(Derive::Sex))
-            .and_then(|s| match s.as_str() {
-                "male" => Some(Sex::Male),
-                "female" => Some(Sex::Female),
-                _ => None,
-            });
-        let birth_date = text(person.get("birth_date")).or_else(|| encoded(Derive::BirthDate));
+        let valid_id = resident_id.as_deref().and_then(id_format::normalize);
+        let sex = match person.get("sex").and_then(Value::as_str) {
+            Some("male") => Some(Sex::Male),
+            Some("female") => Some(Sex::Female),
+            _ => valid_id.as_deref().and_then(id_format::sex),
+        };
+        let birth_date = text(person.get("birth_date")).or_else(|| {
+            valid_id
+                .as_deref()
+                .and_then(id_format::birth_date)
+                .map(|date| date.format("%Y-%m-%d").to_string())
+        });
         let phone = text(
             person
                 .get("phone")

@@ -7,6 +7,7 @@
 use chrono::NaiveDate;
 
 use super::division_code::has_province_prefix;
+use crate::Sex;
 
 /// Weights of the first 17 digits: 2^(17-i) mod 11.
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -87,6 +88,16 @@ pub fn normalize(input: &str) -> Option<String> {
 pub fn birth_date(id: &str) -> Option<NaiveDate> {
     let date = super::compact_date(id.get(6..14)?)?;
     (date >= NaiveDate::from_ymd_opt(1900, 1, 1)?).then_some(date)
+}
+
+/// The sex an 18-digit ID encodes: its 17th digit, odd for men.
+pub fn sex(id: &str) -> Option<Sex> {
+    let digit = id.as_bytes().get(16)?.checked_sub(b'0')?;
+    (digit <= 9).then_some(if digit % 2 == 1 {
+        Sex::Male
+    } else {
+        Sex::Female
+    })
 }
 
 #[cfg(test)]

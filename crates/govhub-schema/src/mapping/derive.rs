@@ -26,10 +26,7 @@ impl Derive {
         let id = Normalizer::ResidentId.apply(input)?;
         match self {
             Derive::BirthDate => resident_id::birth_date(&id).map(super::dates::iso_date),
-            Derive::Sex => {
-                let digit = id.as_bytes().get(16)?.checked_sub(b'0')?;
-                Some(if digit % 2 == 1 { "male" } else { "female" }.to_owned())
-            }
+            Derive::Sex => resident_id::sex(&id).map(|sex| sex.as_str().to_owned()),
             Derive::DivisionCode => id.get(..6).map(str::to_owned),
         }
     }
