@@ -119,6 +119,16 @@ fn a_legacy_15_digit_id_resolves_once_normalized() {
     assert_eq!(a.person_id, b.person_id);
 }
 
+/// The level `comparison` fell into in the decision that linked `outcome`'s record.
+fn level_of(outcome: &govhub_resolve::identity::Outcome, comparison: &str) -> String {
+    outcome.events[0]
+        .evidence
+        .iter()
+        .find(|e| e.comparison == comparison)
+        .map(|e| e.level.clone())
+        .unwrap_or_default()
+}
+
 #[test]
 fn a_homophone_name_without_an_id_resolves_by_pinyin() {
     let mut r = resolver();
@@ -135,23 +145,8 @@ fn a_homophone_name_without_an_id_resolves_by_pinyin() {
     assert_eq!(a.person_id, b.person_id);
     let link = &b.events[0];
     assert_eq!(link.rule, "probabilistic");
-    let name = link
-        .evidence
-        .iter()
-        .find(|e| e.comparison == "name")
-        .unwrap();
-    assert_eq!(name.level, "pinyin");
+    assert_eq!(level_of(&b, "name"), "pinyin");
     assert!(link.probability.unwrap() >= 0.99, "{link:?}");
-}
-
-/// The level `comparison` fell into in the decision that linked `outcome`'s record.
-fn level_of(outcome: &govhub_resolve::identity::Outcome, comparison: &str) -> String {
-    outcome.events[0]
-        .evidence
-        .iter()
-        .find(|e| e.comparison == comparison)
-        .map(|e| e.level.clone())
-        .unwrap_or_default()
 }
 
 #[test]
@@ -244,12 +239,7 @@ fn traditional_characters_resolve_as_folded() {
         },
     ));
     assert_eq!(a.person_id, b.person_id);
-    let name = b.events[0]
-        .evidence
-        .iter()
-        .find(|e| e.comparison == "name")
-        .unwrap();
-    assert_eq!(name.level, "folded");
+    assert_eq!(level_of(&b, "name"), "folded");
 }
 
 #[test]
@@ -266,12 +256,7 @@ fn a_birth_date_with_day_and_month_swapped_still_resolves() {
         },
     ));
     assert_eq!(a.person_id, b.person_id);
-    let birth = b.events[0]
-        .evidence
-        .iter()
-        .find(|e| e.comparison == "birth_date")
-        .unwrap();
-    assert_eq!(birth.level, "day_month_swapped");
+    assert_eq!(level_of(&b, "birth_date"), "day_month_swapped");
 }
 
 #[test]

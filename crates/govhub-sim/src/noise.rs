@@ -7,6 +7,8 @@
 
 use chrono::{Datelike, NaiveDate};
 
+use govhub_schema::normalize::name_match_key;
+
 use crate::SplitMix64;
 use crate::population::{Resident, names};
 
@@ -112,6 +114,19 @@ impl PersonNoise {
     /// Whether the person is recorded exactly as in the population.
     pub fn is_clean(&self) -> bool {
         *self == PersonNoise::default()
+    }
+
+    /// Whether `recorded` is what this name noise makes of the resident's name `real`:
+    /// the same name; the same once traditional characters are folded; another name of
+    /// the same length (a homophone); or `real` with its last character left out. For
+    /// checking a record against the population it was drawn from.
+    pub fn explains_name(&self, recorded: &str, real: &str) -> bool {
+        match self.name {
+            None => recorded == real,
+            Some(NameNoise::Traditional) => name_match_key(recorded) == name_match_key(real),
+            Some(NameNoise::Similar) => recorded != real,
+            Some(NameNoise::Dropped) => real.starts_with(recorded) && recorded.len() < real.len(),
+        }
     }
 
     /// Whether normalizing the recorded ID gives the resident's real ID back.
@@ -320,7 +335,6 @@ mod tests {
     use crate::population::Population;
     use govhub_schema::formats::mobile;
     use govhub_schema::formats::resident_id;
-    use govhub_schema::normalize::name_match_key;
 
     #[test]
     fn no_noise_is_the_resident() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use govhub_schema::formats::resident_id;
 use govhub_schema::normalize;
 use govhub_sim::Feed;
-use govhub_sim::noise::{IdNoise, NameNoise};
+use govhub_sim::noise::IdNoise;
 use govhub_sim::{Department, Departments, Faults, SimRecord};
 use serde_json::Value;
 
@@ -90,18 +90,11 @@ fn every_person_entry_maps_to_its_resident() {
                 }
             }
             let name = normalize::name(native_name(department, entry));
-            match person.noise.name {
-                None => assert_eq!(name, resident.name),
-                Some(NameNoise::Traditional) => assert_eq!(
-                    normalize::name_match_key(&name),
-                    normalize::name_match_key(&resident.name)
-                ),
-                Some(NameNoise::Similar) => assert_ne!(name, resident.name),
-                Some(NameNoise::Dropped) => assert!(
-                    resident.name.starts_with(&name) && name.len() < resident.name.len(),
-                    "{name}"
-                ),
-            }
+            assert!(
+                person.noise.explains_name(&name, &resident.name),
+                "{name}: {:?}",
+                person.noise
+            );
         }
     }
     assert!(checked_ids > 4000, "{checked_ids}");
