@@ -291,7 +291,7 @@ mod tests {
 
     fn entry(id: &str, person: &str) -> Entry {
         Entry::Record {
-            observation: Observation {
+            observation: Box::new(Observation {
                 record: RecordRef {
                     department: "health".into(),
                     connector: "health".into(),
@@ -300,11 +300,12 @@ mod tests {
                 at_ms: 0,
                 name: None,
                 resident_id: None,
+                resident_id_unverified: None,
                 sex: None,
                 birth_date: None,
                 phone: None,
                 division_code: None,
-            },
+            }),
             person: person.into(),
             version: None,
         }

@@ -39,6 +39,7 @@ fn obs(department: &str, srid: &str, p: &P) -> Observation {
         at_ms: 1_700_000_000_000,
         name: Some(p.name.into()),
         resident_id: p.id.clone(),
+        resident_id_unverified: None,
         sex: p.sex,
         birth_date: p.birth.clone(),
         phone: p.phone.clone(),

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use govhub_resolve::identity::Labels;
 
 /// Records are allocated by a connector's task and freed by the resolve or commit stage
 /// on another thread; glibc's malloc spent a sixth of the hub's time on its arena locks
@@ -129,8 +130,8 @@ enum Command {
     },
     /// Measure identity resolution against the simulator's ground truth: pairwise
     /// precision, recall and F1, records/s and index memory; or, with --train, estimate
-    /// a model from a simulated population: m from pairs labelled by resident IDs, u from
-    /// random pairs, name frequencies.
+    /// a model from a simulated population: u from random pairs, m by EM over each
+    /// blocking rule's pairs (pairs with resident IDs labelled), name frequencies.
     Eval {
         /// Residents in the synthetic population.
         #[arg(long, default_value_t = 100_000)]
@@ -149,6 +150,10 @@ enum Command {
         /// simulator.
         #[arg(long, requires = "train")]
         data_dir: Option<PathBuf>,
+        /// With --train: do not use resident IDs as labels; estimate every pair's match
+        /// status and the prior, as for data without IDs.
+        #[arg(long, requires = "train")]
+        no_labels: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -290,6 +295,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             config,
             train,
             data_dir,
+            no_labels,
             json,
         } => commands::eval::run(&commands::eval::Options {
             residents,
@@ -297,6 +303,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             config: config.as_deref(),
             train: train.as_deref(),
             data_dir: data_dir.as_deref(),
+            labels: if no_labels {
+                Labels::None
+            } else {
+                Labels::ResidentId
+            },
             json,
         }),
         Command::Dlq { config, action } => commands::dlq::run(config.as_deref(), action).await,

@@ -24,16 +24,21 @@ pub enum Comparison {
     /// Division code of the registered address: same county; same city (first four
     /// digits); different.
     Division,
+    /// Resident IDs where at least one side failed its check (two valid IDs are never
+    /// compared: the same is one person, different are two): the same digits; one
+    /// digit different or two adjacent digits swapped (one keystroke); different.
+    ResidentId,
 }
 
 impl Comparison {
     /// Every comparison, in the order of the model's arrays.
-    pub const ALL: [Comparison; 5] = [
+    pub const ALL: [Comparison; 6] = [
         Comparison::Name,
         Comparison::BirthDate,
         Comparison::Sex,
         Comparison::Phone,
         Comparison::Division,
+        Comparison::ResidentId,
     ];
 
     /// Name used in the model file and in evidence.
@@ -44,6 +49,7 @@ impl Comparison {
             Comparison::Sex => "sex",
             Comparison::Phone => "phone",
             Comparison::Division => "division_code",
+            Comparison::ResidentId => "resident_id",
         }
     }
 
@@ -68,6 +74,7 @@ impl Comparison {
             ],
             Comparison::Sex | Comparison::Phone => &["same", "different"],
             Comparison::Division => &["same", "same_city", "different"],
+            Comparison::ResidentId => &["exact", "one_keystroke", "different"],
         }
     }
 }
@@ -79,7 +86,7 @@ pub const NAME_AGREES: u8 = 2;
 const PINYIN_SIMILAR: f64 = 0.88;
 
 /// Level per comparison (in [`Comparison::ALL`] order); `None` when a side lacks it.
-pub type Levels = [Option<u8>; 5];
+pub type Levels = [Option<u8>; Comparison::ALL.len()];
 
 /// Compares two records field by field.
 pub fn compare(a: &Features<'_>, b: &Features<'_>) -> Levels {
@@ -97,7 +104,46 @@ pub fn compare(a: &Features<'_>, b: &Features<'_>) -> Levels {
                 2
             }
         }),
+        resident_id(a, b),
     ]
+}
+
+/// Resident IDs when one side is unverified: see [`Comparison::ResidentId`].
+fn resident_id(a: &Features<'_>, b: &Features<'_>) -> Option<u8> {
+    if a.unverified == 0 && b.unverified == 0 {
+        return None;
+    }
+    let (x, y) = both(a.id | a.unverified, b.id | b.unverified)?;
+    Some(if x == y {
+        0
+    } else if one_keystroke(&id_digits(x), &id_digits(y)) {
+        1
+    } else {
+        2
+    })
+}
+
+/// A packed ID's 18 characters (the check character 10 for `X`).
+pub(crate) fn id_digits(packed: u64) -> [u8; 18] {
+    let mut out = [0u8; 18];
+    out[17] = (packed % 11) as u8;
+    let mut body = packed / 11;
+    for d in out[..17].iter_mut().rev() {
+        *d = (body % 10) as u8;
+        body /= 10;
+    }
+    out
+}
+
+/// Whether two IDs differ in exactly one character, or by two adjacent characters
+/// swapped.
+fn one_keystroke(a: &[u8; 18], b: &[u8; 18]) -> bool {
+    let differing: Vec<usize> = (0..18).filter(|&i| a[i] != b[i]).collect();
+    match differing[..] {
+        [_] => true,
+        [i, j] => j == i + 1 && a[i] == b[j] && a[j] == b[i],
+        _ => false,
+    }
 }
 
 fn both<T: Default + PartialEq + Copy>(a: T, b: T) -> Option<(T, T)> {
@@ -225,6 +271,57 @@ mod tests {
         );
         assert!(!one_dropped("张建军", "张建国"), "same length");
         assert!(!one_dropped("张建军", "张"));
+    }
+
+    fn ids(a: &str, unverified_a: bool, b: &str, unverified_b: bool) -> Option<u8> {
+        use super::super::features::pack_id;
+        let side = |id: &str, unverified: bool| Features {
+            id: if unverified { 0 } else { pack_id(id) },
+            unverified: if unverified { pack_id(id) } else { 0 },
+            ..Features::default()
+        };
+        resident_id(&side(a, unverified_a), &side(b, unverified_b))
+    }
+
+    #[test]
+    fn an_unverified_id_one_keystroke_from_another_is_near() {
+        const VALID: &str = "11010519491231002X";
+        assert_eq!(ids("11010519491231002X", true, VALID, false), Some(0));
+        assert_eq!(
+            ids("110105194912310021", true, VALID, false),
+            Some(1),
+            "check character mistyped"
+        );
+        assert_eq!(
+            ids("11010519941231002X", true, VALID, false),
+            Some(1),
+            "two adjacent digits swapped"
+        );
+        assert_eq!(
+            ids("11010519491231012X", true, VALID, false),
+            Some(1),
+            "one digit mistyped"
+        );
+        assert_eq!(
+            ids("11010519491231112X", true, VALID, false),
+            Some(2),
+            "two digits"
+        );
+        assert_eq!(
+            ids("11010519493211002X", true, VALID, false),
+            Some(2),
+            "swapped two apart"
+        );
+        assert_eq!(
+            ids("110105194912310021", true, "110105194912310021", true),
+            Some(0)
+        );
+        assert_eq!(
+            ids(VALID, false, "110105195012310027", false),
+            None,
+            "two valid IDs are never compared"
+        );
+        assert_eq!(ids(VALID, true, "", false), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Observations reduced to what comparisons and blocking need, in a few machine words.
 
 use super::name::pinyin;
-use super::observation::{Observation, Sex};
+use super::observation::{Observation, Sex, unverified_digits};
 
 /// The comparable parts of one record. Strings borrow from the resolver's arena (or
 /// from an observation being resolved).
@@ -26,6 +26,9 @@ pub struct Features<'a> {
     pub division: u32,
     /// Resident ID packed into a number ([`pack_id`]); 0 when absent.
     pub id: u64,
+    /// Unverified resident ID (failed its check) packed the same way; 0 when absent or
+    /// when the record has a valid one.
+    pub unverified: u64,
 }
 
 /// Owned strings behind [`Features`] of an observation being resolved.
@@ -41,8 +44,12 @@ pub struct Owned {
     pub phone: u64,
     pub division: u32,
     pub id: u64,
+    pub unverified: u64,
     /// First character of the folded name (the surname's), as a number; 0 when none.
     pub initial: u32,
+    /// Hash of the pinyin of the folded name after its first character (the given
+    /// name's, for a one-character surname); 0 when there is none.
+    pub given_key: u32,
 }
 
 impl Owned {
@@ -51,8 +58,11 @@ impl Owned {
         let name = o.name.clone().unwrap_or_default();
         let key = govhub_schema::normalize::name_match_key(&name);
         let pinyin = pinyin(&key);
+        let first = key.chars().next();
+        let given = first.map_or(String::new(), |c| super::name::pinyin(&key[c.len_utf8()..]));
         Owned {
-            initial: key.chars().next().map_or(0, u32::from),
+            initial: first.map_or(0, u32::from),
+            given_key: if given.is_empty() { 0 } else { hash32(&given) },
             name_key: if key.is_empty() { 0 } else { hash32(&key) },
             pinyin_key: if pinyin.is_empty() {
                 0
@@ -73,6 +83,14 @@ impl Owned {
                 .as_deref()
                 .map_or(0, |d| u32::try_from(digits(d)).unwrap_or(0)),
             id: o.resident_id.as_deref().map_or(0, pack_id),
+            unverified: match &o.resident_id {
+                Some(_) => 0,
+                None => o
+                    .resident_id_unverified
+                    .as_deref()
+                    .and_then(unverified_digits)
+                    .map_or(0, |id| pack_id(&id)),
+            },
         }
     }
 
@@ -88,6 +106,7 @@ impl Owned {
             phone: self.phone,
             division: self.division,
             id: self.id,
+            unverified: self.unverified,
         }
     }
 }
@@ -154,6 +173,57 @@ pub fn pack_id(id: &str) -> u64 {
     digits(&id[..17]) * 11 + check
 }
 
+/// Every ID one keystroke from `packed` (one character changed, or two adjacent ones
+/// swapped) whose check character is right: where the ID an unverified one was mistyped
+/// from must be among. About one in eleven of the 179 variants passes the check.
+pub fn check_passing_neighbours(packed: u64) -> Vec<u64> {
+    const WEIGHTS: [u64; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    // The check value (X = 10) for each weighted sum mod 11 (GB 11643).
+    const CHECK: [u8; 11] = [1, 0, 10, 9, 8, 7, 6, 5, 4, 3, 2];
+    let digits = super::compare::id_digits(packed);
+    let pack = |d: &[u8; 18]| {
+        d[..17].iter().fold(0u64, |n, x| n * 10 + u64::from(*x)) * 11 + u64::from(d[17])
+    };
+    let sum = |d: &[u8; 18]| -> u64 {
+        d[..17]
+            .iter()
+            .zip(WEIGHTS)
+            .map(|(x, w)| u64::from(*x) * w)
+            .sum()
+    };
+    let passes =
+        |d: &[u8; 18]| d[..17].iter().all(|x| *x <= 9) && CHECK[(sum(d) % 11) as usize] == d[17];
+    let mut out = Vec::new();
+    let mut variant = digits;
+    for at in 0..17 {
+        for d in 0..10 {
+            if d != digits[at] {
+                variant[at] = d;
+                if passes(&variant) {
+                    out.push(pack(&variant));
+                }
+            }
+        }
+        variant[at] = digits[at];
+    }
+    // The check character itself mistyped: the right one for the 17 digits.
+    let mut fixed = digits;
+    fixed[17] = CHECK[(sum(&digits) % 11) as usize];
+    if fixed != digits && digits[..17].iter().all(|x| *x <= 9) {
+        out.push(pack(&fixed));
+    }
+    for at in 0..17 {
+        if digits[at] != digits[at + 1] {
+            let mut swapped = digits;
+            swapped.swap(at, at + 1);
+            if passes(&swapped) {
+                out.push(pack(&swapped));
+            }
+        }
+    }
+    out
+}
+
 /// The ID [`pack_id`] packed.
 pub fn unpack_id(packed: u64) -> String {
     let check = packed % 11;
@@ -181,6 +251,28 @@ mod tests {
         }
         assert_eq!(pack_id("12345"), 0);
         assert_eq!(pack_id("1101051949123100Z1"), 0);
+    }
+
+    #[test]
+    fn a_mistyped_id_has_its_source_among_the_check_passing_neighbours() {
+        const VALID: &str = "11010519491231002X";
+        for typo in [
+            "110105194912310021", // check character
+            "11010519941231002X", // digits swapped
+            "11010519491231012X", // a digit mistyped
+        ] {
+            let near = check_passing_neighbours(pack_id(typo));
+            assert!(near.contains(&pack_id(VALID)), "{typo}");
+            assert!(near.len() < 40, "{typo}: {}", near.len());
+            for n in near {
+                let id = unpack_id(n);
+                assert_eq!(
+                    govhub_schema::formats::resident_id::check_char(&id[..17]),
+                    id[17..].chars().next(),
+                    "{id}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -13,8 +13,8 @@ use super::observation::Observation;
 pub enum Entry {
     /// The record (new, changed or moved) belongs to `person`.
     Record {
-        /// The record's person fields.
-        observation: Observation,
+        /// The record's person fields (boxed: a merge entry is a fifth of its size).
+        observation: Box<Observation>,
         /// Its unified person id.
         person: String,
         /// The person's golden-record version, written by compaction so that versions
@@ -40,10 +40,10 @@ pub fn recorded_observations(entries: Vec<Entry>) -> Vec<Observation> {
     for entry in entries {
         if let Entry::Record { observation, .. } = entry {
             match latest.get(&observation.record) {
-                Some(&at) => out[at] = observation,
+                Some(&at) => out[at] = *observation,
                 None => {
                     latest.insert(observation.record.clone(), out.len());
-                    out.push(observation);
+                    out.push(*observation);
                 }
             }
         }

@@ -30,4 +30,4 @@ pub use model::{Evidence, LevelModel, Model, ModelError};
 pub use observation::{Observation, RecordRef, Sex};
 pub use reach::{Reach, reach};
 pub use resolver::{IdentityEvent, IdentityStats, Outcome, ResolveError, Resolver};
-pub use train::{TrainReport, train};
+pub use train::{Labels, RuleReport, TrainReport, train};

@@ -94,11 +94,11 @@ impl Model {
     pub fn compile(&self) -> Result<Weights, ModelError> {
         let mut levels = Vec::new();
         for c in Comparison::ALL {
+            // A model trained before a comparison existed says nothing about it: the
+            // comparison weighs 0 bits at every level until the model is retrained.
             let Some(stored) = self.comparisons.get(c.as_str()) else {
-                return Err(ModelError::Shape(format!(
-                    "comparison {} missing",
-                    c.as_str()
-                )));
+                levels.push(vec![0.0; c.levels().len()]);
+                continue;
             };
             let names: Vec<&str> = stored.iter().map(|l| l.level.as_str()).collect();
             if names != c.levels() {

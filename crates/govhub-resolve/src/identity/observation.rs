@@ -32,6 +32,12 @@ pub struct Observation {
     /// 18-digit resident ID (valid: the schema checked it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resident_id: Option<String>,
+    /// A resident ID the record carries but that failed its check (a mistyped digit,
+    /// two digits swapped), as the mapping set it aside
+    /// (`identifiers.resident_id_unverified`): never proof of who the person is, but
+    /// strong evidence when it is one keystroke away from another record's ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_id_unverified: Option<String>,
     /// Sex, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sex: Option<Sex>,
@@ -51,9 +57,12 @@ impl Observation {
     /// person is (`x-govhub-person`), or `None` when the record names nobody (an
     /// anonymous grid case).
     ///
-    /// A record without a sex or a birth date of its own counts with the ones its valid
+    /// A record without a sex or a birth date of its own counts with the ones its
     /// resident ID encodes (GB 11643: digits 7–14 the birth date, the 17th odd for
     /// male), so a registry that leaves them out is compared like every other record.
+    /// An unverified ID is read so too when there is no valid one: a mistyped digit
+    /// lands in the birth date or the sex digit in 9 of 18 positions, and a date or
+    /// sex one digit off still falls into a near comparison level.
     pub fn from_canonical(
         location: &PersonLocation,
         record: RecordRef,
@@ -70,18 +79,26 @@ impl Observation {
                 .get("resident_id")
                 .or_else(|| person.pointer("/identifiers/resident_id")),
         );
-        if name.is_none() && resident_id.is_none() {
+        let resident_id_unverified = text(person.pointer("/identifiers/resident_id_unverified"));
+        if name.is_none() && resident_id.is_none() && resident_id_unverified.is_none() {
             return None;
         }
-        // What the record states wins; a valid resident ID fills in the rest.
-        let valid_id = resident_id.as_deref().and_then(id_format::normalize);
+        // What the record states wins; a resident ID fills in the rest.
+        let encoded_id = resident_id
+            .as_deref()
+            .and_then(id_format::normalize)
+            .or_else(|| {
+                resident_id_unverified
+                    .as_deref()
+                    .and_then(unverified_digits)
+            });
         let sex = match person.get("sex").and_then(Value::as_str) {
             Some("male") => Some(Sex::Male),
             Some("female") => Some(Sex::Female),
-            _ => valid_id.as_deref().and_then(id_format::sex),
+            _ => encoded_id.as_deref().and_then(id_format::sex),
         };
         let birth_date = text(person.get("birth_date")).or_else(|| {
-            valid_id
+            encoded_id
                 .as_deref()
                 .and_then(id_format::birth_date)
                 .map(|date| date.format("%Y-%m-%d").to_string())
@@ -102,12 +119,29 @@ impl Observation {
             at_ms,
             name,
             resident_id,
+            resident_id_unverified,
             sex,
             birth_date,
             phone,
             division_code,
         })
     }
+}
+
+/// An unverified resident ID as 17 ASCII digits and a check character (`X` upper
+/// case), full-width forms folded; `None` when it is not even shaped like an ID.
+pub(crate) fn unverified_digits(text: &str) -> Option<String> {
+    let folded: String = text
+        .trim()
+        .chars()
+        .map(govhub_schema::text::fold_char)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let bytes = folded.as_bytes();
+    let shaped = bytes.len() == 18
+        && bytes[..17].iter().all(u8::is_ascii_digit)
+        && (bytes[17].is_ascii_digit() || bytes[17] == b'X');
+    shaped.then_some(folded)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Blocking recall: of the pairs of records that truly are one person, how many
-//! resolution can bring together at all — by a shared resident ID or a shared blocking
-//! key (which makes two records candidates for comparison), directly or through other
+//! resolution can bring together at all — by a shared resident ID, an unverified ID one
+//! keystroke from the other's, or a shared blocking key (which makes two records
+//! candidates for comparison), directly or through other
 //! records of the same person (A shares a phone with B, B a name and birth year with C).
 //! A pair not reachable so is missed whatever the model says: this bounds recall from
 //! above.
@@ -9,7 +10,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::features::Owned;
+use super::features::{Owned, check_passing_neighbours};
 use super::observation::Observation;
 use super::store::{BLOCKS, block_keys};
 
@@ -20,6 +21,9 @@ pub struct Reach {
     pub true_pairs: u64,
     /// Of those, pairs with the same (valid) resident ID: linked without comparing.
     pub same_id: u64,
+    /// Of the others, pairs where one ID failed its check and is one keystroke from the
+    /// other's valid ID: compared.
+    pub keystroke: u64,
     /// Of the others, pairs sharing a blocking key: compared (unless a key's block is
     /// over `max_block_size`, which this does not model).
     pub shared_key: u64,
@@ -42,21 +46,30 @@ impl Reach {
 /// Counts how the true pairs of `observations` are reached; `truth[i]` is the person
 /// observation `i` really is.
 pub fn reach(observations: &[Observation], truth: &[u64]) -> Reach {
-    let mut by_person: HashMap<u64, Vec<(u64, [u32; BLOCKS])>> = HashMap::new();
+    let mut by_person: HashMap<u64, Vec<(u64, u64, [u32; BLOCKS])>> = HashMap::new();
     for (o, t) in observations.iter().zip(truth) {
         let owned = Owned::of(o);
-        let keys = block_keys(&owned.features(), owned.initial);
-        by_person.entry(*t).or_default().push((owned.id, keys));
+        let keys = block_keys(&owned);
+        by_person
+            .entry(*t)
+            .or_default()
+            .push((owned.id, owned.unverified, keys));
     }
     let mut out = Reach::default();
     for records in by_person.values() {
         // Union–find over the person's records: each link joins two groups.
         let mut group: Vec<usize> = (0..records.len()).collect();
-        for (i, (id_a, keys_a)) in records.iter().enumerate() {
-            for (j, (id_b, keys_b)) in records.iter().enumerate().skip(i + 1) {
+        for (i, (id_a, unverified_a, keys_a)) in records.iter().enumerate() {
+            for (j, (id_b, unverified_b, keys_b)) in records.iter().enumerate().skip(i + 1) {
                 out.true_pairs += 1;
+                let near = |unverified: u64, id: u64| {
+                    unverified != 0 && id != 0 && check_passing_neighbours(unverified).contains(&id)
+                };
                 let linked = if *id_a != 0 && id_a == id_b {
                     out.same_id += 1;
+                    true
+                } else if near(*unverified_a, *id_b) || near(*unverified_b, *id_a) {
+                    out.keystroke += 1;
                     true
                 } else if keys_a.iter().zip(keys_b).any(|(a, b)| *a != 0 && a == b) {
                     out.shared_key += 1;
@@ -103,6 +116,7 @@ mod tests {
             at_ms: 0,
             name: Some(name.into()),
             resident_id: None,
+            resident_id_unverified: None,
             sex: None,
             birth_date: Some(birth.into()),
             phone: phone.map(str::to_owned),
@@ -121,8 +135,14 @@ mod tests {
         ];
         let r = reach(&records, &[1, 1, 1]);
         assert_eq!(
-            (r.true_pairs, r.same_id, r.shared_key, r.reachable),
-            (3, 0, 1, 1)
+            (
+                r.true_pairs,
+                r.same_id,
+                r.keystroke,
+                r.shared_key,
+                r.reachable
+            ),
+            (3, 0, 0, 1, 1)
         );
         assert!((r.recall() - 1.0 / 3.0).abs() < 1e-12);
         // A phone the second and third share makes the first reach the third too.
@@ -133,8 +153,14 @@ mod tests {
         ];
         let r = reach(&chained, &[1, 1, 1]);
         assert_eq!(
-            (r.true_pairs, r.same_id, r.shared_key, r.reachable),
-            (3, 0, 2, 3)
+            (
+                r.true_pairs,
+                r.same_id,
+                r.keystroke,
+                r.shared_key,
+                r.reachable
+            ),
+            (3, 0, 0, 2, 3)
         );
         assert_eq!(r.recall(), 1.0);
     }

@@ -2,17 +2,37 @@
 //! into one fixed-size slot plus a shared text arena, the blocking index as chains
 //! threaded through the slots, and the lookup from source record to slot.
 //!
-//! Per record this costs one [`Rec`] (88 bytes), its text (name, pinyin, source record
+//! Per record this costs one [`Rec`] (64 bytes), its text (name, pinyin, source record
 //! id: about 30 bytes) and one entry in the record and blocking hash tables; the README
 //! reports the measured bytes per resident.
 
 use rustc_hash::FxHashMap;
 
+use super::compare::Comparison;
 use super::features::{Features, Owned, hash};
 
 /// Blocking keys: records sharing one become candidates for comparison (phone; pinyin
-/// name and birth year; birth date and surname character).
-pub const BLOCKS: usize = 3;
+/// name and birth year; birth date and surname character; given name's pinyin and
+/// birth month and day).
+pub const BLOCKS: usize = 4;
+
+/// Each blocking key's name and the comparisons it is built on (training estimates a
+/// comparison's m only from the keys not built on it).
+pub const BLOCK_RULES: [(&str, &[Comparison]); BLOCKS] = [
+    ("phone", &[Comparison::Phone]),
+    (
+        "name pinyin + birth year",
+        &[Comparison::Name, Comparison::BirthDate],
+    ),
+    (
+        "birth date + surname character",
+        &[Comparison::BirthDate, Comparison::Name],
+    ),
+    (
+        "given-name pinyin + birth month-day",
+        &[Comparison::Name, Comparison::BirthDate],
+    ),
+];
 
 /// (department, connector) pairs a slot can tell apart (14 bits).
 pub const MAX_SOURCES: usize = 1 << 14;
@@ -38,14 +58,24 @@ pub struct Rec {
     /// bytes.
     meta: u16,
     pub birth: u32,
-    pub division: u32,
     pub name_key: u32,
     pub pinyin_key: u32,
     /// Fetch time, seconds since the Unix epoch.
     pub at_s: u32,
-    pub id: u64,
-    pub phone: u64,
+    /// The packed resident ID ([`pack_id`](super::features::pack_id)), with
+    /// [`UNVERIFIED`] set when it failed its check: one field for both, since a record
+    /// with a valid ID has no use for an unverified one.
+    ids: u64,
+    /// The phone number (lower [`PHONE_BITS`] bits) and the division code (above).
+    contact: u64,
 }
+
+/// Bits of [`Rec::contact`] for the phone number: 13 digits fit (a landline with its
+/// area code has 12); a longer number is not used for matching.
+const PHONE_BITS: u32 = 44;
+
+/// The bit of [`Rec::ids`] that marks an unverified ID (packed IDs stay below 2^60).
+const UNVERIFIED: u64 = 1 << 63;
 
 impl Rec {
     /// Index of the record's (department, connector) in [`Store::sources`].
@@ -56,6 +86,34 @@ impl Rec {
     /// 1 male, 2 female, 0 unknown.
     pub fn sex(&self) -> u8 {
         (self.meta & 3) as u8
+    }
+
+    /// The phone number as a number; 0 when none.
+    pub fn phone(&self) -> u64 {
+        self.contact & ((1 << PHONE_BITS) - 1)
+    }
+
+    /// The division code as a number; 0 when none.
+    pub fn division(&self) -> u32 {
+        (self.contact >> PHONE_BITS) as u32
+    }
+
+    /// The packed valid resident ID; 0 when none.
+    pub fn id(&self) -> u64 {
+        if self.ids & UNVERIFIED == 0 {
+            self.ids
+        } else {
+            0
+        }
+    }
+
+    /// The packed unverified resident ID; 0 when none.
+    pub fn unverified(&self) -> u64 {
+        if self.ids & UNVERIFIED == 0 {
+            0
+        } else {
+            self.ids & !UNVERIFIED
+        }
     }
 }
 
@@ -71,20 +129,25 @@ pub struct Store {
 }
 
 /// The blocking keys of a record (0: the record has no such key).
-pub fn block_keys(f: &Features<'_>, initial: u32) -> [u32; BLOCKS] {
+pub fn block_keys(o: &Owned) -> [u32; BLOCKS] {
     let mix = |a: u64, b: u64, salt: u64| {
         let h = (a ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b;
         ((h.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 32) as u32) | 1
     };
     [
-        if f.phone != 0 { mix(f.phone, 0, 1) } else { 0 },
-        if f.pinyin_key != 0 && f.birth != 0 {
-            mix(u64::from(f.pinyin_key), u64::from(f.birth / 10_000), 2)
+        if o.phone != 0 { mix(o.phone, 0, 1) } else { 0 },
+        if o.pinyin_key != 0 && o.birth != 0 {
+            mix(u64::from(o.pinyin_key), u64::from(o.birth / 10_000), 2)
         } else {
             0
         },
-        if f.birth != 0 && initial != 0 {
-            mix(u64::from(f.birth), u64::from(initial), 3)
+        if o.birth != 0 && o.initial != 0 {
+            mix(u64::from(o.birth), u64::from(o.initial), 3)
+        } else {
+            0
+        },
+        if o.given_key != 0 && o.birth != 0 {
+            mix(u64::from(o.given_key), u64::from(o.birth % 10_000), 4)
         } else {
             0
         },
@@ -133,7 +196,7 @@ impl Store {
         grow(&mut self.arena, name.len() + srid.len());
         self.arena.extend_from_slice(name.as_bytes());
         self.arena.extend_from_slice(srid.as_bytes());
-        let keys = block_keys(&f.features(), f.initial);
+        let keys = block_keys(f);
         let mut next = [NONE; BLOCKS];
         for (b, key) in keys.iter().enumerate() {
             if *key != 0 {
@@ -149,12 +212,21 @@ impl Store {
             lens: [name.len() as u8, srid.len() as u8],
             meta: (source << 2) | u16::from(f.sex & 3),
             birth: f.birth,
-            division: f.division,
             name_key: f.name_key,
             pinyin_key: f.pinyin_key,
             at_s: u32::try_from(at_ms.div_euclid(1000)).unwrap_or(0),
-            id: f.id,
-            phone: f.phone,
+            ids: if f.id != 0 {
+                f.id
+            } else if f.unverified != 0 {
+                f.unverified | UNVERIFIED
+            } else {
+                0
+            },
+            contact: if f.phone < 1 << PHONE_BITS {
+                f.phone
+            } else {
+                0
+            } | u64::from(f.division) << PHONE_BITS,
         });
         self.by_key
             .insert(Self::key(source, source_record_id), slot);
@@ -193,9 +265,10 @@ impl Store {
             pinyin_key: r.pinyin_key,
             birth: r.birth,
             sex: r.sex(),
-            phone: r.phone,
-            division: r.division,
-            id: r.id,
+            phone: r.phone(),
+            division: r.division(),
+            id: r.id(),
+            unverified: r.unverified(),
         }
     }
 

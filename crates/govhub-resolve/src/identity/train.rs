@@ -1,14 +1,33 @@
-//! Estimating the model from records, with the resident ID as the label: m is the
-//! level frequency among candidate pairs (sharing a blocking key) whose records carry
-//! the same resident ID; u the level frequency among random pairs that are not (known
-//! to be) one person; the prior the share of matching pairs among all pairs of
-//! records with an ID. Names' frequencies are counted over all records.
+//! Estimating the model from the records being resolved, as Splink does: u from random
+//! pairs, m by expectation–maximisation over the candidate pairs of each blocking rule,
+//! each comparison's m only from the rules that do not involve it.
 //!
-//! Why not unsupervised EM for m (as Splink does without labels): on these records
-//! household members share phone, surname and address, which breaks EM's assumption
-//! that comparisons are independent given match status, and EM converged to "every
-//! candidate pair is a match". Resident IDs are on most government records, so labels
-//! come free.
+//! - **u** (how often a level occurs between two different people) is counted over
+//!   random pairs of records: almost all of them are different people. Pairs with the
+//!   same valid resident ID are left out.
+//! - **m** (how often a level occurs between two records of one person) comes from the
+//!   pairs a blocking rule brings together: records sharing a phone, records sharing a
+//!   name's pinyin and birth year, records sharing a birth date and surname character.
+//!   Within one rule's pairs, expectation–maximisation splits the pairs into matches
+//!   and non-matches with u held fixed: each pair's probability of being a match
+//!   follows from the current m, u and share of matches (E), and m is then the level
+//!   frequency weighted by those probabilities (M). A rule says nothing about the
+//!   comparisons it is built on (every pair sharing a phone agrees on the phone), so a
+//!   comparison's m is the average over the rules that do not involve it: the name and
+//!   birth date are learned from records that share a phone, the phone from records
+//!   that share a name and birth date.
+//! - **Labels where they exist**: a pair with the same valid resident ID is a match and
+//!   one with two different valid IDs is not; with labels on, those pairs keep that
+//!   probability instead of an estimated one, and the prior is the share of matching
+//!   pairs among records with an ID. Without labels (`govhub eval --train --no-labels`,
+//!   or data with no IDs), every pair is estimated and so is the prior: the expected
+//!   number of matching pairs among all candidate pairs, over all pairs.
+//!
+//! Why fixed u and one rule at a time: household members share a phone, a surname and
+//! an address, so comparisons are not independent given match status. An earlier EM over
+//! all candidate pairs with m and u both free converged to "every candidate pair is a
+//! match". Fixing u from random pairs anchors what a non-match looks like, and leaving
+//! out the rule's own comparisons keeps the selection from pretending to be evidence.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +38,7 @@ use super::compare::{Comparison, Levels, NAME_AGREES, compare};
 use super::features::Owned;
 use super::model::{LevelModel, Model};
 use super::observation::Observation;
-use super::store::block_keys;
+use super::store::{BLOCK_RULES, block_keys};
 
 /// Names seen fewer times than this are "rare": their frequency is not stored.
 const COMMON_NAME_COUNT: usize = 3;
@@ -30,122 +49,162 @@ const RANDOM_PAIRS: usize = 4_000_000;
 /// Blocks larger than this are skipped when collecting candidate pairs (resolution
 /// compares at most about this many per key too).
 const MAX_BLOCK: usize = 50;
+/// EM rounds per blocking rule at most; it stops earlier once no m moves by more than
+/// [`CONVERGED`].
+const MAX_ROUNDS: usize = 50;
+const CONVERGED: f64 = 1e-5;
+/// A comparison's m is taken from a rule only when the rule's matches (in expectation)
+/// have it on both sides at least this many times.
+const MIN_EXPECTED: f64 = 20.0;
+
+/// Whether resident IDs label pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Labels {
+    /// Same valid ID: a match; two different valid IDs: not one.
+    ResidentId,
+    /// Every pair estimated, as for data without IDs.
+    None,
+}
 
 /// What training did.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainReport {
     /// Records trained on.
     pub records: usize,
-    /// Candidate pairs from blocking.
+    /// Candidate pairs from blocking (each once).
     pub candidate_pairs: usize,
-    /// Of those, pairs labelled by resident IDs as matches (m is estimated from them).
+    /// Of those, pairs labelled matches by resident IDs (0 without labels).
     pub matches: usize,
     /// Random pairs drawn (u is estimated from them).
     pub random_pairs: usize,
+    /// Each blocking rule's estimation.
+    pub rules: Vec<RuleReport>,
+}
+
+/// One blocking rule's part of training.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleReport {
+    /// The rule.
+    pub rule: &'static str,
+    /// Its candidate pairs.
+    pub pairs: usize,
+    /// Of those, pairs whose match status resident IDs tell.
+    pub labelled: usize,
+    /// The estimated share of matches among its pairs.
+    pub match_share: f64,
+    /// EM rounds until m stopped moving.
+    pub rounds: usize,
+    /// The comparisons whose m this rule gave.
+    pub estimated: Vec<&'static str>,
 }
 
 /// Estimates a model from `observations`; `seed` drives the random pairs.
-pub fn train(observations: &[Observation], seed: u64, trained_on: &str) -> (Model, TrainReport) {
+pub fn train(
+    observations: &[Observation],
+    seed: u64,
+    trained_on: &str,
+    labels: Labels,
+) -> (Model, TrainReport) {
     let owned: Vec<Owned> = observations.iter().map(Owned::of).collect();
-    let sizes: Vec<usize> = Comparison::ALL.iter().map(|c| c.levels().len()).collect();
+    let label = |a: &Owned, b: &Owned| match labels {
+        Labels::ResidentId if a.id != 0 && b.id != 0 => Some(a.id == b.id),
+        _ => None,
+    };
 
-    // Candidate pairs from blocking.
+    let (u, name_agreement_u, random_pairs) = estimate_u(&owned, seed);
+
+    // Each rule's candidate pairs.
+    let mut per_rule: Vec<Vec<(u32, u32)>> = vec![Vec::new(); BLOCK_RULES.len()];
     let mut blocks: FxHashMap<(usize, u32), Vec<u32>> = FxHashMap::default();
     for (i, o) in owned.iter().enumerate() {
-        for (b, key) in block_keys(&o.features(), o.initial).iter().enumerate() {
+        for (b, key) in block_keys(o).iter().enumerate() {
             if *key != 0 {
                 blocks.entry((b, *key)).or_default().push(i as u32);
             }
         }
     }
-    let mut pairs: FxHashSet<(u32, u32)> = FxHashSet::default();
-    for members in blocks.values().filter(|m| m.len() <= MAX_BLOCK) {
-        for (x, a) in members.iter().enumerate() {
-            for b in &members[x + 1..] {
-                pairs.insert((*a.min(b), *a.max(b)));
-            }
-        }
-    }
-
-    // m: level counts among labelled matches (add-one smoothing: no level has
-    // probability 0).
-    let mut m_counts: Vec<Vec<f64>> = sizes.iter().map(|s| vec![1.0; *s]).collect();
-    let mut u_counts = m_counts.clone();
-    let mut matches = 0usize;
-    for (a, b) in &pairs {
-        let (a, b) = (&owned[*a as usize], &owned[*b as usize]);
-        if a.id != 0 && a.id == b.id {
-            matches += 1;
-            add(&mut m_counts, &compare(&a.features(), &b.features()));
-        }
-    }
-    // The prior: matching pairs among all pairs of records with an ID.
-    let mut per_id: FxHashMap<u64, u64> = FxHashMap::default();
-    for o in owned.iter().filter(|o| o.id != 0) {
-        *per_id.entry(o.id).or_default() += 1;
-    }
-    let with_id: u64 = per_id.values().sum();
-    let matching: u64 = per_id.values().map(|n| n * n.saturating_sub(1) / 2).sum();
-    let prior = (matching as f64 + 1.0) / ((with_id * with_id.saturating_sub(1) / 2) as f64 + 2.0);
-
-    // Name frequencies among records, and chance agreement over random pairs.
-    let mut counts: FxHashMap<&str, usize> = FxHashMap::default();
-    let mut named = 0usize;
-    for o in &owned {
-        if !o.pinyin.is_empty() {
-            *counts.entry(o.pinyin.as_str()).or_default() += 1;
-            named += 1;
-        }
-    }
-    let mut rng = seed ^ 0x5DEE_CE66_D1CE_4E5B;
-    let mut next = move || {
-        rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let (mut agree, mut drawn) = (1.0, 2.0);
-    let n = owned.len() as u64;
-    let random_pairs = if n < 2 { 0 } else { RANDOM_PAIRS };
-    for _ in 0..random_pairs {
-        let (a, b) = (&owned[(next() % n) as usize], &owned[(next() % n) as usize]);
-        // u is the level frequency among non-matches: a pair known to be one person
-        // (same resident ID) is left out. At the prior's rate, such pairs are as common
-        // among random pairs as a shared phone between two strangers.
-        if std::ptr::eq(a, b) || (a.id != 0 && a.id == b.id) {
+    for ((rule, _), members) in &blocks {
+        if members.len() > MAX_BLOCK {
             continue;
         }
-        let levels = compare(&a.features(), &b.features());
-        add(&mut u_counts, &levels);
-        if let Some(level) = levels[0] {
-            drawn += 1.0;
-            if level <= NAME_AGREES {
-                agree += 1.0;
+        for (x, a) in members.iter().enumerate() {
+            for b in &members[x + 1..] {
+                per_rule[*rule].push((*a.min(b), *a.max(b)));
             }
         }
     }
-    let named = named.max(1) as f64;
-    let name_frequencies: BTreeMap<String, f64> = counts
-        .iter()
-        .filter(|(_, c)| **c >= COMMON_NAME_COUNT)
-        .map(|(name, c)| ((*name).to_owned(), *c as f64 / named))
-        .collect();
+    drop(blocks);
+    let mut all: FxHashSet<(u32, u32)> = FxHashSet::default();
+    for pairs in &mut per_rule {
+        // Two records sharing a key twice over (the same phone in two blocks) are one
+        // pair; sorted so that training does not depend on hash order.
+        pairs.sort_unstable();
+        pairs.dedup();
+        all.extend(pairs.iter().copied());
+    }
 
-    let u: Vec<Vec<f64>> = u_counts.iter().map(|c| normalize(c)).collect();
-    // A comparison no labelled match has on both sides (say, only one department
-    // records the division code) says nothing: m = u, weight 0.
-    let m: Vec<Vec<f64>> = m_counts
+    // m: EM per rule, then each comparison averaged over the rules that estimated it.
+    let sizes: Vec<usize> = Comparison::ALL.iter().map(|c| c.levels().len()).collect();
+    let mut m_sum: Vec<Vec<f64>> = sizes.iter().map(|s| vec![0.0; *s]).collect();
+    let mut m_rules = vec![0usize; sizes.len()];
+    let mut rules = Vec::new();
+    for (rule, pairs) in per_rule.iter().enumerate() {
+        let (name, involved) = BLOCK_RULES[rule];
+        let sample: Vec<(Levels, Option<bool>)> = pairs
+            .iter()
+            .map(|(a, b)| {
+                let (a, b) = (&owned[*a as usize], &owned[*b as usize]);
+                (compare(&a.features(), &b.features()), label(a, b))
+            })
+            .collect();
+        let free: Vec<bool> = Comparison::ALL
+            .iter()
+            .map(|c| !involved.contains(c))
+            .collect();
+        let fit = expectation_maximisation(&sample, &u, &free);
+        let mut estimated = Vec::new();
+        for (c, comparison) in Comparison::ALL.iter().enumerate() {
+            if free[c] && fit.support[c] >= MIN_EXPECTED {
+                for (sum, m) in m_sum[c].iter_mut().zip(&fit.m[c]) {
+                    *sum += m;
+                }
+                m_rules[c] += 1;
+                estimated.push(comparison.as_str());
+            }
+        }
+        rules.push(RuleReport {
+            rule: name,
+            pairs: pairs.len(),
+            labelled: sample.iter().filter(|(_, l)| l.is_some()).count(),
+            match_share: fit.match_share,
+            rounds: fit.rounds,
+            estimated,
+        });
+    }
+    // A comparison no rule could estimate (say, only one department records the
+    // division code) says nothing: m = u, weight 0.
+    let m: Vec<Vec<f64>> = m_sum
         .iter()
+        .zip(&m_rules)
         .zip(&u)
-        .map(|(c, u)| {
-            if c.iter().sum::<f64>() <= c.len() as f64 {
+        .map(|((sum, n), u)| {
+            if *n == 0 {
                 u.clone()
             } else {
-                normalize(c)
+                sum.iter().map(|s| s / *n as f64).collect()
             }
         })
         .collect();
+
+    let matches = all
+        .iter()
+        .filter(|(a, b)| label(&owned[*a as usize], &owned[*b as usize]) == Some(true))
+        .count();
+    let prior = match labels {
+        Labels::ResidentId if owned.iter().any(|o| o.id != 0) => labelled_prior(&owned),
+        _ => estimated_prior(&owned, &all, &m, &u),
+    };
+
     let comparisons = Comparison::ALL
         .iter()
         .enumerate()
@@ -163,29 +222,226 @@ pub fn train(observations: &[Observation], seed: u64, trained_on: &str) -> (Mode
             (comparison.as_str().to_owned(), levels)
         })
         .collect();
+    let (name_frequencies, rare_name_frequency) = name_frequencies(&owned);
     let model = Model {
         trained_on: trained_on.to_owned(),
         prior,
         comparisons,
         name_frequencies,
-        rare_name_frequency: COMMON_NAME_COUNT as f64 / named,
-        name_agreement_u: agree / drawn,
+        rare_name_frequency,
+        name_agreement_u,
     };
     let report = TrainReport {
         records: owned.len(),
-        candidate_pairs: pairs.len(),
+        candidate_pairs: all.len(),
         matches,
         random_pairs,
+        rules,
     };
     (model, report)
 }
 
-fn add(counts: &mut [Vec<f64>], levels: &Levels) {
-    for (c, level) in levels.iter().enumerate() {
-        if let Some(l) = level {
-            counts[c][usize::from(*l)] += 1.0;
+/// u per comparison level from random pairs that are not the same valid ID, and the
+/// chance that two random records' names agree; and how many pairs were drawn.
+fn estimate_u(owned: &[Owned], seed: u64) -> (Vec<Vec<f64>>, f64, usize) {
+    // Add-one smoothing: no level has probability 0.
+    let mut counts: Vec<Vec<f64>> = Comparison::ALL
+        .iter()
+        .map(|c| vec![1.0; c.levels().len()])
+        .collect();
+    let mut rng = seed ^ 0x5DEE_CE66_D1CE_4E5B;
+    let mut next = move || {
+        rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let (mut agree, mut drawn) = (1.0, 2.0);
+    let n = owned.len() as u64;
+    let random_pairs = if n < 2 { 0 } else { RANDOM_PAIRS };
+    for _ in 0..random_pairs {
+        let (a, b) = (&owned[(next() % n) as usize], &owned[(next() % n) as usize]);
+        // At the prior's rate, pairs known to be one person are as common among random
+        // pairs as a shared phone between two strangers: they are left out.
+        if std::ptr::eq(a, b) || (a.id != 0 && a.id == b.id) {
+            continue;
+        }
+        let levels = compare(&a.features(), &b.features());
+        for (c, level) in levels.iter().enumerate() {
+            if let Some(l) = level {
+                counts[c][usize::from(*l)] += 1.0;
+            }
+        }
+        if let Some(level) = levels[0] {
+            drawn += 1.0;
+            if level <= NAME_AGREES {
+                agree += 1.0;
+            }
         }
     }
+    let u = counts.iter().map(|c| normalize(c)).collect();
+    (u, agree / drawn, random_pairs)
+}
+
+/// What EM found for one rule's pairs.
+struct Fit {
+    m: Vec<Vec<f64>>,
+    /// Per comparison, the expected number of matches with it on both sides.
+    support: Vec<f64>,
+    match_share: f64,
+    rounds: usize,
+}
+
+/// EM over one rule's pairs: the share of matches and m of the `free` comparisons, with
+/// u fixed; a labelled pair's match probability is its label.
+fn expectation_maximisation(
+    pairs: &[(Levels, Option<bool>)],
+    u: &[Vec<f64>],
+    free: &[bool],
+) -> Fit {
+    // Start: the most alike level likely among matches, the rest sharing what is left.
+    let mut m: Vec<Vec<f64>> = u
+        .iter()
+        .map(|levels| {
+            let rest = 0.2 / (levels.len() - 1) as f64;
+            (0..levels.len())
+                .map(|l| if l == 0 { 0.8 } else { rest })
+                .collect()
+        })
+        .collect();
+    let mut share: f64 = 0.5;
+    let mut support = vec![0.0; m.len()];
+    let mut rounds = 0;
+    while rounds < MAX_ROUNDS && !pairs.is_empty() {
+        rounds += 1;
+        // Smoothing: half a count per level, so a level never seen among matches keeps
+        // a small m rather than none.
+        let mut counts: Vec<Vec<f64>> = m.iter().map(|l| vec![0.5; l.len()]).collect();
+        let mut matched = 0.0;
+        let prior_log_odds = (share / (1.0 - share)).log2();
+        for (levels, label) in pairs {
+            let p = match label {
+                Some(true) => 1.0,
+                Some(false) => 0.0,
+                None => {
+                    let mut log_odds = prior_log_odds;
+                    for (c, level) in levels.iter().enumerate() {
+                        if let (true, Some(l)) = (free[c], level) {
+                            let l = usize::from(*l);
+                            log_odds += (m[c][l] / u[c][l]).log2();
+                        }
+                    }
+                    let odds = log_odds.clamp(-60.0, 60.0).exp2();
+                    odds / (1.0 + odds)
+                }
+            };
+            matched += p;
+            for (c, level) in levels.iter().enumerate() {
+                if let Some(l) = level {
+                    counts[c][usize::from(*l)] += p;
+                }
+            }
+        }
+        share = (matched / pairs.len() as f64).clamp(1e-6, 1.0 - 1e-6);
+        let next: Vec<Vec<f64>> = counts.iter().map(|c| normalize(c)).collect();
+        support = counts
+            .iter()
+            .map(|c| c.iter().sum::<f64>() - 0.5 * c.len() as f64)
+            .collect();
+        let moved = next
+            .iter()
+            .zip(&m)
+            .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+            .fold(0.0, f64::max);
+        m = next;
+        if moved < CONVERGED {
+            break;
+        }
+    }
+    Fit {
+        m,
+        support,
+        match_share: share,
+        rounds,
+    }
+}
+
+/// The share of matching pairs among all pairs of records with a valid ID.
+fn labelled_prior(owned: &[Owned]) -> f64 {
+    let mut per_id: FxHashMap<u64, u64> = FxHashMap::default();
+    for o in owned.iter().filter(|o| o.id != 0) {
+        *per_id.entry(o.id).or_default() += 1;
+    }
+    let with_id: u64 = per_id.values().sum();
+    let matching: u64 = per_id.values().map(|n| n * n.saturating_sub(1) / 2).sum();
+    (matching as f64 + 1.0) / ((with_id * with_id.saturating_sub(1) / 2) as f64 + 2.0)
+}
+
+/// Without labels: the prior p at which the expected number of matching candidate
+/// pairs, each scored with m, u and p, is p times all pairs (pairs no rule brings
+/// together are taken as non-matches). Found by iterating from one match per record.
+fn estimated_prior(
+    owned: &[Owned],
+    candidates: &FxHashSet<(u32, u32)>,
+    m: &[Vec<f64>],
+    u: &[Vec<f64>],
+) -> f64 {
+    let n = owned.len() as f64;
+    let all_pairs = (n * (n - 1.0) / 2.0).max(1.0);
+    let bayes: Vec<f64> = candidates
+        .iter()
+        .map(|(a, b)| {
+            let levels = compare(
+                &owned[*a as usize].features(),
+                &owned[*b as usize].features(),
+            );
+            levels
+                .iter()
+                .enumerate()
+                .filter_map(|(c, l)| {
+                    l.map(|l| (m[c][usize::from(l)] / u[c][usize::from(l)]).log2())
+                })
+                .sum()
+        })
+        .collect();
+    let mut prior = (1.0 / n).min(0.5);
+    for _ in 0..50 {
+        let prior_log_odds = (prior / (1.0 - prior)).log2();
+        let expected: f64 = bayes
+            .iter()
+            .map(|w| {
+                let odds = (prior_log_odds + w).clamp(-60.0, 60.0).exp2();
+                odds / (1.0 + odds)
+            })
+            .sum();
+        let next = ((expected + 1.0) / (all_pairs + 2.0)).min(0.5);
+        if (next / prior - 1.0).abs() < 1e-6 {
+            return next;
+        }
+        prior = next;
+    }
+    prior
+}
+
+/// Each common name's frequency among named records, and the frequency assumed for a
+/// rare one.
+fn name_frequencies(owned: &[Owned]) -> (BTreeMap<String, f64>, f64) {
+    let mut counts: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut named = 0usize;
+    for o in owned {
+        if !o.pinyin.is_empty() {
+            *counts.entry(o.pinyin.as_str()).or_default() += 1;
+            named += 1;
+        }
+    }
+    let named = named.max(1) as f64;
+    let frequencies = counts
+        .iter()
+        .filter(|(_, c)| **c >= COMMON_NAME_COUNT)
+        .map(|(name, c)| ((*name).to_owned(), *c as f64 / named))
+        .collect();
+    (frequencies, COMMON_NAME_COUNT as f64 / named)
 }
 
 fn normalize(counts: &[f64]) -> Vec<f64> {

@@ -8,7 +8,9 @@ use anyhow::Context;
 use govhub::config::HubConfig;
 use govhub::demo::EXAMPLE_CONFIG;
 use govhub::eval::{Report, evaluate, labelled};
-use govhub_resolve::identity::{Model, Observation, Resolver, recorded_observations, train};
+use govhub_resolve::identity::{
+    Labels, Model, Observation, Resolver, recorded_observations, train,
+};
 use govhub_sim::Departments;
 
 use super::{load_config, load_standard};
@@ -26,6 +28,8 @@ pub struct Options<'a> {
     pub train: Option<&'a Path>,
     /// With `train`: estimate from the records a hub resolved under this data directory.
     pub data_dir: Option<&'a Path>,
+    /// With `train`: whether resident IDs label pairs.
+    pub labels: Labels,
     /// Print the report as JSON.
     pub json: bool,
 }
@@ -55,7 +59,7 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
             data_dir.display()
         );
         let in_use = Resolver::load_model(&config.identity)?;
-        return write_model(&observations, options.seed, &trained_on, out, &in_use);
+        return write_model(&observations, options, &trained_on, out, &in_use);
     }
     let standard = match load_standard(Some(&config)) {
         Ok(s) => s,
@@ -73,7 +77,7 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
             "govhub eval --train: simulated population of {} residents, seed {}",
             options.residents, options.seed
         );
-        return write_model(&data.observations, options.seed, &trained_on, out, &model);
+        return write_model(&data.observations, options, &trained_on, out, &model);
     }
     let report = evaluate(&data, &config.identity, &model)?;
     if options.json {
@@ -88,29 +92,44 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
 /// differ from `in_use`'s (the config's model, or the built-in one).
 fn write_model(
     observations: &[Observation],
-    seed: u64,
+    options: &Options<'_>,
     trained_on: &str,
     out: &Path,
     in_use: &Model,
 ) -> anyhow::Result<ExitCode> {
-    let (model, report) = train(observations, seed, trained_on);
-    if report.matches == 0 {
-        anyhow::bail!(
-            "none of the {} records share a resident ID with another: no labelled matches to estimate m from",
-            report.records
-        );
-    }
+    let (model, report) = train(observations, options.seed, trained_on, options.labels);
     let text = serde_json::to_string_pretty(&model)?;
     std::fs::write(out, text + "\n").with_context(|| format!("writing {}", out.display()))?;
     println!(
-        "trained on {} records: m from {} of {} candidate pairs labelled matches by resident ID, u from {} random pairs, prior {:.3e}; written to {}",
+        "trained on {} records ({} candidate pairs, {} labelled matches by resident ID): u from {} random pairs; prior {:.3e}{}; written to {}",
         report.records,
-        report.matches,
         report.candidate_pairs,
+        report.matches,
         report.random_pairs,
         model.prior,
+        if report.matches == 0 {
+            " (estimated: no labelled matches)"
+        } else {
+            " (from resident IDs)"
+        },
         out.display()
     );
+    println!("\nm by EM over each blocking rule's pairs:");
+    for rule in &report.rules {
+        println!(
+            "  {:<32} {:>9} pairs, {:>9} labelled, matches {:>6.2}%, {:>2} rounds; m of: {}",
+            rule.rule,
+            rule.pairs,
+            rule.labelled,
+            rule.match_share * 100.0,
+            rule.rounds,
+            if rule.estimated.is_empty() {
+                "none".to_owned()
+            } else {
+                rule.estimated.join(", ")
+            }
+        );
+    }
     print_weight_changes(in_use, &model);
     Ok(ExitCode::SUCCESS)
 }
@@ -162,11 +181,12 @@ fn print_report(r: &Report, rejected: u64, threshold: f64) {
     println!("pairwise F1           {:>12.5}", a.f1);
     let b = &r.blocking;
     println!(
-        "blocking recall       {:>12.5}   ({} of {} pairs reachable; directly: {} same ID, {} a blocking key)",
+        "blocking recall       {:>12.5}   ({} of {} pairs reachable; directly: {} same ID, {} an unverified ID a keystroke away, {} a blocking key)",
         b.recall(),
         b.reachable,
         b.true_pairs,
         b.same_id,
+        b.keystroke,
         b.shared_key
     );
     let l = &r.accuracy_by_resident_id;

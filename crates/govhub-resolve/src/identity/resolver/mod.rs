@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::compare::compare;
 use super::config::IdentityConfig;
-use super::features::{Owned, hash};
+use super::features::{Owned, check_passing_neighbours, hash};
 use super::golden::Survivorship;
 use super::journal::Entry;
 use super::model::{Model, Weights, probability, weight_of};
@@ -109,10 +109,13 @@ impl Resolver {
         }
 
         let features = f.features();
-        let keys = block_keys(&features, f.initial);
+        let keys = block_keys(&f);
         let mut scratch = std::mem::take(&mut self.scratch);
         self.store
             .candidates(&keys, self.per_block, NONE, &mut scratch);
+        if f.unverified != 0 {
+            self.keystroke_candidates(f.unverified, &mut scratch);
+        }
         let mut best: Vec<Target> = Vec::new();
         let mut conflicting = Vec::new();
         for &slot in &scratch {
@@ -183,7 +186,7 @@ impl Resolver {
         self.attach(slot, into);
         let person_id = pid_text(self.clusters[into as usize].pid);
         self.journal(|| Entry::Record {
-            observation: o.clone(),
+            observation: Box::new(o.clone()),
             person: person_id.clone(),
             version: None,
         });
@@ -236,6 +239,27 @@ impl Resolver {
         out
     }
 
+    /// Adds to `out` the records carrying a valid ID one keystroke from the unverified
+    /// `packed` (those of persons known by such an ID), so a record whose ID was
+    /// mistyped meets the person it was mistyped from even when no blocking key joins
+    /// them.
+    fn keystroke_candidates(&self, packed: u64, out: &mut Vec<u32>) {
+        for id in check_passing_neighbours(packed) {
+            let Some(&cluster) = self.by_id.get(&id) else {
+                continue;
+            };
+            let mut at = self.clusters[cluster as usize].head;
+            while at != NONE {
+                let member = &self.store.recs[at as usize];
+                if member.id() == id && !out.contains(&at) {
+                    out.push(at);
+                    break;
+                }
+                at = member.next_member;
+            }
+        }
+    }
+
     fn maybe_move(
         &mut self,
         cand: u32,
@@ -244,7 +268,7 @@ impl Resolver {
         at_ms: i64,
     ) -> Option<(IdentityEvent, u32)> {
         let rec = &self.store.recs[cand as usize];
-        if rec.id != 0 || rec.person == DEAD {
+        if rec.id() != 0 || rec.person == DEAD {
             return None;
         }
         let from = rec.person;
@@ -263,7 +287,7 @@ impl Resolver {
         let mut at = self.clusters[from as usize].head;
         while at != NONE {
             let member = &self.store.recs[at as usize];
-            if at != cand && member.id != 0 {
+            if at != cand && member.id() != 0 {
                 let levels = compare(&cand_features, &self.store.features(at));
                 own = own.max(self.weights.score(&cand_features, &levels));
             }
@@ -286,7 +310,7 @@ impl Resolver {
         self.stats.splits += 1;
         let person_id = pid_text(self.clusters[into as usize].pid);
         self.journal(|| Entry::Record {
-            observation: observation.clone(),
+            observation: Box::new(observation.clone()),
             person: person_id.clone(),
             version: None,
         });
@@ -347,11 +371,12 @@ impl Resolver {
 
     fn same_fields(&self, slot: u32, f: &Owned) -> bool {
         let r = &self.store.recs[slot as usize];
-        r.id == f.id
+        r.id() == f.id
+            && r.unverified() == f.unverified
             && r.birth == f.birth
             && r.sex() == f.sex
-            && r.phone == f.phone
-            && r.division == f.division
+            && r.phone() == f.phone
+            && r.division() == f.division
             && self.store.name(slot) == f.name
     }
 

@@ -66,7 +66,7 @@ impl Resolver {
             let last = members.first().copied();
             for slot in members.into_iter().rev() {
                 entries.push(Entry::Record {
-                    observation: self.observation_of(slot),
+                    observation: Box::new(self.observation_of(slot)),
                     person: person.clone(),
                     version: (Some(slot) == last).then_some(c.version),
                 });

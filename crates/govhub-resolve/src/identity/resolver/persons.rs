@@ -27,9 +27,9 @@ impl Resolver {
         c.head = slot;
         c.len += 1;
         c.version += 1;
-        if rec.id != 0 && c.id == 0 {
-            c.id = rec.id;
-            self.by_id.insert(rec.id, cluster);
+        if rec.id() != 0 && c.id == 0 {
+            c.id = rec.id();
+            self.by_id.insert(rec.id(), cluster);
         }
         self.stats.records += 1;
         if c.len == 1 {
@@ -62,16 +62,16 @@ impl Resolver {
         if c.len == 0 {
             self.stats.residents -= 1;
         }
-        let id = self.store.recs[slot as usize].id;
+        let id = self.store.recs[slot as usize].id();
         if id != 0 && self.clusters[cluster as usize].id == id {
             // The person's ID now comes from another record, if any still has it.
             let mut at = self.clusters[cluster as usize].head;
             let mut still = 0;
             while at != NONE {
                 let member = &self.store.recs[at as usize];
-                if member.id != 0 {
-                    still = member.id;
-                    if member.id == id {
+                if member.id() != 0 {
+                    still = member.id();
+                    if member.id() == id {
                         break;
                     }
                 }

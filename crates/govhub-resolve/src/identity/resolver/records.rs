@@ -40,7 +40,8 @@ impl Resolver {
             },
             at_ms: i64::from(r.at_s) * 1000,
             name: (!name.is_empty()).then(|| name.to_owned()),
-            resident_id: (r.id != 0).then(|| unpack_id(r.id)),
+            resident_id: (r.id() != 0).then(|| unpack_id(r.id())),
+            resident_id_unverified: (r.unverified() != 0).then(|| unpack_id(r.unverified())),
             sex: match r.sex() {
                 1 => Some(Sex::Male),
                 2 => Some(Sex::Female),
@@ -54,8 +55,8 @@ impl Resolver {
                     r.birth % 100
                 )
             }),
-            phone: (r.phone != 0).then(|| r.phone.to_string()),
-            division_code: (r.division != 0).then(|| format!("{:06}", r.division)),
+            phone: (r.phone() != 0).then(|| r.phone().to_string()),
+            division_code: (r.division() != 0).then(|| format!("{:06}", r.division())),
         }
     }
 
