@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use govhub_resolve::identity::{
-    IdentityConfig, Model, Observation, RecordRef, Resolver, Rule, Sex,
+    IdentityConfig, Model, Observation, PersonView, RecordRef, Resolver, Rule, Sex,
 };
 use govhub_resolve::{Commit, StateStore};
 use govhub_schema::formats::resident_id;
@@ -470,8 +470,8 @@ fn a_long_journal_is_compacted_on_open_and_keeps_ids_and_versions() {
     let again = Resolver::open(&mut store, &config).unwrap();
     assert_eq!(
         store.journal().unwrap().len(),
-        before.len(),
-        "one entry per live record"
+        before.len() + 1,
+        "one entry per live record, and one per retired person id"
     );
     assert_eq!(again.assignments().collect::<BTreeMap<_, _>>(), before);
     drop(again);
@@ -573,4 +573,159 @@ fn commit(store: &mut StateStore, r: &mut Resolver) {
         ..Commit::default()
     };
     store.commit(&commit).unwrap();
+}
+
+/// A synthetic person of a rare name recorded with a birth date or a phone or both:
+/// two records match when they agree on the name and on one of those, never on the
+/// name alone.
+fn ouyang(srid: &str, birth: Option<&str>, phone: Option<&str>) -> Observation {
+    obs(
+        "health",
+        srid,
+        &P {
+            name: "欧阳娜娜",
+            birth: birth.map(Into::into),
+            phone: phone.map(Into::into),
+            ..P::default()
+        },
+    )
+}
+
+/// Three persons C, B, A (in that order, so C is the oldest); A is merged into B, then
+/// B into C. Returns the three ids and the handle of C after the second merge.
+fn merge_chain(r: &mut Resolver) -> ([String; 3], u32) {
+    const BIRTH_C: &str = "1985-03-12";
+    const BIRTH_A: &str = "1990-07-25";
+    const PHONE_B: &str = "13800138001";
+    let c = r.observe(&ouyang("C1", Some(BIRTH_C), None)).person_id;
+    let b = r.observe(&ouyang("B1", None, Some(PHONE_B))).person_id;
+    let a = r.observe(&ouyang("A1", Some(BIRTH_A), None)).person_id;
+    assert_eq!(r.stats().residents, 3, "nothing in common but the name");
+    let first = r.observe(&ouyang("AB", Some(BIRTH_A), Some(PHONE_B)));
+    assert_eq!(first.merged_into, vec![(a.clone(), b.clone())]);
+    let second = r.observe(&ouyang("BC", Some(BIRTH_C), Some(PHONE_B)));
+    assert_eq!(second.merged_into, vec![(b.clone(), c.clone())]);
+    assert_eq!(r.stats().residents, 1);
+    ([a, b, c], second.changed[0])
+}
+
+#[test]
+fn a_retired_person_id_leads_through_its_merges_to_the_live_person() {
+    let mut r = resolver();
+    let ([a, b, c], handle) = merge_chain(&mut r);
+    let (_, golden) = r.golden(handle).unwrap();
+
+    let view = r.person(&a).unwrap();
+    assert_eq!(view.requested, a);
+    assert_eq!(view.person_id, c);
+    assert_eq!(view.merged_chain, vec![a.clone(), b.clone()]);
+    assert_eq!(
+        view.golden, golden,
+        "the golden record the person topic gets"
+    );
+    let ids: Vec<_> = view
+        .records
+        .iter()
+        .map(|rec| rec.source_record_id.as_str())
+        .collect();
+    assert_eq!(ids, ["A1", "AB", "B1", "BC", "C1"]);
+    assert!(view.records.iter().all(|rec| rec.department == "health"));
+
+    assert_eq!(r.person(&b).unwrap().merged_chain, vec![b.clone()]);
+    let live = r.person(&c).unwrap();
+    assert_eq!(
+        (live.person_id.as_str(), live.merged_chain.len()),
+        (c.as_str(), 0)
+    );
+    assert_eq!(live.golden, golden);
+
+    assert!(r.person("p0123456789abcdef").is_none(), "never given");
+    for malformed in ["", "nope", &c.to_uppercase(), &format!("{c}0"), &c[1..]] {
+        assert!(r.person(malformed).is_none(), "{malformed:?}");
+    }
+}
+
+#[test]
+fn a_person_left_empty_by_a_split_leads_to_where_its_record_went() {
+    let mut r = resolver();
+    let registered = r
+        .observe(&obs("civil-affairs", "M1", &zhang_wei()))
+        .person_id;
+    // Another ID: another person, of one record.
+    let other = P {
+        id: Some(id("110105", "1985-03-12", 5)),
+        ..zhang_wei()
+    };
+    let alone = r.observe(&obs("health", "H1", &other)).person_id;
+    assert_ne!(alone, registered);
+    // The health platform corrects H1's ID to the registered one.
+    let corrected = r.observe(&obs("health", "H1", &zhang_wei()));
+    assert_eq!(corrected.person_id, registered);
+    assert_eq!(corrected.retired, vec![alone.clone()]);
+    assert!(corrected.merged_into.is_empty(), "a split, not a merge");
+
+    let view = r.person(&alone).unwrap();
+    assert_eq!(view.person_id, registered);
+    assert_eq!(view.merged_chain, vec![alone]);
+    assert_eq!(view.records.len(), 2);
+}
+
+#[test]
+fn retired_person_ids_are_followed_after_a_restart_and_after_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = IdentityConfig::default();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    let mut r = Resolver::open(&mut store, &config).unwrap();
+    let ([a, b, c], _) = merge_chain(&mut r);
+    // And a person emptied by a split (its one record's ID corrected).
+    let registered = r
+        .observe(&obs("civil-affairs", "M1", &zhang_wei()))
+        .person_id;
+    let other = P {
+        id: Some(id("110105", "1985-03-12", 5)),
+        ..zhang_wei()
+    };
+    let alone = r.observe(&obs("health", "H1", &other)).person_id;
+    r.observe(&obs("health", "H1", &zhang_wei()));
+    commit(&mut store, &mut r);
+    let asked = [&a, &b, &c, &alone, &registered];
+    let before: Vec<_> = asked.iter().map(|id| r.person(id).unwrap()).collect();
+    drop(r);
+
+    let reopened = Resolver::open(&mut store, &config).unwrap();
+    let after: Vec<_> = asked
+        .iter()
+        .map(|id| reopened.person(id).unwrap())
+        .collect();
+    assert_eq!(after, before, "replayed from the journal");
+
+    store.rewrite_journal(reopened.snapshot()).unwrap();
+    drop(reopened);
+    let mut compacted = Resolver::open(&mut store, &config).unwrap();
+    // Compaction keeps golden-record versions growing, not equal: the rest is equal.
+    let unversioned = |mut view: PersonView| {
+        view.golden.as_object_mut().unwrap().remove("version");
+        view
+    };
+    let after: Vec<_> = asked
+        .iter()
+        .map(|id| compacted.person(id).unwrap())
+        .collect();
+    assert_eq!(
+        after.into_iter().map(unversioned).collect::<Vec<_>>(),
+        before.into_iter().map(unversioned).collect::<Vec<_>>(),
+        "replayed from the compacted journal"
+    );
+    assert_eq!(compacted.stats().residents, 2);
+
+    // A1 founded A; A1 now carries an ID of its own and founds a person again, under
+    // another id than the retired one.
+    let with_id = P {
+        name: "欧阳娜娜",
+        id: Some(id("320102", "1990-07-25", 3)),
+        ..P::default()
+    };
+    let refounded = compacted.observe(&obs("health", "A1", &with_id)).person_id;
+    assert_ne!(refounded, a, "a retired id is never given again");
+    assert_eq!(compacted.person(&a).unwrap().person_id, c);
 }

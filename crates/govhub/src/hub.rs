@@ -13,6 +13,7 @@ use govhub_stream::{Publisher, StreamError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{HubConfig, Problem};
+use crate::persons::PersonLookup;
 use crate::pipeline::{Counts, PipelineError};
 use crate::runtime::resolve::Core;
 use crate::runtime::{self, Connector, Finished, Mode, Shared, Timings};
@@ -153,6 +154,7 @@ impl Hub {
                 max_event_bytes,
                 timings: Timings::default(),
                 progress: std::sync::Mutex::new(None),
+                persons: PersonLookup::default(),
             }),
             parts: Some(Parts {
                 connectors,
@@ -268,6 +270,11 @@ impl Hub {
     /// The hub's status, shared with the admin API.
     pub fn status(&self) -> Arc<Status> {
         self.shared.status.clone()
+    }
+
+    /// Asks the resolve stage about a person while the hub runs, for the admin API.
+    pub fn persons(&self) -> PersonLookup {
+        self.shared.persons.clone()
     }
 
     /// Busy time per stage and record so far, one line (`stages: …`).

@@ -13,6 +13,7 @@ pub mod dlq;
 pub mod eval;
 pub mod hub;
 pub mod lock;
+pub mod persons;
 pub mod pipeline;
 pub mod runtime;
 pub mod sample;

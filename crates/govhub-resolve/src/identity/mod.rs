@@ -29,5 +29,7 @@ pub use journal::{Entry, recorded_observations};
 pub use model::{Evidence, LevelModel, Model, ModelError};
 pub use observation::{Observation, RecordRef, Sex};
 pub use reach::{Reach, reach};
-pub use resolver::{IdentityEvent, IdentityStats, Outcome, ResolveError, Resolver};
+pub use resolver::{
+    IdentityEvent, IdentityStats, Outcome, PersonView, ResolveError, Resolver, is_person_id,
+};
 pub use train::{Labels, RuleReport, TrainReport, train};

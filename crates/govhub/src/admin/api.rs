@@ -1,4 +1,5 @@
-//! The JSON API: connectors (status, pause, resume, backfill) and recent dead letters.
+//! The JSON API: connectors (status, pause, resume, backfill), recent dead letters, and
+//! persons by id.
 //!
 //! ```text
 //! GET  /api/connectors                   {"connectors": [...], "identity": {...}}
@@ -7,16 +8,19 @@
 //! POST /api/connectors/{name}/resume     202, the connector
 //! POST /api/connectors/{name}/backfill   202, the connector; body {"since", "republish"}, optional
 //! GET  /api/dlq?limit=N&payload=true     recent dead letters, newest first
+//! GET  /api/persons/{id}                 the person, a retired id followed to where it went
 //! ```
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use govhub_core::Violation;
+use govhub_resolve::identity::{PersonView, is_person_id};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -38,6 +42,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/api/connectors/{name}/resume", post(resume))
         .route("/api/connectors/{name}/backfill", post(backfill))
         .route("/api/dlq", get(dead_letters))
+        .route("/api/persons/{id}", get(person))
 }
 
 impl From<RequestError> for AppError {
@@ -194,4 +199,38 @@ async fn dead_letters(
         total,
         dead_letters,
     }))
+}
+
+/// A person by id: 200 with the person (a retired id followed to the live person it
+/// went into), 400 for what is not a person id, 404 for an id never given, 503 while no
+/// run is active. Never stored by a cache on the way: the person carries personal data.
+async fn person(
+    State(state): State<AdminState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    (no_store, find_person(&state, id).await).into_response()
+}
+
+async fn find_person(
+    state: &AdminState,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<PersonView>, AppError> {
+    // What is not a person id is not echoed: it could be a resident ID sent by mistake.
+    let not_an_id = || AppError::BadRequest("a person id is p and 16 lowercase hex digits".into());
+    let Path(id) = id.map_err(|_| not_an_id())?;
+    if !is_person_id(&id) {
+        return Err(not_an_id());
+    }
+    let Some(persons) = &state.persons else {
+        return Err(AppError::Unavailable(
+            "this server cannot ask identity resolution about persons".into(),
+        ));
+    };
+    let view = persons
+        .person(&id)
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    view.map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("no person {id:?}")))
 }

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 
 pub use self::auth::Token;
 use crate::config::HubConfig;
+use crate::persons::PersonLookup;
 use crate::status::Status;
 
 /// Where the admin server listens unless told otherwise (Prometheus exporters' range).
@@ -37,16 +38,25 @@ pub struct AdminState {
     pub config: Option<Arc<HubConfig>>,
     /// The token requests must carry; `None`: no authentication.
     pub token: Option<Token>,
+    /// Asks the running hub about persons; `None`: `/api/persons/{id}` answers 503.
+    pub persons: Option<PersonLookup>,
 }
 
 impl AdminState {
-    /// State over `status`, without dead letters or a token.
+    /// State over `status`, without dead letters, person lookups or a token.
     pub fn new(status: Arc<Status>) -> Self {
         AdminState {
             status,
             config: None,
             token: None,
+            persons: None,
         }
+    }
+
+    /// Answers `/api/persons/{id}` through `persons` (the hub's [`crate::hub::Hub::persons`]).
+    pub fn with_persons(mut self, persons: PersonLookup) -> Self {
+        self.persons = Some(persons);
+        self
     }
 
     /// Reads dead letters from the sink `config` names.
@@ -65,7 +75,7 @@ impl AdminState {
 /// An API error, answered as `{"error": "..."}` with its status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AppError {
-    /// 404: no such connector or route.
+    /// 404: no such connector, person or route.
     #[error("{0}")]
     NotFound(String),
     /// 400: a malformed body or query.

@@ -83,7 +83,7 @@ pub async fn run(
     };
     let mut demo = Demo::start(&options).await?;
     let status = demo.hub.status();
-    let admin = listener.map(|l| start_admin(l, status.clone(), &demo.config));
+    let admin = listener.map(|l| start_admin(l, status.clone(), demo.hub.persons(), &demo.config));
     if let Some(admin) = &admin {
         println!(
             "admin: http://{}/ (dashboard; JSON API under /api, Prometheus metrics at /metrics)",

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use govhub::admin::{self, AdminListener, AdminServer, AdminState, ServeError, Token};
 use govhub::config::HubConfig;
+use govhub::persons::PersonLookup;
 use govhub::status::Status;
 use tokio_util::sync::CancellationToken;
 
@@ -186,9 +187,16 @@ pub async fn bind_admin(addr: AdminAddr) -> Result<Option<AdminListener>, ExitCo
 }
 
 /// Serves the admin API on `listener` over `status`, reading dead letters through
-/// `config`.
-pub fn start_admin(listener: AdminListener, status: Arc<Status>, config: &HubConfig) -> Admin {
-    let state = AdminState::new(status).with_dlq(config.clone());
+/// `config` and asking the hub about persons through `persons`.
+pub fn start_admin(
+    listener: AdminListener,
+    status: Arc<Status>,
+    persons: PersonLookup,
+    config: &HubConfig,
+) -> Admin {
+    let state = AdminState::new(status)
+        .with_dlq(config.clone())
+        .with_persons(persons);
     let stop = CancellationToken::new();
     let shutdown = stop.clone().cancelled_owned();
     let server = listener.serve(state, shutdown);

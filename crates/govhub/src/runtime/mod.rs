@@ -109,6 +109,8 @@ pub(crate) struct Shared {
     pub timings: Timings,
     /// Told after every commit and when a connector has caught up (the demo's display).
     pub progress: std::sync::Mutex<Option<ProgressFn>>,
+    /// Where the admin API's person lookups go to the resolve stage.
+    pub persons: crate::persons::PersonLookup,
 }
 
 impl std::fmt::Debug for Shared {

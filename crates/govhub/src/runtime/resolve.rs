@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use govhub_core::OutEvent;
-use govhub_resolve::identity::{IdentityConfig, IdentityStats, ResolveError, Resolver};
+use govhub_resolve::identity::{IdentityConfig, IdentityStats, PersonView, ResolveError, Resolver};
 use govhub_resolve::state::fingerprint_key;
 use govhub_resolve::{Commit, StateStore};
 use govhub_stream::{DEAD_LETTER_TYPE, Publisher};
@@ -50,6 +50,11 @@ impl Core {
     /// Persons whose records come from more than one department.
     pub(crate) fn unified_across_departments(&self) -> u64 {
         self.resolver.unified_across_departments()
+    }
+
+    /// The person with id `id`, a retired id followed to where it went.
+    pub(crate) fn person(&self, id: &str) -> Option<PersonView> {
+        self.resolver.person(id)
     }
 
     /// Takes a batch through dedup and resolution and renders its events: each new or
@@ -212,13 +217,26 @@ fn cap_size(event: &mut OutEvent, publisher: &Publisher, limit: usize) {
 
 /// The resolve stage: takes work from every connector in arrival order and hands sealed
 /// batches on, until every connector has stopped; returns the state for another run.
+/// Between batches, and while a sealed batch waits for the commit stage, it answers the
+/// admin API's person lookups ([`crate::persons`]).
 pub(super) async fn run(
     mut core: Core,
     mut rx: mpsc::Receiver<Work>,
     tx: mpsc::Sender<Sealed>,
     shared: Arc<Shared>,
 ) -> Core {
-    while let Some(work) = rx.recv().await {
+    let mut lookups = shared.persons.serve();
+    loop {
+        let work = tokio::select! {
+            work = rx.recv() => match work {
+                Some(work) => work,
+                None => break,
+            },
+            Some(lookup) = lookups.next() => {
+                lookup.answer(&core);
+                continue;
+            }
+        };
         let sealed = match work {
             Work::Batch(batch) => {
                 let started = Instant::now();
@@ -260,7 +278,15 @@ pub(super) async fn run(
                 }
             }
         };
-        if tx.send(sealed).await.is_err() {
+        let send = tx.send(sealed);
+        tokio::pin!(send);
+        let sent = loop {
+            tokio::select! {
+                sent = &mut send => break sent.is_ok(),
+                Some(lookup) = lookups.next() => lookup.answer(&core),
+            }
+        };
+        if !sent {
             // The commit stage has stopped (a fatal error): nothing more can be written.
             break;
         }

@@ -1,11 +1,13 @@
 //! Resolution record by record: deterministic by resident ID, probabilistic otherwise,
 //! clusters with stable person ids, merges and splits.
 
+mod lookup;
 mod outcome;
 mod persist;
 mod persons;
 mod records;
 
+pub use lookup::{PersonView, is_person_id};
 pub use outcome::{IdentityEvent, IdentityStats, Outcome, ResolveError};
 
 use rustc_hash::FxHashMap;
@@ -50,6 +52,8 @@ pub struct Resolver {
     by_id: FxHashMap<u64, u32>,
     /// Every person id in `clusters`, so a new one is never one already given.
     pids: rustc_hash::FxHashSet<u64>,
+    /// Persons by id, and where each retired id went ([`Resolver::person`]).
+    lookup: lookup::Index,
     stats: IdentityStats,
     /// Decisions not yet taken by the caller; `None` keeps none (evaluation).
     journal: Option<Vec<Entry>>,
@@ -68,6 +72,7 @@ impl Resolver {
             clusters: Vec::new(),
             by_id: FxHashMap::default(),
             pids: rustc_hash::FxHashSet::default(),
+            lookup: lookup::Index::default(),
             stats: IdentityStats::default(),
             journal: None,
             scratch: Vec::new(),
@@ -197,6 +202,7 @@ impl Resolver {
             link.from_person_ids = vec![pid_text(self.clusters[from as usize].pid)];
             self.stats.splits += 1;
             if self.clusters[from as usize].len == 0 {
+                self.retired_into(from, into);
                 out.retired.push(pid_text(self.clusters[from as usize].pid));
             } else {
                 out.changed.push(from);
@@ -208,6 +214,7 @@ impl Resolver {
         for t in targets.iter().filter(|t| t.cluster != into) {
             let retired = pid_text(self.clusters[t.cluster as usize].pid);
             self.merge(t.cluster, into);
+            self.retired_into(t.cluster, into);
             self.stats.merges += 1;
             self.journal(|| Entry::Merge {
                 from: retired.clone(),
@@ -392,6 +399,7 @@ impl Resolver {
             + self.clusters.capacity() * std::mem::size_of::<Cluster>()
             + super::store::table_bytes(&self.by_id)
             + self.pids.capacity() * (std::mem::size_of::<u64>() + 1)
+            + self.lookup.heap_bytes()
     }
 }
 

@@ -36,9 +36,9 @@ impl Resolver {
 
     /// Whether a journal of `entries` entries has grown past twice the live records
     /// (every change of a record adds one) and is worth rewriting as a
-    /// [`Resolver::snapshot`].
+    /// [`Resolver::snapshot`]. The retired ids a snapshot keeps do not count.
     pub fn needs_compaction(&self, entries: usize) -> bool {
-        entries > 2 * self.stats.records as usize + COMPACT_SLACK
+        entries > 2 * self.stats.records as usize + self.lookup.retired() + COMPACT_SLACK
     }
 
     /// The decisions made since the last call, in order: what the caller commits with
@@ -51,9 +51,12 @@ impl Resolver {
     }
 
     /// The state as journal entries: each live record with its person, persons in the
-    /// order they were created (so "the older id" stays the older on replay).
+    /// order they were created (so "the older id" stays the older on replay); then each
+    /// retired person id as a merge into the id it went into, so that
+    /// [`Resolver::person`] still follows it and no new person is given it.
     pub fn snapshot(&self) -> Vec<Entry> {
-        let mut entries = Vec::with_capacity(self.stats.records as usize);
+        let retired = self.lookup.successors();
+        let mut entries = Vec::with_capacity(self.stats.records as usize + retired.len());
         for c in self.clusters.iter().filter(|c| c.len > 0) {
             let person = pid_text(c.pid);
             let mut members = Vec::with_capacity(c.len as usize);
@@ -72,6 +75,10 @@ impl Resolver {
                 });
             }
         }
+        entries.extend(retired.into_iter().map(|(from, into)| Entry::Merge {
+            from: pid_text(from),
+            into: pid_text(into),
+        }));
         entries
     }
 
@@ -90,11 +97,15 @@ impl Resolver {
                         &observation.record.department,
                         &observation.record.connector,
                     );
+                    // The person the record leaves, when that leaves them without records.
+                    let mut emptied = None;
                     if let Some(old) = self
                         .store
                         .find(source, &observation.record.source_record_id)
                     {
+                        let left = self.store.recs[old as usize].person;
                         self.detach(old);
+                        emptied = (self.clusters[left as usize].len == 0).then_some(left);
                     }
                     let slot = self.store.insert(
                         source,
@@ -114,15 +125,21 @@ impl Resolver {
                         }
                     };
                     self.attach(slot, cluster);
+                    if let Some(left) = emptied.filter(|left| *left != cluster) {
+                        self.retired_into(left, cluster);
+                    }
                     if let Some(v) = version {
                         let c = &mut self.clusters[cluster as usize];
                         c.version = c.version.max(v);
                     }
                 }
                 Entry::Merge { from, into } => {
-                    let (Some(&from), Some(&into)) =
-                        (by_pid.get(&parse_pid(&from)), by_pid.get(&parse_pid(&into)))
-                    else {
+                    let (from, into) = (parse_pid(&from), parse_pid(&into));
+                    self.lookup.retire(from, into);
+                    // A compacted journal names retired ids only here: they are never
+                    // given again.
+                    self.pids.insert(from);
+                    let (Some(&from), Some(&into)) = (by_pid.get(&from), by_pid.get(&into)) else {
                         continue;
                     };
                     self.merge(from, into);

@@ -16,7 +16,9 @@ impl Resolver {
             id: 0,
             version: 0,
         });
-        (self.clusters.len() - 1) as u32
+        let handle = (self.clusters.len() - 1) as u32;
+        self.lookup.add(&self.clusters, handle);
+        handle
     }
 
     pub(super) fn attach(&mut self, slot: u32, cluster: u32) {
