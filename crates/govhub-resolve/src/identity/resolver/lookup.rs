@@ -55,6 +55,12 @@ impl Index {
             .copied()
     }
 
+    /// Whether `pid` was ever given to a person (live or retired): a new person never
+    /// gets it again.
+    pub(super) fn given(&self, clusters: &[Cluster], pid: u64) -> bool {
+        self.handle(clusters, pid).is_some() || self.successors.contains_key(&pid)
+    }
+
     /// Every retired id with its successor, in id order.
     pub(super) fn successors(&self) -> Vec<(u64, u64)> {
         let mut all: Vec<_> = self.successors.iter().map(|(r, i)| (*r, *i)).collect();

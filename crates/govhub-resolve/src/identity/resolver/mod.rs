@@ -50,8 +50,6 @@ pub struct Resolver {
     store: Store,
     clusters: Vec<Cluster>,
     by_id: FxHashMap<u64, u32>,
-    /// Every person id in `clusters`, so a new one is never one already given.
-    pids: rustc_hash::FxHashSet<u64>,
     /// Persons by id, and where each retired id went ([`Resolver::person`]).
     lookup: lookup::Index,
     stats: IdentityStats,
@@ -71,7 +69,6 @@ impl Resolver {
             store: Store::default(),
             clusters: Vec::new(),
             by_id: FxHashMap::default(),
-            pids: rustc_hash::FxHashSet::default(),
             lookup: lookup::Index::default(),
             stats: IdentityStats::default(),
             journal: None,
@@ -398,7 +395,6 @@ impl Resolver {
         self.store.heap_bytes()
             + self.clusters.capacity() * std::mem::size_of::<Cluster>()
             + super::store::table_bytes(&self.by_id)
-            + self.pids.capacity() * (std::mem::size_of::<u64>() + 1)
             + self.lookup.heap_bytes()
     }
 }
@@ -422,7 +418,7 @@ impl Resolver {
                 );
                 hash(text.as_bytes())
             })
-            .find(|pid| *pid != 0 && !self.pids.contains(pid))
+            .find(|pid| *pid != 0 && !self.lookup.given(&self.clusters, *pid))
             .unwrap_or_default()
     }
 }

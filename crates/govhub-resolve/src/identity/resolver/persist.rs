@@ -135,10 +135,9 @@ impl Resolver {
                 }
                 Entry::Merge { from, into } => {
                     let (from, into) = (parse_pid(&from), parse_pid(&into));
+                    // A compacted journal names retired ids only here; once noted,
+                    // they are never given again.
                     self.lookup.retire(from, into);
-                    // A compacted journal names retired ids only here: they are never
-                    // given again.
-                    self.pids.insert(from);
                     let (Some(&from), Some(&into)) = (by_pid.get(&from), by_pid.get(&into)) else {
                         continue;
                     };

@@ -8,7 +8,6 @@ impl Resolver {
     /// A person without records yet; returns its handle.
     pub(super) fn new_person(&mut self, pid: u64) -> u32 {
         crate::identity::store::grow(&mut self.clusters, 1);
-        self.pids.insert(pid);
         self.clusters.push(Cluster {
             pid,
             head: NONE,
