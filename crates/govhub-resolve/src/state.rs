@@ -55,6 +55,9 @@ pub struct Commit {
     pub journal: Vec<Entry>,
     /// Dead-letter ids replayed.
     pub replayed: Vec<String>,
+    /// The identity model re-estimated from the records resolved so far (JSON), when it
+    /// was in this batch (`[identity] retrain_after`).
+    pub model: Option<String>,
 }
 
 impl Commit {
@@ -65,6 +68,7 @@ impl Commit {
             && self.forget.is_empty()
             && self.journal.is_empty()
             && self.replayed.is_empty()
+            && self.model.is_none()
     }
 
     /// Adds `other`'s changes after these (later cursors win).
@@ -74,6 +78,9 @@ impl Commit {
         self.forget.extend(other.forget);
         self.journal.extend(other.journal);
         self.replayed.extend(other.replayed);
+        if other.model.is_some() {
+            self.model = other.model;
+        }
     }
 }
 
@@ -84,6 +91,7 @@ pub struct StateStore {
     fingerprints: Keyspace,
     journal: Keyspace,
     replayed: Keyspace,
+    meta: Keyspace,
     path: PathBuf,
     next_seq: u64,
 }
@@ -116,6 +124,7 @@ impl StateStore {
         };
         let (cursors, fingerprints) = (keyspace("cursors")?, keyspace("fingerprints")?);
         let (journal, replayed) = (keyspace("identity_journal")?, keyspace("dlq_replayed")?);
+        let meta = keyspace("meta")?;
         let next_seq = match journal.last_key_value() {
             None => 0,
             Some(last) => seq_of(&last.key().map_err(|e| err(e.to_string()))?) + 1,
@@ -126,6 +135,7 @@ impl StateStore {
             fingerprints,
             journal,
             replayed,
+            meta,
             path,
             next_seq,
         })
@@ -206,6 +216,13 @@ impl StateStore {
         Ok(())
     }
 
+    /// The identity model re-estimated from this hub's own records, once it was
+    /// (`[identity] retrain_after`): it replaces the configured one from then on.
+    pub fn trained_model(&self) -> Result<Option<String>, StateError> {
+        let value = self.meta.get(MODEL_KEY).map_err(|e| self.err(e))?;
+        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
     /// Whether dead letter `id` was replayed already.
     pub fn replayed(&self, id: &str) -> Result<bool, StateError> {
         self.replayed.contains_key(id).map_err(|e| self.err(e))
@@ -243,11 +260,17 @@ impl StateStore {
         for id in &commit.replayed {
             batch.insert(&self.replayed, id.as_str(), []);
         }
+        if let Some(model) = &commit.model {
+            batch.insert(&self.meta, MODEL_KEY, model.as_str());
+        }
         batch.commit().map_err(|e| self.err(e))?;
         self.next_seq = first + count;
         Ok(())
     }
 }
+
+/// The key of the re-estimated identity model in the `meta` keyspace.
+const MODEL_KEY: &str = "identity_model";
 
 /// `connector` and a NUL: connector names are config keys, never containing one.
 fn fingerprint_prefix(connector: &str) -> Vec<u8> {

@@ -493,6 +493,120 @@ fn a_long_journal_is_compacted_on_open_and_keeps_ids_and_versions() {
     );
 }
 
+/// `valid` with one digit of its date part typed wrong, so its check character fails.
+fn mistyped(valid: &str, at: usize) -> String {
+    let mut bytes = valid.as_bytes().to_vec();
+    bytes[at] = if bytes[at] == b'9' {
+        b'8'
+    } else {
+        bytes[at] + 1
+    };
+    let typo = String::from_utf8(bytes).unwrap();
+    assert!(!resident_id::is_valid(&typo));
+    typo
+}
+
+/// A health record that kept only a mistyped ID besides the name (set aside by the
+/// mapping): no birth date, no phone. Read as the hub reads it, so the birth date and
+/// sex come from the ID.
+fn with_mistyped_id(srid: &str, typo: &str) -> Observation {
+    let canonical = serde_json::json!({"patient": {"name": "张伟",
+        "identifiers": {"resident_id_unverified": typo}}});
+    let location = govhub_schema::PersonLocation {
+        person: "/patient".into(),
+        phone: None,
+        division_code: None,
+    };
+    let record = RecordRef {
+        department: "health".into(),
+        connector: "health".into(),
+        source_record_id: srid.into(),
+    };
+    Observation::from_canonical(&location, record, 1_700_000_000_000, &canonical).unwrap()
+}
+
+#[test]
+fn a_record_whose_id_fails_its_check_joins_the_person_it_was_mistyped_from() {
+    let valid = zhang_wei().id.unwrap();
+    // In the sequence digits: the birth date the ID encodes is right.
+    let typo = mistyped(&valid, 15);
+    for order in [[0, 1], [1, 0]] {
+        let records = [
+            obs("civil-affairs", "M1", &zhang_wei()),
+            with_mistyped_id("H1", &typo),
+        ];
+        let mut r = resolver();
+        let outcomes: Vec<_> = order.iter().map(|i| r.observe(&records[*i])).collect();
+        assert_eq!(
+            outcomes[0].person_id, outcomes[1].person_id,
+            "order {order:?}"
+        );
+        assert_eq!(level_of(&outcomes[1], "resident_id"), "one_keystroke");
+    }
+    // Another resident's valid ID is not one keystroke away: the same common name alone
+    // does not join them.
+    let mut r = resolver();
+    let other = P {
+        id: Some(id("310104", "1979-06-30", 5)),
+        birth: Some("1979-06-30".into()),
+        ..zhang_wei()
+    };
+    let a = r.observe(&obs("civil-affairs", "M2", &other));
+    let b = r.observe(&with_mistyped_id("H2", &typo));
+    assert_ne!(a.person_id, b.person_id);
+}
+
+#[test]
+fn a_mistyped_birth_digit_in_the_id_still_finds_the_person() {
+    let valid = zhang_wei().id.unwrap();
+    // In the day of birth: the record's own birth date (read from the ID) is one digit
+    // off, and the ID one keystroke.
+    let typo = mistyped(&valid, 13);
+    let mut r = resolver();
+    let a = r.observe(&obs("civil-affairs", "M1", &zhang_wei()));
+    let b = r.observe(&with_mistyped_id("H1", &typo));
+    assert_eq!(a.person_id, b.person_id);
+    assert_eq!(level_of(&b, "birth_date"), "one_digit");
+}
+
+#[test]
+fn the_model_is_re_estimated_once_after_retrain_after_records_and_kept_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = IdentityConfig {
+        retrain_after: Some(30),
+        ..IdentityConfig::default()
+    };
+    let mut store = StateStore::open(dir.path()).unwrap();
+    let mut r = Resolver::open(&mut store, &config).unwrap();
+    let builtin = Model::builtin().unwrap();
+    let records = population();
+    for o in &records[..29] {
+        r.observe(o);
+    }
+    assert!(!r.retrain_due(), "29 records resolved of 30");
+    r.observe(&records[29]);
+    assert!(r.retrain_due());
+    let retrained = r.retrain().unwrap();
+    assert_eq!(retrained.before, builtin);
+    assert_eq!(retrained.report.records, 30);
+    assert_ne!(r.model(), &builtin);
+    assert!(!r.retrain_due(), "once");
+    let commit = Commit {
+        journal: r.take_journal(),
+        model: Some(serde_json::to_string(&retrained.after).unwrap()),
+        ..Commit::default()
+    };
+    store.commit(&commit).unwrap();
+    drop(r);
+    let again = Resolver::open(&mut store, &config).unwrap();
+    assert_eq!(
+        again.model(),
+        &retrained.after,
+        "the store keeps the new model"
+    );
+    assert!(!again.retrain_due());
+}
+
 /// Synthetic persons, each recorded three ways: with the ID, without it (name, birth
 /// date, phone), and as a reporter (name and phone only).
 fn population() -> Vec<Observation> {

@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use super::golden::Survivorship;
 
+/// The fewest records `retrain_after` may name.
+pub const MIN_RETRAIN_RECORDS: u64 = 1_000;
+
 /// Resolution settings (`[identity]` in the config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -16,6 +19,11 @@ pub struct IdentityConfig {
     /// Records compared per blocking key at most (the newest); bounds the work per
     /// record when a key is very common.
     pub max_block_size: usize,
+    /// Re-estimate the model from the records resolved so far once this many have
+    /// been, once (off by default). The new model replaces the one in use for every
+    /// record after; decisions already made stay. It is kept in the state store, so a
+    /// restart goes on with it, and its weights are logged beside the old ones.
+    pub retrain_after: Option<u64>,
     /// Survivorship rule per golden-record field.
     pub survivorship: Survivorship,
 }
@@ -26,6 +34,7 @@ impl Default for IdentityConfig {
             link_threshold: 0.99,
             model: None,
             max_block_size: 50,
+            retrain_after: None,
             survivorship: Survivorship::default(),
         }
     }
@@ -40,6 +49,14 @@ impl IdentityConfig {
         }
         if self.max_block_size == 0 {
             out.push(("max_block_size", "must be > 0".into()));
+        }
+        if self.retrain_after.is_some_and(|n| n < MIN_RETRAIN_RECORDS) {
+            out.push((
+                "retrain_after",
+                format!(
+                    "must be at least {MIN_RETRAIN_RECORDS}: fewer records give too few pairs to estimate from"
+                ),
+            ));
         }
         out
     }

@@ -30,6 +30,7 @@ pub use model::{Evidence, LevelModel, Model, ModelError};
 pub use observation::{Observation, RecordRef, Sex};
 pub use reach::{Reach, reach};
 pub use resolver::{
-    IdentityEvent, IdentityStats, Outcome, PersonView, ResolveError, Resolver, is_person_id,
+    IdentityEvent, IdentityStats, Outcome, PersonView, ResolveError, Resolver, Retrained,
+    is_person_id,
 };
 pub use train::{Labels, RuleReport, TrainReport, train};

@@ -90,6 +90,25 @@ impl Model {
         out
     }
 
+    /// Each weight of `other` beside this model's, as `(comparison, level, this
+    /// model's weight if it has the level, other's weight)`, in the order of
+    /// [`Model::weights`]: what re-estimating a model changed.
+    pub fn weight_changes(&self, other: &Model) -> Vec<(String, String, Option<f64>, f64)> {
+        let before: BTreeMap<(String, String), f64> = self
+            .weights()
+            .into_iter()
+            .map(|(c, l, w)| ((c, l), w))
+            .collect();
+        other
+            .weights()
+            .into_iter()
+            .map(|(c, l, after)| {
+                let was = before.get(&(c.clone(), l.clone())).copied();
+                (c, l, was, after)
+            })
+            .collect()
+    }
+
     /// Weights ready for scoring.
     pub fn compile(&self) -> Result<Weights, ModelError> {
         let mut levels = Vec::new();

@@ -226,4 +226,26 @@ mod tests {
             Observation::from_canonical(&at("/person", None, None), record(), 0, &typo).unwrap();
         assert_eq!((o.sex, o.birth_date), (None, None));
     }
+
+    #[test]
+    fn an_unverified_id_is_kept_and_read_for_birth_date_and_sex_when_nothing_better_is() {
+        // Full-width digits and a wrong check character: set aside by the mapping.
+        let set_aside = json!({"person": {"name": "陈伟",
+            "identifiers": {"resident_id_unverified": "１１０１０５１９４９１２３１００２１"}}});
+        let o = Observation::from_canonical(&at("/person", None, None), record(), 0, &set_aside)
+            .unwrap();
+        assert_eq!(
+            o.resident_id_unverified.as_deref(),
+            Some("１１０１０５１９４９１２３１００２１")
+        );
+        assert_eq!(o.resident_id, None);
+        assert_eq!(o.birth_date.as_deref(), Some("1949-12-31"));
+        assert_eq!(o.sex, Some(Sex::Female));
+        // Not shaped like an ID at all: kept, but it says nothing.
+        let garbage = json!({"person": {"name": "陈伟",
+            "identifiers": {"resident_id_unverified": "unknown"}}});
+        let o =
+            Observation::from_canonical(&at("/person", None, None), record(), 0, &garbage).unwrap();
+        assert_eq!((o.sex, o.birth_date), (None, None));
+    }
 }

@@ -9,7 +9,7 @@
 use rustc_hash::FxHashMap;
 
 use super::compare::Comparison;
-use super::features::{Features, Owned, hash};
+use super::features::{Features, Owned, check_passing_neighbours, hash};
 
 /// Blocking keys: records sharing one become candidates for comparison (phone; pinyin
 /// name and birth year; birth date and surname character; given name's pinyin and
@@ -124,6 +124,10 @@ pub struct Store {
     arena: Vec<u8>,
     by_key: FxHashMap<u64, u32>,
     heads: [FxHashMap<u32, u32>; BLOCKS],
+    /// Records with an unverified ID, by each valid-looking ID one keystroke from it
+    /// (the latest such record per ID): how a record with a valid ID finds the records
+    /// where it was mistyped.
+    mistyped: FxHashMap<u64, u32>,
     /// (department, connector) of each source index.
     pub sources: Vec<(String, String)>,
 }
@@ -230,7 +234,20 @@ impl Store {
         });
         self.by_key
             .insert(Self::key(source, source_record_id), slot);
+        if f.id == 0 && f.unverified != 0 {
+            for id in check_passing_neighbours(f.unverified) {
+                self.mistyped.insert(id, slot);
+            }
+        }
         slot
+    }
+
+    /// The live record whose unverified ID is one keystroke from the valid `id`, if
+    /// any (the latest, when there are several).
+    pub fn mistyped_from(&self, id: u64) -> Option<u32> {
+        let slot = *self.mistyped.get(&id)?;
+        let rec = &self.recs[slot as usize];
+        (rec.person != DEAD && rec.unverified() != 0).then_some(slot)
     }
 
     fn text(&self, slot: u32, part: usize) -> &str {
@@ -322,6 +339,7 @@ impl Store {
         self.recs.capacity() * std::mem::size_of::<Rec>()
             + self.arena.capacity()
             + table(self.by_key.capacity())
+            + table_bytes(&self.mistyped)
             + self
                 .heads
                 .iter()

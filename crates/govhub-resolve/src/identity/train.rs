@@ -105,13 +105,24 @@ pub fn train(
     trained_on: &str,
     labels: Labels,
 ) -> (Model, TrainReport) {
+    train_with(observations, seed, trained_on, labels, RANDOM_PAIRS)
+}
+
+/// [`train`] drawing `random_pairs` pairs for u.
+fn train_with(
+    observations: &[Observation],
+    seed: u64,
+    trained_on: &str,
+    labels: Labels,
+    random_pairs: usize,
+) -> (Model, TrainReport) {
     let owned: Vec<Owned> = observations.iter().map(Owned::of).collect();
     let label = |a: &Owned, b: &Owned| match labels {
         Labels::ResidentId if a.id != 0 && b.id != 0 => Some(a.id == b.id),
         _ => None,
     };
 
-    let (u, name_agreement_u, random_pairs) = estimate_u(&owned, seed);
+    let (u, name_agreement_u, random_pairs) = estimate_u(&owned, seed, random_pairs);
 
     // Each rule's candidate pairs.
     let mut per_rule: Vec<Vec<(u32, u32)>> = vec![Vec::new(); BLOCK_RULES.len()];
@@ -243,7 +254,7 @@ pub fn train(
 
 /// u per comparison level from random pairs that are not the same valid ID, and the
 /// chance that two random records' names agree; and how many pairs were drawn.
-fn estimate_u(owned: &[Owned], seed: u64) -> (Vec<Vec<f64>>, f64, usize) {
+fn estimate_u(owned: &[Owned], seed: u64, pairs: usize) -> (Vec<Vec<f64>>, f64, usize) {
     // Add-one smoothing: no level has probability 0.
     let mut counts: Vec<Vec<f64>> = Comparison::ALL
         .iter()
@@ -259,7 +270,7 @@ fn estimate_u(owned: &[Owned], seed: u64) -> (Vec<Vec<f64>>, f64, usize) {
     };
     let (mut agree, mut drawn) = (1.0, 2.0);
     let n = owned.len() as u64;
-    let random_pairs = if n < 2 { 0 } else { RANDOM_PAIRS };
+    let random_pairs = if n < 2 { 0 } else { pairs };
     for _ in 0..random_pairs {
         let (a, b) = (&owned[(next() % n) as usize], &owned[(next() % n) as usize]);
         // At the prior's rate, pairs known to be one person are as common among random
@@ -447,4 +458,163 @@ fn name_frequencies(owned: &[Owned]) -> (BTreeMap<String, f64>, f64) {
 fn normalize(counts: &[f64]) -> Vec<f64> {
     let total: f64 = counts.iter().sum();
     counts.iter().map(|c| c / total).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::observation::RecordRef;
+
+    /// A small deterministic generator (SplitMix64).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn chance(&mut self, p: f64) -> bool {
+            ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+        }
+    }
+
+    const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周"];
+    const GIVEN: &[&str] = &[
+        "伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超",
+        "秀", "霞", "平", "刚", "桂", "英", "华", "玉", "兰", "红",
+    ];
+
+    /// Records of `persons` synthetic people, two to four each, with a few per cent of
+    /// each kind of noise; households of three share a phone. Returns the records and
+    /// the number of true matching pairs.
+    fn records(persons: u64, with_ids: bool) -> (Vec<Observation>, u64) {
+        let mut rng = Rng(7);
+        let mut out = Vec::new();
+        let mut matching = 0;
+        for p in 0..persons {
+            let name = format!(
+                "{}{}{}",
+                SURNAMES[rng.below(SURNAMES.len() as u64) as usize],
+                GIVEN[rng.below(GIVEN.len() as u64) as usize],
+                GIVEN[rng.below(GIVEN.len() as u64) as usize]
+            );
+            let (year, month, day) = (1950 + rng.below(60), 1 + rng.below(12), 1 + rng.below(28));
+            let household_phone = 13_800_000_000 + p / 3;
+            let id = format!("110105{year}{month:02}{day:02}{:03}", p % 1000);
+            let id = format!(
+                "{id}{}",
+                govhub_schema::formats::resident_id::check_char(&id).unwrap()
+            );
+            let copies = 2 + rng.below(3);
+            matching += copies * (copies - 1) / 2;
+            for c in 0..copies {
+                let mut day = day;
+                if rng.chance(0.05) {
+                    day = 1 + (day + rng.below(27)) % 28;
+                }
+                let phone = if rng.chance(0.1) {
+                    None
+                } else if rng.chance(0.08) {
+                    Some(13_900_000_000 + rng.below(100_000_000))
+                } else {
+                    Some(household_phone)
+                };
+                out.push(Observation {
+                    record: RecordRef {
+                        department: format!("d{c}"),
+                        connector: format!("d{c}"),
+                        source_record_id: format!("{p}-{c}"),
+                    },
+                    at_ms: 0,
+                    name: Some(name.clone()),
+                    resident_id: (with_ids && rng.chance(0.7)).then(|| id.clone()),
+                    resident_id_unverified: None,
+                    sex: None,
+                    birth_date: Some(format!("{year}-{month:02}-{day:02}")),
+                    phone: phone.map(|p| p.to_string()),
+                    division_code: None,
+                });
+            }
+        }
+        (out, matching)
+    }
+
+    /// Random pairs for u in these tests: enough for 9,000 records' phones and birth
+    /// dates to agree by chance a few times.
+    const TEST_PAIRS: usize = 500_000;
+
+    fn weight(model: &Model, comparison: &str, level: &str) -> f64 {
+        let (_, _, w) = model
+            .weights()
+            .into_iter()
+            .find(|(c, l, _)| c == comparison && l == level)
+            .unwrap();
+        w
+    }
+
+    /// Without a single label, EM over the phone rule's pairs learns that names and
+    /// birth dates agree among matches, and the other rules that phones do; the prior
+    /// comes out near the true share of matching pairs.
+    #[test]
+    fn without_labels_training_learns_weights_of_the_right_sign_and_the_prior() {
+        let (observations, matching) = records(3_000, false);
+        let (model, report) = train_with(&observations, 1, "test", Labels::None, TEST_PAIRS);
+        assert_eq!(report.matches, 0);
+        for (comparison, level, sign) in [
+            ("name", "exact", 1.0),
+            ("name", "different", -1.0),
+            ("birth_date", "exact", 1.0),
+            ("birth_date", "different", -1.0),
+            ("phone", "same", 1.0),
+        ] {
+            let w = weight(&model, comparison, level);
+            assert!(w * sign > 3.0, "{comparison} {level}: {w:.2} bits");
+        }
+        let n = observations.len() as f64;
+        let truth = matching as f64 / (n * (n - 1.0) / 2.0);
+        let ratio = model.prior / truth;
+        assert!(
+            (0.5..2.0).contains(&ratio),
+            "prior {:.3e} against {truth:.3e}",
+            model.prior
+        );
+        // The phone rule estimated the name and the birth date, not the phone.
+        let phone_rule = &report.rules[0];
+        assert!(phone_rule.estimated.contains(&"name"));
+        assert!(!phone_rule.estimated.contains(&"phone"));
+    }
+
+    /// With resident IDs on most records, labels and estimates agree on the weights
+    /// within a bit or two.
+    #[test]
+    fn labels_and_estimates_agree() {
+        let (observations, _) = records(3_000, true);
+        let (labelled, report) =
+            train_with(&observations, 1, "test", Labels::ResidentId, TEST_PAIRS);
+        let (estimated, _) = train_with(&observations, 1, "test", Labels::None, TEST_PAIRS);
+        assert!(report.matches > 0);
+        for (comparison, level) in [
+            ("name", "exact"),
+            ("birth_date", "exact"),
+            ("birth_date", "different"),
+            ("phone", "same"),
+        ] {
+            let (a, b) = (
+                weight(&labelled, comparison, level),
+                weight(&estimated, comparison, level),
+            );
+            assert!(
+                (a - b).abs() < 2.0,
+                "{comparison} {level}: {a:.2} vs {b:.2}"
+            );
+        }
+    }
 }

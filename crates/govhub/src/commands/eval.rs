@@ -1,6 +1,5 @@
 //! `govhub eval`: identity resolution measured against the simulator's ground truth.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -137,18 +136,13 @@ fn write_model(
 /// Each weight of the model in use beside the trained one's, in bits.
 fn print_weight_changes(in_use: &Model, trained: &Model) {
     println!("\nweights in bits, log2(m/u): the model in use → the one trained");
-    let before: BTreeMap<(String, String), f64> = in_use
-        .weights()
-        .into_iter()
-        .map(|(c, l, w)| ((c, l), w))
-        .collect();
-    for (comparison, level, after) in trained.weights() {
+    for (comparison, level, before, after) in in_use.weight_changes(trained) {
         let label = if level.is_empty() {
-            comparison.clone()
+            comparison
         } else {
             format!("{comparison}: {level}")
         };
-        match before.get(&(comparison, level)) {
+        match before {
             Some(w) => println!(
                 "  {label:<32} {w:>+8.2} → {after:>+8.2}   ({:+.2})",
                 after - w

@@ -166,6 +166,9 @@ impl Core {
         for event in &mut events {
             cap_size(event, publisher, max_event_bytes);
         }
+        if self.resolver.retrain_due() {
+            commit.model = self.retrain();
+        }
         commit.journal = self.resolver.take_journal();
         if let Some(cursor) = batch.cursor {
             commit.cursors.insert(connector.clone(), cursor);
@@ -176,6 +179,37 @@ impl Core {
             events,
             commit,
             counts,
+        }
+    }
+
+    /// Re-estimates the identity model from the records resolved so far and logs what
+    /// changed (weights only: nothing about any record); returns the model to commit.
+    fn retrain(&mut self) -> Option<String> {
+        let started = Instant::now();
+        match self.resolver.retrain() {
+            Ok(r) => {
+                tracing::info!(
+                    records = r.report.records,
+                    candidate_pairs = r.report.candidate_pairs,
+                    labelled_matches = r.report.matches,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "identity model re-estimated from the records resolved so far; it resolves every record from now on"
+                );
+                for (comparison, level, before, after) in r.before.weight_changes(&r.after) {
+                    tracing::info!(
+                        comparison,
+                        level,
+                        before = before.map(|w| (w * 100.0).round() / 100.0),
+                        after = (after * 100.0).round() / 100.0,
+                        "identity model weight (bits)"
+                    );
+                }
+                serde_json::to_string(&r.after).ok()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "identity model could not be re-estimated; the model in use stays");
+                None
+            }
         }
     }
 

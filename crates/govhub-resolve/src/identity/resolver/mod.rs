@@ -6,9 +6,11 @@ mod outcome;
 mod persist;
 mod persons;
 mod records;
+mod retrain;
 
 pub use lookup::{PersonView, is_person_id};
 pub use outcome::{IdentityEvent, IdentityStats, Outcome, ResolveError};
+pub use retrain::Retrained;
 
 use rustc_hash::FxHashMap;
 
@@ -43,7 +45,12 @@ struct Target {
 /// Resolves records into residents.
 #[derive(Debug)]
 pub struct Resolver {
+    /// The model in use and its compiled weights.
+    model: Model,
     weights: Weights,
+    /// `[identity] retrain_after`, and whether the model was re-estimated already.
+    retrain_after: Option<u64>,
+    retrained: bool,
     link_weight: f64,
     per_block: usize,
     survivorship: Survivorship,
@@ -62,7 +69,10 @@ impl Resolver {
     /// A resolver with nothing resolved yet and no persistence (tests, evaluation).
     pub fn in_memory(config: &IdentityConfig, model: &Model) -> Result<Resolver, ResolveError> {
         Ok(Resolver {
+            model: model.clone(),
             weights: model.compile()?,
+            retrain_after: config.retrain_after,
+            retrained: false,
             link_weight: weight_of(config.link_threshold),
             per_block: config.max_block_size,
             survivorship: config.survivorship.clone(),
@@ -117,6 +127,12 @@ impl Resolver {
             .candidates(&keys, self.per_block, NONE, &mut scratch);
         if f.unverified != 0 {
             self.keystroke_candidates(f.unverified, &mut scratch);
+        } else if let Some(slot) = (f.id != 0)
+            .then(|| self.store.mistyped_from(f.id))
+            .flatten()
+            && !scratch.contains(&slot)
+        {
+            scratch.push(slot);
         }
         let mut best: Vec<Target> = Vec::new();
         let mut conflicting = Vec::new();

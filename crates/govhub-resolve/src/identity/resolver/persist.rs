@@ -3,7 +3,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{IdentityConfig, NONE, ResolveError, Resolver, parse_pid, pid_text};
+use super::{IdentityConfig, Model, NONE, ResolveError, Resolver, parse_pid, pid_text};
 use crate::identity::features::Owned;
 use crate::identity::journal::Entry;
 use crate::state::StateStore;
@@ -16,18 +16,34 @@ impl Resolver {
     /// anything, that from now on keeps every decision for [`Resolver::take_journal`].
     pub fn restore(config: &IdentityConfig, entries: Vec<Entry>) -> Result<Resolver, ResolveError> {
         let model = Self::load_model(config)?;
-        let mut resolver = Self::in_memory(config, &model)?;
+        Self::restore_with(config, &model, entries)
+    }
+
+    fn restore_with(
+        config: &IdentityConfig,
+        model: &Model,
+        entries: Vec<Entry>,
+    ) -> Result<Resolver, ResolveError> {
+        let mut resolver = Self::in_memory(config, model)?;
         resolver.replay(entries);
         resolver.journal = Some(Vec::new());
         Ok(resolver)
     }
 
     /// A resolver restored from the journal in `store`, which is compacted first when it
-    /// has grown long.
+    /// has grown long. A model re-estimated earlier from this store's records
+    /// (`retrain_after`) is used instead of the configured one.
     pub fn open(store: &mut StateStore, config: &IdentityConfig) -> Result<Resolver, ResolveError> {
         let entries = store.journal()?;
         let written = entries.len();
-        let resolver = Self::restore(config, entries)?;
+        let resolver = match store.trained_model()? {
+            Some(text) => {
+                let mut resolver = Self::restore_with(config, &Model::from_json(&text)?, entries)?;
+                resolver.retrained = true;
+                resolver
+            }
+            None => Self::restore(config, entries)?,
+        };
         if resolver.needs_compaction(written) {
             store.rewrite_journal(resolver.snapshot())?;
         }
