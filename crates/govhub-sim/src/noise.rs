@@ -27,6 +27,9 @@ pub struct Noise {
     pub legacy_id: f64,
     /// Two adjacent, different digits of the ID swapped: the check character then fails.
     pub transposed_id: f64,
+    /// One character of an ID recorded as it is typed wrong: the check character then
+    /// fails. Only for an ID no other kind changed.
+    pub mistyped_id: f64,
     /// Phone number typed with full-width digits.
     pub fullwidth_phone: f64,
     /// A different phone number (the person changed numbers since).
@@ -37,6 +40,12 @@ pub struct Noise {
     pub changed_birth_day: f64,
     /// The last character of a given name of two or more left out (张建军 → 张建).
     pub dropped_name_char: f64,
+    /// A given-name character added at the end (张建 → 张建军). Not for a transliterated
+    /// minority name.
+    pub added_name_char: f64,
+    /// The name cut to the surname (刘建军 → 刘), as a form with a short name field or a
+    /// clerk who stopped typing leaves it. Not for a transliterated minority name.
+    pub truncated_name: f64,
 }
 
 impl Default for Noise {
@@ -49,11 +58,14 @@ impl Default for Noise {
             missing_id: 0.03,
             legacy_id: 0.02,
             transposed_id: 0.01,
+            mistyped_id: 0.01,
             fullwidth_phone: 0.02,
             changed_phone: 0.05,
             swapped_birth_date: 0.02,
             changed_birth_day: 0.02,
             dropped_name_char: 0.01,
+            added_name_char: 0.01,
+            truncated_name: 0.002,
         }
     }
 }
@@ -67,6 +79,10 @@ pub enum NameNoise {
     Traditional,
     /// The given name's last character left out.
     Dropped,
+    /// A given-name character added at the end.
+    Added,
+    /// Cut to the surname.
+    Truncated,
 }
 
 /// What was done to a resident ID.
@@ -81,7 +97,7 @@ pub enum IdNoise {
     /// Two adjacent digits swapped; the ID is invalid.
     Transposed,
     /// One character typed wrong; the check character fails, so the ID is invalid.
-    /// [`Noise::apply`] never does this: only the community registry's
+    /// [`Noise::mistyped_id`], and the community registry's own
     /// [`RegistryQuirks::mistyped_id`](crate::registry::RegistryQuirks::mistyped_id).
     Mistyped,
 }
@@ -118,14 +134,24 @@ impl PersonNoise {
 
     /// Whether `recorded` is what this name noise makes of the resident's name `real`:
     /// the same name; the same once traditional characters are folded; another name of
-    /// the same length (a homophone); or `real` with its last character left out. For
-    /// checking a record against the population it was drawn from.
+    /// the same length (a homophone); `real` with its last character left out; `real`
+    /// with one character added; or `real`'s surname alone. For checking a record
+    /// against the population it was drawn from.
     pub fn explains_name(&self, recorded: &str, real: &str) -> bool {
+        let chars = |name: &str| name.chars().count();
         match self.name {
             None => recorded == real,
             Some(NameNoise::Traditional) => name_match_key(recorded) == name_match_key(real),
             Some(NameNoise::Similar) => recorded != real,
             Some(NameNoise::Dropped) => real.starts_with(recorded) && recorded.len() < real.len(),
+            Some(NameNoise::Added) => {
+                recorded.starts_with(real) && chars(recorded) == chars(real) + 1
+            }
+            Some(NameNoise::Truncated) => {
+                real.starts_with(recorded)
+                    && chars(recorded) == names::surname_len(real)
+                    && recorded.len() < real.len()
+            }
         }
     }
 
@@ -153,6 +179,25 @@ pub struct NoisyPerson {
     pub noise: PersonNoise,
 }
 
+/// `id` with one character typed wrong: a digit of the first 17 replaced by another, or
+/// the check character by another; either way the GB 11643 check character then fails.
+/// As long as `id`.
+pub(crate) fn mistype(id: &str, rng: &mut SplitMix64) -> String {
+    let mut chars: Vec<char> = id.chars().collect();
+    let at = rng.below(chars.len() as u64) as usize;
+    let Some(&was) = chars.get(at) else {
+        return id.to_owned();
+    };
+    let alphabet: &[char] = if at + 1 == chars.len() {
+        &['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'X']
+    } else {
+        &['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
+    };
+    let others: Vec<char> = alphabet.iter().copied().filter(|c| *c != was).collect();
+    chars[at] = *rng.pick(&others);
+    chars.into_iter().collect()
+}
+
 /// ASCII digits and `X` as their full-width forms, as Chinese input methods type them.
 pub(crate) fn full_width(text: &str) -> String {
     text.chars()
@@ -172,11 +217,14 @@ impl Noise {
         missing_id: 0.0,
         legacy_id: 0.0,
         transposed_id: 0.0,
+        mistyped_id: 0.0,
         fullwidth_phone: 0.0,
         changed_phone: 0.0,
         swapped_birth_date: 0.0,
         changed_birth_day: 0.0,
         dropped_name_char: 0.0,
+        added_name_char: 0.0,
+        truncated_name: 0.0,
     };
 
     /// `resident` as a record identified by `key` carries them.
@@ -318,6 +366,23 @@ impl Noise {
             name.pop();
             noise.name = Some(NameNoise::Dropped);
         }
+        if rng.chance(self.mistyped_id) && noise.id.is_none() {
+            recorded_id = Some(mistype(id, &mut rng));
+            noise.id = Some(IdNoise::Mistyped);
+        }
+        let transliterated = name.contains('·');
+        if rng.chance(self.added_name_char) && noise.name.is_none() && !transliterated {
+            name.push_str(rng.pick::<&str>(names::GIVEN));
+            noise.name = Some(NameNoise::Added);
+        }
+        if rng.chance(self.truncated_name)
+            && noise.name.is_none()
+            && !transliterated
+            && name.chars().count() > surname
+        {
+            name = name.chars().take(surname).collect();
+            noise.name = Some(NameNoise::Truncated);
+        }
 
         NoisyPerson {
             name,
@@ -360,11 +425,14 @@ mod tests {
             missing_id: 0.2,
             legacy_id: 0.2,
             transposed_id: 0.2,
+            mistyped_id: 0.2,
             fullwidth_phone: 0.3,
             changed_phone: 0.3,
             swapped_birth_date: 0.3,
             changed_birth_day: 0.3,
             dropped_name_char: 0.2,
+            added_name_char: 0.2,
+            truncated_name: 0.2,
         };
         let mut seen = std::collections::BTreeSet::new();
         for i in 0..20_000 {
@@ -381,8 +449,13 @@ mod tests {
                     assert_eq!(normalized.as_deref(), Some(r.resident_id.as_str()))
                 }
                 Some(IdNoise::Missing) => assert_eq!(p.resident_id, None),
-                Some(IdNoise::Transposed | IdNoise::Mistyped) => {
-                    assert_eq!(normalized, None, "{i}")
+                Some(IdNoise::Transposed) => assert_eq!(normalized, None, "{i}"),
+                Some(IdNoise::Mistyped) => {
+                    assert_eq!(normalized, None, "{i}");
+                    let typed = p.resident_id.as_deref().unwrap_or_default();
+                    assert_eq!(typed.len(), 18);
+                    let differing = typed.chars().zip(r.resident_id.chars());
+                    assert_eq!(differing.filter(|(a, b)| a != b).count(), 1);
                 }
             }
             if p.noise.id == Some(IdNoise::Legacy15) {
@@ -403,7 +476,18 @@ mod tests {
                     assert!(r.name.starts_with(&p.name), "the last character left out");
                     assert!(p.name.chars().count() > names::surname_len(&r.name));
                 }
+                Some(NameNoise::Added) => {
+                    assert_eq!(p.name.chars().count(), r.name.chars().count() + 1);
+                    assert!(p.name.starts_with(&r.name), "a character added at the end");
+                    assert!(!r.name.contains('·'));
+                }
+                Some(NameNoise::Truncated) => {
+                    assert_eq!(p.name.chars().count(), names::surname_len(&r.name));
+                    assert!(r.name.starts_with(&p.name), "the surname alone");
+                    assert_ne!(p.name, r.name);
+                }
             }
+            assert!(p.noise.explains_name(&p.name, &r.name), "{i}");
             match p.noise.phone {
                 None => assert_eq!(p.phone, r.phone),
                 Some(PhoneNoise::FullWidth) => {
@@ -441,12 +525,38 @@ mod tests {
             "Some(Missing)",
             "Some(Legacy15)",
             "Some(Transposed)",
+            "Some(Mistyped)",
             "Some(Changed)",
             "Some(Dropped)",
+            "Some(Added)",
+            "Some(Truncated)",
             "swapped true",
             "day changed true",
         ] {
             assert!(seen.contains(kind), "{kind} never happened");
+        }
+    }
+
+    #[test]
+    fn the_new_kinds_leave_the_old_ones_on_the_same_records() {
+        let population = Population::new(6, 3000);
+        let old = Noise {
+            mistyped_id: 0.0,
+            added_name_char: 0.0,
+            truncated_name: 0.0,
+            ..Noise::default()
+        };
+        let new = Noise::default();
+        for i in 0..3000 {
+            let r = population.resident(i);
+            let (a, b) = (old.apply(&r, i * 7), new.apply(&r, i * 7));
+            assert_eq!((a.birth_date, &a.phone), (b.birth_date, &b.phone));
+            if b.noise.id != Some(IdNoise::Mistyped) {
+                assert_eq!((a.noise.id, &a.resident_id), (b.noise.id, &b.resident_id));
+            }
+            if !matches!(b.noise.name, Some(NameNoise::Added | NameNoise::Truncated)) {
+                assert_eq!((a.noise.name, &a.name), (b.noise.name, &b.name));
+            }
         }
     }
 

@@ -104,6 +104,7 @@ fn every_person_entry_maps_to_its_resident() {
         "Some(Legacy15)",
         "Some(Missing)",
         "Some(Transposed)",
+        "Some(Mistyped)",
     ] {
         assert!(noise_kinds.contains_key(kind), "{kind}: {noise_kinds:?}");
     }
