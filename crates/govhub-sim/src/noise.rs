@@ -3,14 +3,19 @@
 //!
 //! Each record's noise is a pure function of a key (department, record, person), so the
 //! same record always carries the same mistakes, and [`PersonNoise`] says exactly which
-//! ones, for measuring.
+//! ones, for measuring. The one exception is what a changed phone number changed to:
+//! that is the person's ([`later_phone`]), so the records showing it agree.
 
 use chrono::{Datelike, NaiveDate};
 
 use govhub_schema::normalize::name_match_key;
 
 use crate::SplitMix64;
-use crate::population::{Resident, names};
+use crate::population::{Resident, draw_phone, names};
+use crate::rng::{hash, hash_str};
+
+/// Domain tag of [`later_phone`]'s hash.
+const TAG_LATER_PHONE: u64 = 0x4C41_5445_5250;
 
 /// Rates (0 to 1) of each kind of noise on one person as a record carries them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,7 +37,9 @@ pub struct Noise {
     pub mistyped_id: f64,
     /// Phone number typed with full-width digits.
     pub fullwidth_phone: f64,
-    /// A different phone number (the person changed numbers since).
+    /// The person's later number ([`later_phone`]) instead of the population's: they
+    /// changed numbers, and some records have the new one. Every record showing a new
+    /// number shows the same one.
     pub changed_phone: f64,
     /// Birth date with day and month swapped; only possible when the day is 12 or less.
     pub swapped_birth_date: f64,
@@ -107,7 +114,7 @@ pub enum IdNoise {
 pub enum PhoneNoise {
     /// Full-width digits; normalization recovers the number.
     FullWidth,
-    /// Another number.
+    /// Another number than the population's: the person's [`later_phone`].
     Changed,
 }
 
@@ -177,6 +184,16 @@ pub struct NoisyPerson {
     pub birth_date: NaiveDate,
     /// What differs from the population.
     pub noise: PersonNoise,
+}
+
+/// The number a resident's records show when they carry [`PhoneNoise::Changed`]: the
+/// one their number was changed to. It is derived from the population's number, so
+/// every record of the person that shows a new number shows this one, and a family
+/// sharing a number (children are recorded with a parent's) changed it together. Very
+/// rarely the same as the old number: then no record shows a change.
+pub fn later_phone(resident: &Resident) -> String {
+    let mut rng = SplitMix64::new(hash(&[TAG_LATER_PHONE, hash_str(&resident.phone)]));
+    draw_phone(&mut rng)
 }
 
 /// `id` with one character typed wrong: a digit of the first 17 replaced by another, or
@@ -313,11 +330,11 @@ impl Noise {
         let u = crate::rng::unit(rng.next_u64());
         let mut phone = resident.phone.clone();
         if u < self.changed_phone {
-            phone = format!(
-                "1{}{:09}",
-                rng.pick(&[3, 5, 7, 8, 9]),
-                rng.below(1_000_000_000)
-            );
+            // The two draws a new number once took here, so that the kinds drawn after
+            // still fall on the same records.
+            rng.next_u64();
+            rng.next_u64();
+            phone = later_phone(resident);
             // A new number equal to the old one would be no change at all.
             if phone != resident.phone {
                 noise.phone = Some(PhoneNoise::Changed);
@@ -499,6 +516,7 @@ mod tests {
                 Some(PhoneNoise::Changed) => {
                     assert!(mobile::is_valid(&p.phone));
                     assert_ne!(p.phone, r.phone);
+                    assert_eq!(p.phone, later_phone(&r), "the person's one new number");
                 }
             }
             if p.noise.birth_date_swapped {
@@ -535,6 +553,33 @@ mod tests {
         ] {
             assert!(seen.contains(kind), "{kind} never happened");
         }
+    }
+
+    #[test]
+    fn a_person_who_changed_numbers_shows_the_old_or_one_new_number() {
+        let population = Population::new(3, 2000);
+        let noise = Noise {
+            changed_phone: 0.3,
+            ..Noise::NONE
+        };
+        let mut changed = 0;
+        for i in 0..2000 {
+            let r = population.resident(i);
+            let later = later_phone(&r);
+            assert!(mobile::is_valid(&later));
+            let shown: std::collections::BTreeSet<String> = (0..8)
+                .map(|record| noise.apply(&r, hash(&[i, record])).phone)
+                .collect();
+            assert!(shown.iter().all(|p| *p == r.phone || *p == later), "{i}");
+            changed += usize::from(shown.contains(&later));
+            // A family shares its number, old and new.
+            if r.role == crate::population::Role::Child {
+                let head = population.household(r.household).members.start;
+                assert_eq!(later, later_phone(&population.resident(head)));
+            }
+        }
+        // Eight records at 30%: almost everyone shows the new number somewhere.
+        assert!(changed > 1800, "{changed}");
     }
 
     #[test]

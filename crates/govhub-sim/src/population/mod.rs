@@ -203,7 +203,7 @@ impl Drawn {
 const _: () = assert!(PLACES.len() <= 64, "Drawn::id_key packs a place in 6 bits");
 
 /// A mobile number drawn from `rng`.
-fn draw_phone(rng: &mut SplitMix64) -> String {
+pub(crate) fn draw_phone(rng: &mut SplitMix64) -> String {
     format!(
         "1{}{:09}",
         rng.pick(&[3, 5, 7, 8, 9]),
