@@ -128,7 +128,6 @@ impl Departments {
         let population = Population::new(seed, residents);
         let clock = Clock::new();
         Departments {
-            population,
             education: EducationSim {
                 seed,
                 students: population.children(),
@@ -137,17 +136,18 @@ impl Departments {
             education_faults: Faults::default(),
             health: HealthSim {
                 clock: clock.clone(),
-                ..HealthSim::new(population)
+                ..HealthSim::new(population.clone())
             },
             civil_affairs: CivilAffairsSim {
                 clock: clock.clone(),
-                ..CivilAffairsSim::new(population)
+                ..CivilAffairsSim::new(population.clone())
             },
             urban: UrbanSim {
                 clock: clock.clone(),
-                ..UrbanSim::new(population)
+                ..UrbanSim::new(population.clone())
             },
-            registry: RegistrySim::new(population),
+            registry: RegistrySim::new(population.clone()),
+            population,
             clock,
         }
     }

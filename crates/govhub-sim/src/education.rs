@@ -6,7 +6,10 @@
 //!
 //! Students are the population's children in population order (student `i` is the
 //! `i`-th child), so a registry of `n` students is the first `n` of a larger one, and
-//! the guardian is the child's father or mother from the same household. The registry
+//! the guardian is the child's father or mother from the same household. The population
+//! is [`Population::new`] up to the last student's index, the beginning of every
+//! larger population of the seed (the departments'), so resident IDs are unique and the
+//! same as in the other departments. The registry
 //! is validated against the police's resident data when children enrol, so it carries
 //! no noise; its only bad records are the deliberate [`Defect`]s.
 
@@ -81,13 +84,33 @@ pub struct Student {
 /// Domain tag of the registry's hashes.
 const TAG: u64 = 0x0045_4455;
 
+/// Registries of at most this many students draw from a [`Population::new`] (about five
+/// residents per student); larger ones, such as an endless registry of `u64::MAX`, from
+/// [`Population::unbounded`], whose IDs are not made unique.
+const UNIQUE_STUDENTS: u64 = 1 << 29;
+
 /// Reference year for grades: a student born in `YEAR - 7` is in grade 1.
 const SCHOOL_YEAR: i32 = 2026;
 
 impl EducationSim {
-    /// Student `i` (`0..students`).
+    /// The population the students and guardians are drawn from: residents up to the
+    /// last student's, their IDs unique (built once per seed and size, then reused).
+    pub fn population(&self) -> Population {
+        match self.students.checked_sub(1) {
+            Some(last) if last < UNIQUE_STUDENTS => {
+                Population::new(self.seed, Population::unbounded(self.seed).child(last) + 1)
+            }
+            _ => Population::unbounded(self.seed),
+        }
+    }
+
+    /// Student `i` (`0..students`). For many, [`EducationSim::all`] is faster.
     pub fn student(&self, i: u64) -> Student {
-        let population = Population::unbounded(self.seed);
+        self.student_of(&self.population(), i)
+    }
+
+    /// Student `i` of [`EducationSim::population`].
+    fn student_of(&self, population: &Population, i: u64) -> Student {
         let resident_index = population.child(i);
         let child = population.resident(resident_index);
         let first = population.household(child.household).members.start;
@@ -146,7 +169,8 @@ impl EducationSim {
 
     /// Every student, in registry order.
     pub fn all(&self) -> impl Iterator<Item = Student> + '_ {
-        (0..self.students).map(|i| self.student(i))
+        let population = self.population();
+        (0..self.students).map(move |i| self.student_of(&population, i))
     }
 
     /// `(department, student id, resident index)` of every student.
@@ -172,13 +196,18 @@ impl EducationSim {
         let faults = FaultState::new(faults, hash(&[self.seed, TAG]));
         Router::new()
             .route(STUDENTS_PATH, get(list_students))
-            .with_state(Arc::new(EducationState { sim: self, faults }))
+            .with_state(Arc::new(EducationState {
+                population: self.population(),
+                sim: self,
+                faults,
+            }))
     }
 }
 
 #[derive(Debug)]
 struct EducationState {
     sim: EducationSim,
+    population: Population,
     faults: FaultState,
 }
 
@@ -218,7 +247,9 @@ async fn list_students(
         } else {
             start
         };
-        let list: Vec<Value> = (first..end).map(|i| sim.student(i).value).collect();
+        let list: Vec<Value> = (first..end)
+            .map(|i| sim.student_of(&state.population, i).value)
+            .collect();
         (
             HeaderMap::new(),
             json!({
@@ -263,7 +294,8 @@ mod tests {
             students: 300,
             invalid_every: 0,
         };
-        let population = Population::unbounded(2);
+        // Any population of the seed at least as large has the same residents.
+        let population = Population::new(2, 2000);
         for student in sim.all() {
             let child = population.resident(student.resident_index);
             let parent = population.resident(student.guardian_index);

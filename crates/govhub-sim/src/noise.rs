@@ -3,14 +3,19 @@
 //!
 //! Each record's noise is a pure function of a key (department, record, person), so the
 //! same record always carries the same mistakes, and [`PersonNoise`] says exactly which
-//! ones, for measuring.
+//! ones, for measuring. The one exception is what a changed phone number changed to:
+//! that is the person's ([`later_phone`]), so the records showing it agree.
 
 use chrono::{Datelike, NaiveDate};
 
 use govhub_schema::normalize::name_match_key;
 
 use crate::SplitMix64;
-use crate::population::{Resident, names};
+use crate::population::{Resident, draw_phone, names};
+use crate::rng::{hash, hash_str};
+
+/// Domain tag of [`later_phone`]'s hash.
+const TAG_LATER_PHONE: u64 = 0x4C41_5445_5250;
 
 /// Rates (0 to 1) of each kind of noise on one person as a record carries them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,9 +32,14 @@ pub struct Noise {
     pub legacy_id: f64,
     /// Two adjacent, different digits of the ID swapped: the check character then fails.
     pub transposed_id: f64,
+    /// One character of an ID recorded as it is typed wrong: the check character then
+    /// fails. Only for an ID no other kind changed.
+    pub mistyped_id: f64,
     /// Phone number typed with full-width digits.
     pub fullwidth_phone: f64,
-    /// A different phone number (the person changed numbers since).
+    /// The person's later number ([`later_phone`]) instead of the population's: they
+    /// changed numbers, and some records have the new one. Every record showing a new
+    /// number shows the same one.
     pub changed_phone: f64,
     /// Birth date with day and month swapped; only possible when the day is 12 or less.
     pub swapped_birth_date: f64,
@@ -37,6 +47,12 @@ pub struct Noise {
     pub changed_birth_day: f64,
     /// The last character of a given name of two or more left out (张建军 → 张建).
     pub dropped_name_char: f64,
+    /// A given-name character added at the end (张建 → 张建军). Not for a transliterated
+    /// minority name.
+    pub added_name_char: f64,
+    /// The name cut to the surname (刘建军 → 刘), as a form with a short name field or a
+    /// clerk who stopped typing leaves it. Not for a transliterated minority name.
+    pub truncated_name: f64,
 }
 
 impl Default for Noise {
@@ -49,11 +65,14 @@ impl Default for Noise {
             missing_id: 0.03,
             legacy_id: 0.02,
             transposed_id: 0.01,
+            mistyped_id: 0.01,
             fullwidth_phone: 0.02,
             changed_phone: 0.05,
             swapped_birth_date: 0.02,
             changed_birth_day: 0.02,
             dropped_name_char: 0.01,
+            added_name_char: 0.01,
+            truncated_name: 0.002,
         }
     }
 }
@@ -67,6 +86,10 @@ pub enum NameNoise {
     Traditional,
     /// The given name's last character left out.
     Dropped,
+    /// A given-name character added at the end.
+    Added,
+    /// Cut to the surname.
+    Truncated,
 }
 
 /// What was done to a resident ID.
@@ -81,7 +104,7 @@ pub enum IdNoise {
     /// Two adjacent digits swapped; the ID is invalid.
     Transposed,
     /// One character typed wrong; the check character fails, so the ID is invalid.
-    /// [`Noise::apply`] never does this: only the community registry's
+    /// [`Noise::mistyped_id`], and the community registry's own
     /// [`RegistryQuirks::mistyped_id`](crate::registry::RegistryQuirks::mistyped_id).
     Mistyped,
 }
@@ -91,7 +114,7 @@ pub enum IdNoise {
 pub enum PhoneNoise {
     /// Full-width digits; normalization recovers the number.
     FullWidth,
-    /// Another number.
+    /// Another number than the population's: the person's [`later_phone`].
     Changed,
 }
 
@@ -118,14 +141,24 @@ impl PersonNoise {
 
     /// Whether `recorded` is what this name noise makes of the resident's name `real`:
     /// the same name; the same once traditional characters are folded; another name of
-    /// the same length (a homophone); or `real` with its last character left out. For
-    /// checking a record against the population it was drawn from.
+    /// the same length (a homophone); `real` with its last character left out; `real`
+    /// with one character added; or `real`'s surname alone. For checking a record
+    /// against the population it was drawn from.
     pub fn explains_name(&self, recorded: &str, real: &str) -> bool {
+        let chars = |name: &str| name.chars().count();
         match self.name {
             None => recorded == real,
             Some(NameNoise::Traditional) => name_match_key(recorded) == name_match_key(real),
             Some(NameNoise::Similar) => recorded != real,
             Some(NameNoise::Dropped) => real.starts_with(recorded) && recorded.len() < real.len(),
+            Some(NameNoise::Added) => {
+                recorded.starts_with(real) && chars(recorded) == chars(real) + 1
+            }
+            Some(NameNoise::Truncated) => {
+                real.starts_with(recorded)
+                    && chars(recorded) == names::surname_len(real)
+                    && recorded.len() < real.len()
+            }
         }
     }
 
@@ -153,6 +186,35 @@ pub struct NoisyPerson {
     pub noise: PersonNoise,
 }
 
+/// The number a resident's records show when they carry [`PhoneNoise::Changed`]: the
+/// one their number was changed to. It is derived from the population's number, so
+/// every record of the person that shows a new number shows this one, and a family
+/// sharing a number (children are recorded with a parent's) changed it together. Very
+/// rarely the same as the old number: then no record shows a change.
+pub fn later_phone(resident: &Resident) -> String {
+    let mut rng = SplitMix64::new(hash(&[TAG_LATER_PHONE, hash_str(&resident.phone)]));
+    draw_phone(&mut rng)
+}
+
+/// `id` with one character typed wrong: a digit of the first 17 replaced by another, or
+/// the check character by another; either way the GB 11643 check character then fails.
+/// As long as `id`.
+pub(crate) fn mistype(id: &str, rng: &mut SplitMix64) -> String {
+    let mut chars: Vec<char> = id.chars().collect();
+    let at = rng.below(chars.len() as u64) as usize;
+    let Some(&was) = chars.get(at) else {
+        return id.to_owned();
+    };
+    let alphabet: &[char] = if at + 1 == chars.len() {
+        &['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'X']
+    } else {
+        &['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
+    };
+    let others: Vec<char> = alphabet.iter().copied().filter(|c| *c != was).collect();
+    chars[at] = *rng.pick(&others);
+    chars.into_iter().collect()
+}
+
 /// ASCII digits and `X` as their full-width forms, as Chinese input methods type them.
 pub(crate) fn full_width(text: &str) -> String {
     text.chars()
@@ -172,11 +234,14 @@ impl Noise {
         missing_id: 0.0,
         legacy_id: 0.0,
         transposed_id: 0.0,
+        mistyped_id: 0.0,
         fullwidth_phone: 0.0,
         changed_phone: 0.0,
         swapped_birth_date: 0.0,
         changed_birth_day: 0.0,
         dropped_name_char: 0.0,
+        added_name_char: 0.0,
+        truncated_name: 0.0,
     };
 
     /// `resident` as a record identified by `key` carries them.
@@ -265,11 +330,11 @@ impl Noise {
         let u = crate::rng::unit(rng.next_u64());
         let mut phone = resident.phone.clone();
         if u < self.changed_phone {
-            phone = format!(
-                "1{}{:09}",
-                rng.pick(&[3, 5, 7, 8, 9]),
-                rng.below(1_000_000_000)
-            );
+            // The two draws a new number once took here, so that the kinds drawn after
+            // still fall on the same records.
+            rng.next_u64();
+            rng.next_u64();
+            phone = later_phone(resident);
             // A new number equal to the old one would be no change at all.
             if phone != resident.phone {
                 noise.phone = Some(PhoneNoise::Changed);
@@ -318,6 +383,23 @@ impl Noise {
             name.pop();
             noise.name = Some(NameNoise::Dropped);
         }
+        if rng.chance(self.mistyped_id) && noise.id.is_none() {
+            recorded_id = Some(mistype(id, &mut rng));
+            noise.id = Some(IdNoise::Mistyped);
+        }
+        let transliterated = name.contains('·');
+        if rng.chance(self.added_name_char) && noise.name.is_none() && !transliterated {
+            name.push_str(rng.pick::<&str>(names::GIVEN));
+            noise.name = Some(NameNoise::Added);
+        }
+        if rng.chance(self.truncated_name)
+            && noise.name.is_none()
+            && !transliterated
+            && name.chars().count() > surname
+        {
+            name = name.chars().take(surname).collect();
+            noise.name = Some(NameNoise::Truncated);
+        }
 
         NoisyPerson {
             name,
@@ -360,11 +442,14 @@ mod tests {
             missing_id: 0.2,
             legacy_id: 0.2,
             transposed_id: 0.2,
+            mistyped_id: 0.2,
             fullwidth_phone: 0.3,
             changed_phone: 0.3,
             swapped_birth_date: 0.3,
             changed_birth_day: 0.3,
             dropped_name_char: 0.2,
+            added_name_char: 0.2,
+            truncated_name: 0.2,
         };
         let mut seen = std::collections::BTreeSet::new();
         for i in 0..20_000 {
@@ -381,8 +466,13 @@ mod tests {
                     assert_eq!(normalized.as_deref(), Some(r.resident_id.as_str()))
                 }
                 Some(IdNoise::Missing) => assert_eq!(p.resident_id, None),
-                Some(IdNoise::Transposed | IdNoise::Mistyped) => {
-                    assert_eq!(normalized, None, "{i}")
+                Some(IdNoise::Transposed) => assert_eq!(normalized, None, "{i}"),
+                Some(IdNoise::Mistyped) => {
+                    assert_eq!(normalized, None, "{i}");
+                    let typed = p.resident_id.as_deref().unwrap_or_default();
+                    assert_eq!(typed.len(), 18);
+                    let differing = typed.chars().zip(r.resident_id.chars());
+                    assert_eq!(differing.filter(|(a, b)| a != b).count(), 1);
                 }
             }
             if p.noise.id == Some(IdNoise::Legacy15) {
@@ -403,7 +493,18 @@ mod tests {
                     assert!(r.name.starts_with(&p.name), "the last character left out");
                     assert!(p.name.chars().count() > names::surname_len(&r.name));
                 }
+                Some(NameNoise::Added) => {
+                    assert_eq!(p.name.chars().count(), r.name.chars().count() + 1);
+                    assert!(p.name.starts_with(&r.name), "a character added at the end");
+                    assert!(!r.name.contains('·'));
+                }
+                Some(NameNoise::Truncated) => {
+                    assert_eq!(p.name.chars().count(), names::surname_len(&r.name));
+                    assert!(r.name.starts_with(&p.name), "the surname alone");
+                    assert_ne!(p.name, r.name);
+                }
             }
+            assert!(p.noise.explains_name(&p.name, &r.name), "{i}");
             match p.noise.phone {
                 None => assert_eq!(p.phone, r.phone),
                 Some(PhoneNoise::FullWidth) => {
@@ -415,6 +516,7 @@ mod tests {
                 Some(PhoneNoise::Changed) => {
                     assert!(mobile::is_valid(&p.phone));
                     assert_ne!(p.phone, r.phone);
+                    assert_eq!(p.phone, later_phone(&r), "the person's one new number");
                 }
             }
             if p.noise.birth_date_swapped {
@@ -441,12 +543,65 @@ mod tests {
             "Some(Missing)",
             "Some(Legacy15)",
             "Some(Transposed)",
+            "Some(Mistyped)",
             "Some(Changed)",
             "Some(Dropped)",
+            "Some(Added)",
+            "Some(Truncated)",
             "swapped true",
             "day changed true",
         ] {
             assert!(seen.contains(kind), "{kind} never happened");
+        }
+    }
+
+    #[test]
+    fn a_person_who_changed_numbers_shows_the_old_or_one_new_number() {
+        let population = Population::new(3, 2000);
+        let noise = Noise {
+            changed_phone: 0.3,
+            ..Noise::NONE
+        };
+        let mut changed = 0;
+        for i in 0..2000 {
+            let r = population.resident(i);
+            let later = later_phone(&r);
+            assert!(mobile::is_valid(&later));
+            let shown: std::collections::BTreeSet<String> = (0..8)
+                .map(|record| noise.apply(&r, hash(&[i, record])).phone)
+                .collect();
+            assert!(shown.iter().all(|p| *p == r.phone || *p == later), "{i}");
+            changed += usize::from(shown.contains(&later));
+            // A family shares its number, old and new.
+            if r.role == crate::population::Role::Child {
+                let head = population.household(r.household).members.start;
+                assert_eq!(later, later_phone(&population.resident(head)));
+            }
+        }
+        // Eight records at 30%: almost everyone shows the new number somewhere.
+        assert!(changed > 1800, "{changed}");
+    }
+
+    #[test]
+    fn the_new_kinds_leave_the_old_ones_on_the_same_records() {
+        let population = Population::new(6, 3000);
+        let old = Noise {
+            mistyped_id: 0.0,
+            added_name_char: 0.0,
+            truncated_name: 0.0,
+            ..Noise::default()
+        };
+        let new = Noise::default();
+        for i in 0..3000 {
+            let r = population.resident(i);
+            let (a, b) = (old.apply(&r, i * 7), new.apply(&r, i * 7));
+            assert_eq!((a.birth_date, &a.phone), (b.birth_date, &b.phone));
+            if b.noise.id != Some(IdNoise::Mistyped) {
+                assert_eq!((a.noise.id, &a.resident_id), (b.noise.id, &b.resident_id));
+            }
+            if !matches!(b.noise.name, Some(NameNoise::Added | NameNoise::Truncated)) {
+                assert_eq!((a.noise.name, &a.name), (b.noise.name, &b.name));
+            }
         }
     }
 

@@ -14,7 +14,7 @@
 //! | field | meaning |
 //! |---|---|
 //! | `rkbh` | 人口编号, population number `RK` + 10 digits: the record id |
-//! | `xing`, `ming` | 姓 and 名 apart; a compound surname (欧阳) stays whole in `xing`; a transliterated minority name (`given·family`, no surname in the Han sense) is whole in `ming` and `xing` is left out |
+//! | `xing`, `ming` | 姓 and 名 apart; a compound surname (欧阳) stays whole in `xing`; a transliterated minority name (`given·family`, no surname in the Han sense) is whole in `ming` and `xing` is left out; `ming` is empty for a name recorded as the surname alone ([`NameNoise::Truncated`](crate::noise::NameNoise::Truncated)) |
 //! | `xbdm` | 性别代码 (GB/T 2261.1): `1` male, `2` female; absent for about 5% |
 //! | `csrq` | 出生日期 `19850312`; absent for about 10% of items with a resident ID number (it carries the date) |
 //! | `zjlx` | 证件类型 (GA/T 517): `111` resident ID card; about 1% `414` ordinary passport, 0.5% `516` Hong Kong/Macao permit, 0.5% `553` foreign permanent residence ID card; absent, with `zjhm`, when no document was recorded |
@@ -47,7 +47,7 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::{BearerCredentials, bearer_ok};
 use crate::faults::{self, FaultState, Faults};
-use crate::noise::{IdNoise, Noise, PersonNoise};
+use crate::noise::{IdNoise, Noise, PersonNoise, mistype};
 use crate::perm::Permutation;
 use crate::population::{Population, names};
 use crate::record::{Department, PersonRef, SimRecord, compact_date};
@@ -245,8 +245,9 @@ pub struct RegistrySim {
 }
 
 /// `(xing, ming)` of `recorded`, the name as recorded, split where the resident's real
-/// `name` splits (name noise changes characters, never their number). A transliterated
-/// name has no surname to split off: it is all `ming`, `xing` empty.
+/// `name` splits (name noise changes, adds or leaves out characters, never the
+/// surname's number of them; a name cut to the surname has `ming` empty). A
+/// transliterated name has no surname to split off: it is all `ming`, `xing` empty.
 fn split_name(name: &str, recorded: &str) -> (String, String) {
     if recorded.contains('·') {
         return (String::new(), recorded.to_owned());
@@ -256,24 +257,6 @@ fn split_name(name: &str, recorded: &str) -> (String, String) {
         recorded.chars().take(at).collect(),
         recorded.chars().skip(at).collect(),
     )
-}
-
-/// `id` with one character typed wrong: a digit of the first 17 replaced by another, or
-/// the check character by another; either way the check character then fails.
-fn mistype(id: &str, rng: &mut SplitMix64) -> String {
-    let mut chars: Vec<char> = id.chars().collect();
-    let at = rng.below(chars.len() as u64) as usize;
-    let Some(&was) = chars.get(at) else {
-        return id.to_owned();
-    };
-    let alphabet: &[char] = if at + 1 == chars.len() {
-        &['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'X']
-    } else {
-        &['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
-    };
-    let others: Vec<char> = alphabet.iter().copied().filter(|c| *c != was).collect();
-    chars[at] = *rng.pick(&others);
-    chars.into_iter().collect()
 }
 
 /// The number of a document other than the resident ID card.
@@ -338,12 +321,17 @@ fn updated_at(birth_date: NaiveDate, rng: &mut SplitMix64) -> DateTime<FixedOffs
 
 impl RegistrySim {
     /// The registry over `population` with default coverage (0.6), noise and quirks, no
-    /// faults and the demo token.
+    /// faults and the demo token. Its typing errors in IDs are its quirk
+    /// [`RegistryQuirks::mistyped_id`], so its default noise has no
+    /// [`Noise::mistyped_id`] of its own.
     pub fn new(population: Population) -> RegistrySim {
         RegistrySim {
             population,
             coverage: 0.6,
-            noise: Noise::default(),
+            noise: Noise {
+                mistyped_id: 0.0,
+                ..Noise::default()
+            },
             quirks: RegistryQuirks::default(),
             faults: Faults::default(),
             credentials: BearerCredentials::default(),

@@ -506,7 +506,7 @@ async fn duplicates_repeat_the_previous_pages_last_item_in_every_style() {
     // Offset and limit.
     let civil = CivilAffairsSim {
         faults,
-        ..CivilAffairsSim::new(population)
+        ..CivilAffairsSim::new(population.clone())
     };
     let server = serve(civil.router(), LOOPBACK).await.unwrap();
     let get = |offset: u32| {
@@ -530,7 +530,7 @@ async fn duplicates_repeat_the_previous_pages_last_item_in_every_style() {
     // Cursor: following next_cursor yields every encounter, one of them twice per page.
     let health = HealthSim {
         faults,
-        ..HealthSim::new(population)
+        ..HealthSim::new(population.clone())
     };
     let signer = signer(&health.credentials);
     let server = serve(health.clone().router(), LOOPBACK).await.unwrap();

@@ -1,6 +1,6 @@
 //! The departments' native records against the unified standard: with a mapping of the
 //! kind a connector config would carry, clean records pass, every defect fails, and of
-//! the noise only the unrecoverable ID (a transposition) is rejected.
+//! the noise only the unrecoverable ID (a transposition or a typo) is rejected.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -103,11 +103,14 @@ fn passes(
     }
 }
 
-fn transposed(record: &SimRecord) -> bool {
-    record
-        .people
-        .iter()
-        .any(|p| p.noise.id == Some(IdNoise::Transposed))
+/// Whether an ID recorded in `record` is invalid beyond repair (transposed or mistyped
+/// digits; a missing one is optional).
+fn unrecoverable_id(record: &SimRecord) -> bool {
+    record.people.iter().any(|p| invalid_id(p.noise.id))
+}
+
+fn invalid_id(noise: Option<IdNoise>) -> bool {
+    matches!(noise, Some(IdNoise::Transposed | IdNoise::Mistyped))
 }
 
 #[test]
@@ -124,7 +127,7 @@ fn records_meet_the_standard_unless_broken_on_purpose() {
         let mut rejected = 0;
         for record in d.health.records(g) {
             let result = passes(&standard, "health.encounter", &health, &record.value);
-            assert_eq!(result.is_ok(), !transposed(&record), "{result:?}");
+            assert_eq!(result.is_ok(), !unrecoverable_id(&record), "{result:?}");
             rejected += usize::from(result.is_err());
         }
         for record in d.urban.records(g) {
@@ -139,7 +142,7 @@ fn records_meet_the_standard_unless_broken_on_purpose() {
         for record in d.civil_affairs.records(g) {
             for (m, person) in members(&record.value).iter().zip(&record.people) {
                 let result = passes(&standard, "civil-affairs.household-member", &member, m);
-                let bad = person.noise.id == Some(IdNoise::Transposed);
+                let bad = invalid_id(person.noise.id);
                 assert_eq!(result.is_ok(), !bad, "{result:?}");
             }
         }

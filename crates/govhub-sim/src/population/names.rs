@@ -22,8 +22,9 @@ pub(crate) const MINORITY_GIVEN: &[&str] =
 /// Family parts of Uyghur transliterated names.
 pub(crate) const MINORITY_FAMILY: &[&str] = &["买买提", "吐尔逊", "阿不都", "司马义", "艾买提"];
 
-/// Homophones and look-alikes an input method offers next to the intended character.
-/// Each pair is used in both directions.
+/// Homophones and look-alikes an input method offers next to the intended character:
+/// one for every character of [`SURNAMES`], [`COMPOUND_SURNAMES`] and [`GIVEN`], so a
+/// homophone can fall on any character of a Han name. Each pair is used in both directions.
 const SIMILAR: &[(char, char)] = &[
     ('张', '章'),
     ('王', '汪'),
@@ -53,6 +54,58 @@ const SIMILAR: &[(char, char)] = &[
     ('欣', '馨'),
     ('怡', '仪'),
     ('涵', '含'),
+    ('黄', '皇'),
+    ('赵', '照'),
+    ('徐', '许'),
+    ('孙', '荪'),
+    ('马', '玛'),
+    ('朱', '珠'),
+    ('胡', '湖'),
+    ('郭', '国'),
+    ('何', '河'),
+    ('高', '皋'),
+    ('罗', '萝'),
+    ('郑', '正'),
+    ('梁', '良'),
+    ('谢', '榭'),
+    ('宋', '送'),
+    ('唐', '堂'),
+    ('韩', '寒'),
+    ('冯', '逢'),
+    ('邓', '登'),
+    ('曹', '槽'),
+    ('敏', '民'),
+    ('强', '蔷'),
+    ('磊', '蕾'),
+    ('洋', '羊'),
+    ('勇', '永'),
+    ('艳', '燕'),
+    ('娟', '鹃'),
+    ('超', '潮'),
+    ('秀', '绣'),
+    ('霞', '夏'),
+    ('刚', '钢'),
+    ('华', '桦'),
+    ('兰', '岚'),
+    ('鹏', '朋'),
+    ('辉', '晖'),
+    ('然', '燃'),
+    ('子', '梓'),
+    ('轩', '萱'),
+    ('雨', '语'),
+    ('泽', '择'),
+    ('博', '波'),
+    ('思', '丝'),
+    ('佳', '嘉'),
+    ('欧', '鸥'),
+    ('阳', '旸'),
+    ('司', '斯'),
+    ('诸', '株'),
+    ('葛', '戈'),
+    ('上', '尚'),
+    ('官', '关'),
+    ('东', '冬'),
+    ('甫', '府'),
 ];
 
 /// Simplified characters of the lists above with their traditional forms.
@@ -153,7 +206,16 @@ mod tests {
                 name_match_key(&b.to_string())
             );
         }
-        assert_eq!(similar('曹'), None);
+        assert_eq!(similar('的'), None);
         assert_eq!(traditional('曹'), None);
+    }
+
+    #[test]
+    fn every_character_of_a_han_name_has_a_look_alike() {
+        for part in SURNAMES.iter().chain(COMPOUND_SURNAMES).chain(GIVEN) {
+            for c in part.chars() {
+                assert!(similar(c).is_some(), "{c}");
+            }
+        }
     }
 }
