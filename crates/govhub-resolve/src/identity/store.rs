@@ -124,10 +124,11 @@ pub struct Store {
     arena: Vec<u8>,
     by_key: FxHashMap<u64, u32>,
     heads: [FxHashMap<u32, u32>; BLOCKS],
-    /// Records with an unverified ID, by each valid-looking ID one keystroke from it
-    /// (the latest such record per ID): how a record with a valid ID finds the records
-    /// where it was mistyped.
-    mistyped: FxHashMap<u64, u32>,
+    /// Records with an unverified ID, by a 32-bit hash of each check-passing ID one
+    /// keystroke from it (the latest such record per hash): how a record with a valid ID
+    /// finds the records where it was mistyped. A hit is confirmed against the record's
+    /// ID, so a hash shared by two IDs costs a lookup, never a wrong candidate.
+    mistyped: FxHashMap<u32, u32>,
     /// (department, connector) of each source index.
     pub sources: Vec<(String, String)>,
 }
@@ -236,7 +237,7 @@ impl Store {
             .insert(Self::key(source, source_record_id), slot);
         if f.id == 0 && f.unverified != 0 {
             for id in check_passing_neighbours(f.unverified) {
-                self.mistyped.insert(id, slot);
+                self.mistyped.insert(id_hash(id), slot);
             }
         }
         slot
@@ -245,9 +246,12 @@ impl Store {
     /// The live record whose unverified ID is one keystroke from the valid `id`, if
     /// any (the latest, when there are several).
     pub fn mistyped_from(&self, id: u64) -> Option<u32> {
-        let slot = *self.mistyped.get(&id)?;
+        let slot = *self.mistyped.get(&id_hash(id))?;
         let rec = &self.recs[slot as usize];
-        (rec.person != DEAD && rec.unverified() != 0).then_some(slot)
+        (rec.person != DEAD
+            && rec.unverified() != 0
+            && check_passing_neighbours(rec.unverified()).contains(&id))
+        .then_some(slot)
     }
 
     fn text(&self, slot: u32, part: usize) -> &str {
@@ -346,6 +350,11 @@ impl Store {
                 .map(|h| table(h.capacity()))
                 .sum::<usize>()
     }
+}
+
+/// The 32 bits of a packed ID the `mistyped` index is keyed by.
+fn id_hash(id: u64) -> u32 {
+    (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
 }
 
 /// Text longer than a slot records (255 bytes: a name is at most 64 characters) is cut
