@@ -166,12 +166,12 @@ mod tests {
     }
 
     #[test]
-    fn a_look_alike_surname_in_another_year_is_reached_by_given_name_and_birth_day() {
-        // 杨 / 扬: another surname character, and the year mistyped: only the
-        // given name's pinyin with the month and day is shared.
+    fn a_look_alike_surname_is_reached_by_given_name_and_birth_date() {
+        // 扬 / 杨 (yáng) and 汤 (tāng): another surname character, another pinyin, and no
+        // phone: only the given name's pinyin with the birth date is shared.
         let records = [
+            o("汤建军", "1985-03-12", None),
             o("杨建军", "1985-03-12", None),
-            o("扬建军", "1986-03-12", None),
         ];
         let r = reach(&records, &[1, 1]);
         assert_eq!((r.shared_key, r.reachable), (1, 1));

@@ -6,6 +6,7 @@
 //! id: about 30 bytes) and one entry in the record and blocking hash tables; the README
 //! reports the measured bytes per resident.
 
+use hashbrown::HashTable;
 use rustc_hash::FxHashMap;
 
 use super::compare::Comparison;
@@ -13,7 +14,7 @@ use super::features::{Features, Owned, check_passing_neighbours, hash};
 
 /// Blocking keys: records sharing one become candidates for comparison (phone; pinyin
 /// name and birth year; birth date and surname character; given name's pinyin and
-/// birth month and day).
+/// birth date).
 pub const BLOCKS: usize = 4;
 
 /// Each blocking key's name and the comparisons it is built on (training estimates a
@@ -29,7 +30,7 @@ pub const BLOCK_RULES: [(&str, &[Comparison]); BLOCKS] = [
         &[Comparison::BirthDate, Comparison::Name],
     ),
     (
-        "given-name pinyin + birth month-day",
+        "given-name pinyin + birth date",
         &[Comparison::Name, Comparison::BirthDate],
     ),
 ];
@@ -122,7 +123,10 @@ impl Rec {
 pub struct Store {
     pub recs: Vec<Rec>,
     arena: Vec<u8>,
-    by_key: FxHashMap<u64, u32>,
+    /// The latest slot of each source record, found by [`Store::key`] of its source and
+    /// (capped) source record id; the table holds slots only and hashes a slot from its
+    /// own text when it grows: 4 bytes an entry, not 16.
+    by_key: HashTable<u32>,
     heads: [FxHashMap<u32, u32>; BLOCKS],
     /// Records with an unverified ID, by a 32-bit hash of each check-passing ID one
     /// keystroke from it (the latest such record per hash): how a record with a valid ID
@@ -152,7 +156,7 @@ pub fn block_keys(o: &Owned) -> [u32; BLOCKS] {
             0
         },
         if o.given_key != 0 && o.birth != 0 {
-            mix(u64::from(o.given_key), u64::from(o.birth % 10_000), 4)
+            mix(u64::from(o.given_key), u64::from(o.birth), 4)
         } else {
             0
         },
@@ -179,7 +183,7 @@ impl Store {
         (self.sources.len() - 1) as u16
     }
 
-    /// The key of a source record in `by_key`.
+    /// The hash of a source record in `by_key`.
     /// (Computed without allocating: it runs for every record resolved.)
     fn key(source: u16, source_record_id: &str) -> u64 {
         hash(source_record_id.as_bytes()) ^ u64::from(source).wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -187,10 +191,12 @@ impl Store {
 
     /// The live slot of a source record.
     pub fn find(&self, source: u16, source_record_id: &str) -> Option<u32> {
-        let slot = *self.by_key.get(&Self::key(source, source_record_id))?;
-        let rec = &self.recs[slot as usize];
-        (rec.person != DEAD && rec.source() == source && self.srid(slot) == source_record_id)
-            .then_some(slot)
+        let srid = cap(source_record_id);
+        let (recs, arena) = (&self.recs, &self.arena);
+        let slot = *self.by_key.find(Self::key(source, srid), |s| {
+            is_record(recs, arena, *s, source, srid)
+        })?;
+        (recs[slot as usize].person != DEAD).then_some(slot)
     }
 
     /// Adds a record (in no cluster yet) and indexes it; returns its slot.
@@ -233,8 +239,19 @@ impl Store {
                 0
             } | u64::from(f.division) << PHONE_BITS,
         });
-        self.by_key
-            .insert(Self::key(source, source_record_id), slot);
+        let (recs, arena) = (&self.recs, &self.arena);
+        let key = Self::key(source, srid);
+        match self
+            .by_key
+            .find_mut(key, |s| is_record(recs, arena, *s, source, srid))
+        {
+            Some(latest) => *latest = slot,
+            None => {
+                self.by_key.insert_unique(key, slot, |s| {
+                    Self::key(recs[*s as usize].source(), text_of(recs, arena, *s, 1))
+                });
+            }
+        }
         if f.id == 0 && f.unverified != 0 {
             for id in check_passing_neighbours(f.unverified) {
                 self.mistyped.insert(id_hash(id), slot);
@@ -255,15 +272,7 @@ impl Store {
     }
 
     fn text(&self, slot: u32, part: usize) -> &str {
-        let rec = &self.recs[slot as usize];
-        let start = rec.text as usize
-            + rec.lens[..part]
-                .iter()
-                .map(|l| usize::from(*l))
-                .sum::<usize>();
-        let end = start + usize::from(rec.lens[part]);
-        // Written from &str at character boundaries, so always valid.
-        std::str::from_utf8(&self.arena[start..end]).unwrap_or_default()
+        text_of(&self.recs, &self.arena, slot, part)
     }
 
     /// The record's name.
@@ -342,7 +351,7 @@ impl Store {
         let table = |cap: usize| cap * (std::mem::size_of::<(u64, u32)>() + 1);
         self.recs.capacity() * std::mem::size_of::<Rec>()
             + self.arena.capacity()
-            + table(self.by_key.capacity())
+            + self.by_key.allocation_size()
             + table_bytes(&self.mistyped)
             + self
                 .heads
@@ -350,6 +359,24 @@ impl Store {
                 .map(|h| table(h.capacity()))
                 .sum::<usize>()
     }
+}
+
+/// Text `part` (0 the name, 1 the source record id) of a slot.
+fn text_of<'a>(recs: &[Rec], arena: &'a [u8], slot: u32, part: usize) -> &'a str {
+    let rec = &recs[slot as usize];
+    let start = rec.text as usize
+        + rec.lens[..part]
+            .iter()
+            .map(|l| usize::from(*l))
+            .sum::<usize>();
+    let end = start + usize::from(rec.lens[part]);
+    // Written from &str at character boundaries, so always valid.
+    std::str::from_utf8(&arena[start..end]).unwrap_or_default()
+}
+
+/// Whether `slot` holds (a version of) source record `srid` of `source`.
+fn is_record(recs: &[Rec], arena: &[u8], slot: u32, source: u16, srid: &str) -> bool {
+    recs[slot as usize].source() == source && text_of(recs, arena, slot, 1) == srid
 }
 
 /// The 32 bits of a packed ID the `mistyped` index is keyed by.
