@@ -30,6 +30,9 @@ pub struct Labelled {
     pub truth: Vec<u64>,
     /// Records the standard rejected (not resolved; they go to the dead-letter topic).
     pub rejected: u64,
+    /// Of those, records rejected for an identifier alone (every reason is about a
+    /// resident ID or another identifier): what `on_invalid` is there to keep.
+    pub rejected_for_identifier: u64,
 }
 
 impl Labelled {
@@ -127,12 +130,22 @@ pub fn labelled(departments: &Departments, config: &HubConfig, standard: &Standa
         for (i, item) in items.enumerate() {
             for (position, payload) in explode(connector.explode.as_deref(), item, i) {
                 let record = source_record(name, connector, payload, position, fetched_at);
-                let Ok(Canonical {
-                    record: canonical, ..
-                }) = stages.canonical(&record.payload)
-                else {
-                    out.rejected += 1;
-                    continue;
+                let canonical = match stages.canonical(&record.payload) {
+                    Ok(Canonical { record, .. }) => record,
+                    Err(rejection) => {
+                        out.rejected += 1;
+                        let identifier = |path: &str| {
+                            path.contains("/identifiers/") || path.ends_with("/resident_id")
+                        };
+                        if rejection
+                            .violations
+                            .iter()
+                            .all(|(_, v)| identifier(&v.instance_path))
+                        {
+                            out.rejected_for_identifier += 1;
+                        }
+                        continue;
+                    }
                 };
                 let Some(&resident) = truth.get(&(department, record.source_record_id.clone()))
                 else {

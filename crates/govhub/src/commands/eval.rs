@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use govhub::config::HubConfig;
 use govhub::demo::EXAMPLE_CONFIG;
-use govhub::eval::{Report, evaluate, labelled};
+use govhub::eval::{Labelled, Report, evaluate, labelled};
 use govhub_resolve::identity::{
     Labels, Model, Observation, Resolver, recorded_observations, train,
 };
@@ -82,7 +82,7 @@ pub fn run(options: &Options<'_>) -> anyhow::Result<ExitCode> {
     if options.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_report(&report, data.rejected, config.identity.link_threshold);
+        print_report(&report, &data, config.identity.link_threshold);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -152,11 +152,11 @@ fn print_weight_changes(in_use: &Model, trained: &Model) {
     }
 }
 
-fn print_report(r: &Report, rejected: u64, threshold: f64) {
+fn print_report(r: &Report, data: &Labelled, threshold: f64) {
     let a = &r.accuracy;
     println!(
-        "records resolved      {:>12}   (rejected by the standard, not resolved: {rejected})",
-        a.records
+        "records resolved      {:>12}   (rejected by the standard, not resolved: {}; for an identifier alone: {})",
+        a.records, data.rejected, data.rejected_for_identifier
     );
     println!("residents (truth)     {:>12}", a.residents);
     println!(

@@ -1,6 +1,7 @@
 //! Resolution record by record: deterministic by resident ID, probabilistic otherwise,
 //! clusters with stable person ids, merges and splits.
 
+mod ids;
 mod lookup;
 mod outcome;
 mod persist;
@@ -12,7 +13,6 @@ pub use lookup::{PersonView, is_person_id};
 pub use outcome::{IdentityEvent, IdentityStats, Outcome, ResolveError};
 pub use retrain::Retrained;
 
-use rustc_hash::FxHashMap;
 
 use super::compare::compare;
 use super::config::IdentityConfig;
@@ -56,7 +56,7 @@ pub struct Resolver {
     survivorship: Survivorship,
     store: Store,
     clusters: Vec<Cluster>,
-    by_id: FxHashMap<u64, u32>,
+    by_id: ids::ById,
     /// Persons by id, and where each retired id went ([`Resolver::person`]).
     lookup: lookup::Index,
     stats: IdentityStats,
@@ -78,7 +78,7 @@ impl Resolver {
             survivorship: config.survivorship.clone(),
             store: Store::default(),
             clusters: Vec::new(),
-            by_id: FxHashMap::default(),
+            by_id: ids::ById::default(),
             lookup: lookup::Index::default(),
             stats: IdentityStats::default(),
             journal: None,
@@ -171,7 +171,10 @@ impl Resolver {
         best.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.cluster.cmp(&b.cluster)));
         let mut targets: Vec<Target> = Vec::new();
         let mut id = f.id;
-        if let Some(&cluster) = (f.id != 0).then(|| self.by_id.get(&f.id)).flatten() {
+        if let Some(cluster) = (f.id != 0)
+            .then(|| self.by_id.get(&self.clusters, f.id))
+            .flatten()
+        {
             targets.push(Target {
                 cluster,
                 score: f64::INFINITY,
@@ -265,7 +268,7 @@ impl Resolver {
     /// them.
     fn keystroke_candidates(&self, packed: u64, out: &mut Vec<u32>) {
         for id in check_passing_neighbours(packed) {
-            let Some(&cluster) = self.by_id.get(&id) else {
+            let Some(cluster) = self.by_id.get(&self.clusters, id) else {
                 continue;
             };
             let mut at = self.clusters[cluster as usize].head;
@@ -410,7 +413,7 @@ impl Resolver {
     pub fn heap_bytes(&self) -> usize {
         self.store.heap_bytes()
             + self.clusters.capacity() * std::mem::size_of::<Cluster>()
-            + super::store::table_bytes(&self.by_id)
+            + self.by_id.heap_bytes()
             + self.lookup.heap_bytes()
     }
 }

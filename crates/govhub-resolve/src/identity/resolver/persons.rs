@@ -28,13 +28,13 @@ impl Resolver {
         c.head = slot;
         c.len += 1;
         c.version += 1;
-        if rec.id() != 0 && c.id == 0 {
-            c.id = rec.id();
-            self.by_id.insert(rec.id(), cluster);
-        }
-        self.stats.records += 1;
         if c.len == 1 {
             self.stats.residents += 1;
+        }
+        self.stats.records += 1;
+        if rec.id() != 0 && c.id == 0 {
+            c.id = rec.id();
+            self.by_id.insert(&self.clusters, cluster);
         }
     }
 
@@ -78,12 +78,10 @@ impl Resolver {
                 }
                 at = member.next_member;
             }
+            self.by_id.remove(id, cluster);
             self.clusters[cluster as usize].id = still;
-            if self.by_id.get(&id) == Some(&cluster) {
-                self.by_id.remove(&id);
-            }
             if still != 0 {
-                self.by_id.insert(still, cluster);
+                self.by_id.insert(&self.clusters, cluster);
             }
         }
     }
@@ -101,6 +99,10 @@ impl Resolver {
         if tail == NONE {
             return;
         }
+        let from_id = self.clusters[from as usize].id;
+        if from_id != 0 {
+            self.by_id.remove(from_id, from);
+        }
         let (head, len, id) = {
             let c = &mut self.clusters[from as usize];
             let taken = (c.head, c.len, c.id);
@@ -116,9 +118,7 @@ impl Resolver {
         c.version += 1;
         if c.id == 0 && id != 0 {
             c.id = id;
-        }
-        if id != 0 {
-            self.by_id.insert(id, into);
+            self.by_id.insert(&self.clusters, into);
         }
         self.stats.residents -= 1;
     }
