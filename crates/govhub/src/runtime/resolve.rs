@@ -36,8 +36,10 @@ impl Core {
         for connector in connectors {
             published.insert(connector.to_owned(), store.fingerprints(connector)?);
         }
+        let resolver = Resolver::open(store, identity)?;
+        tracing::info!(trained_on = %resolver.model().trained_on, "identity model in use");
         Ok(Core {
-            resolver: Resolver::open(store, identity)?,
+            resolver,
             published,
         })
     }
