@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::features::Features;
+use super::features::{Features, id_digits};
 use super::name::pinyin;
 
 /// A field comparison.
@@ -121,18 +121,6 @@ fn resident_id(a: &Features<'_>, b: &Features<'_>) -> Option<u8> {
     } else {
         2
     })
-}
-
-/// A packed ID's 18 characters (the check character 10 for `X`).
-pub(crate) fn id_digits(packed: u64) -> [u8; 18] {
-    let mut out = [0u8; 18];
-    out[17] = (packed % 11) as u8;
-    let mut body = packed / 11;
-    for d in out[..17].iter_mut().rev() {
-        *d = (body % 10) as u8;
-        body /= 10;
-    }
-    out
 }
 
 /// Whether two IDs differ in exactly one character, or by two adjacent characters

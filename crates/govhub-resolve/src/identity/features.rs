@@ -177,22 +177,12 @@ pub fn pack_id(id: &str) -> u64 {
 /// swapped) whose check character is right: where the ID an unverified one was mistyped
 /// from must be among. About one in eleven of the 179 variants passes the check.
 pub fn check_passing_neighbours(packed: u64) -> Vec<u64> {
-    const WEIGHTS: [u64; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    // The check value (X = 10) for each weighted sum mod 11 (GB 11643).
-    const CHECK: [u8; 11] = [1, 0, 10, 9, 8, 7, 6, 5, 4, 3, 2];
-    let digits = super::compare::id_digits(packed);
+    use govhub_schema::formats::resident_id::check_value;
+    let digits = id_digits(packed);
     let pack = |d: &[u8; 18]| {
         d[..17].iter().fold(0u64, |n, x| n * 10 + u64::from(*x)) * 11 + u64::from(d[17])
     };
-    let sum = |d: &[u8; 18]| -> u64 {
-        d[..17]
-            .iter()
-            .zip(WEIGHTS)
-            .map(|(x, w)| u64::from(*x) * w)
-            .sum()
-    };
-    let passes =
-        |d: &[u8; 18]| d[..17].iter().all(|x| *x <= 9) && CHECK[(sum(d) % 11) as usize] == d[17];
+    let passes = |d: &[u8; 18]| check_value(&d[..17]) == Some(d[17]);
     let mut out = Vec::new();
     let mut variant = digits;
     for at in 0..17 {
@@ -207,9 +197,9 @@ pub fn check_passing_neighbours(packed: u64) -> Vec<u64> {
         variant[at] = digits[at];
     }
     // The check character itself mistyped: the right one for the 17 digits.
-    let mut fixed = digits;
-    fixed[17] = CHECK[(sum(&digits) % 11) as usize];
-    if fixed != digits && digits[..17].iter().all(|x| *x <= 9) {
+    if let Some(right) = check_value(&digits[..17]).filter(|c| *c != digits[17]) {
+        let mut fixed = digits;
+        fixed[17] = right;
         out.push(pack(&fixed));
     }
     for at in 0..17 {
@@ -220,6 +210,18 @@ pub fn check_passing_neighbours(packed: u64) -> Vec<u64> {
                 out.push(pack(&swapped));
             }
         }
+    }
+    out
+}
+
+/// A packed ID's 18 characters as values (the check character 10 for `X`).
+pub fn id_digits(packed: u64) -> [u8; 18] {
+    let mut out = [0u8; 18];
+    out[17] = (packed % 11) as u8;
+    let mut body = packed / 11;
+    for d in out[..17].iter_mut().rev() {
+        *d = (body % 10) as u8;
+        body /= 10;
     }
     out
 }

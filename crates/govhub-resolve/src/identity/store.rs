@@ -2,9 +2,9 @@
 //! into one fixed-size slot plus a shared text arena, the blocking index as chains
 //! threaded through the slots, and the lookup from source record to slot.
 //!
-//! Per record this costs one [`Rec`] (64 bytes), its text (name, pinyin, source record
-//! id: about 30 bytes) and one entry in the record and blocking hash tables; the README
-//! reports the measured bytes per resident.
+//! Per record this costs one [`Rec`] (64 bytes), its text (name and source record id:
+//! about 25 bytes) and one entry in the record table and in each blocking table; the
+//! README reports the measured bytes per resident.
 
 use hashbrown::HashTable;
 use rustc_hash::FxHashMap;

@@ -11,8 +11,8 @@ use crate::Sex;
 
 /// Weights of the first 17 digits: 2^(17-i) mod 11.
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-/// Check character for each value of the weighted sum mod 11.
-const CHECK: [u8; 11] = *b"10X98765432";
+/// Check value (`X` = 10) for each value of the weighted sum mod 11.
+const CHECK_VALUE: [u8; 11] = [1, 0, 10, 9, 8, 7, 6, 5, 4, 3, 2];
 
 /// The check character for the first 17 digits, or `None` if they are not 17 ASCII digits.
 pub fn check_char(first17: &str) -> Option<char> {
@@ -20,12 +20,27 @@ pub fn check_char(first17: &str) -> Option<char> {
     if bytes.len() != 17 || !bytes.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let sum: u32 = bytes
+    let values: Vec<u8> = bytes.iter().map(|b| b - b'0').collect();
+    let value = check_value(&values)?;
+    Some(if value == 10 {
+        'X'
+    } else {
+        char::from(b'0' + value)
+    })
+}
+
+/// The check character's value (0–9, 10 for `X`) for the values of the first 17 digits
+/// (each 0–9), or `None` if they are not 17 such values.
+pub fn check_value(first17: &[u8]) -> Option<u8> {
+    if first17.len() != 17 || first17.iter().any(|d| *d > 9) {
+        return None;
+    }
+    let sum: u32 = first17
         .iter()
         .zip(WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
+        .map(|(d, w)| u32::from(*d) * w)
         .sum();
-    Some(char::from(CHECK[(sum % 11) as usize]))
+    Some(CHECK_VALUE[(sum % 11) as usize])
 }
 
 /// Whether `id` is a well-formed 18-digit resident ID: a province prefix that exists,
