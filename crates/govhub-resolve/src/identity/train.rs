@@ -6,8 +6,9 @@
 //!   random pairs of records: almost all of them are different people. Pairs with the
 //!   same valid resident ID are left out.
 //! - **m** (how often a level occurs between two records of one person) comes from the
-//!   pairs a blocking rule brings together: records sharing a phone, records sharing a
-//!   name's pinyin and birth year, records sharing a birth date and surname character.
+//!   pairs a blocking rule brings together: records sharing a phone, a name's pinyin
+//!   and birth year, a birth date and surname character, or a given name's pinyin and
+//!   birth date ([`BLOCK_RULES`]).
 //!   Within one rule's pairs, expectation–maximisation splits the pairs into matches
 //!   and non-matches with u held fixed: each pair's probability of being a match
 //!   follows from the current m, u and share of matches (E), and m is then the level
