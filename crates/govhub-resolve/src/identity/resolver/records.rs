@@ -61,7 +61,7 @@ impl Resolver {
     }
 
     /// The person id and golden record of a person (a handle from
-    /// [`Outcome::changed`]); `None` once the person has no records (merged away).
+    /// [`Outcome::changed`](super::Outcome::changed)); `None` once the person has no records (merged away).
     pub fn golden(&self, cluster: u32) -> Option<(String, serde_json::Value)> {
         let c = self.clusters.get(cluster as usize).filter(|c| c.len > 0)?;
         let mut members = Vec::with_capacity(c.len as usize);
