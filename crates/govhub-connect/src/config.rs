@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use govhub_schema::mapping::Mapping;
 
-use crate::{AuthConfig, PaginationConfig, ReliabilityConfig};
+use crate::{AuthConfig, FollowRedirects, PaginationConfig, ReliabilityConfig};
 
 /// Configuration of one HTTP pull connector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +37,10 @@ pub struct HttpSourceConfig {
     /// Timeout of one request, in seconds.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: NonZeroU64,
+    /// Which HTTP redirects are followed: `same_origin` (only to the connector's own
+    /// scheme, host and port; credentials never go elsewhere) or `none`.
+    #[serde(default)]
+    pub follow_redirects: FollowRedirects,
     /// How requests authenticate; absent for open APIs.
     #[serde(default)]
     pub auth: Option<AuthConfig>,
