@@ -321,6 +321,30 @@ mod tests {
     }
 
     #[test]
+    fn settings_that_would_stall_a_connector_are_refused_with_their_paths() {
+        let text = EXAMPLE
+            .replace("# requests_per_second = 10", "requests_per_second = 1e-300")
+            .replace(
+                "seconds.\ntimeout_secs = 30",
+                "seconds.\ntimeout_secs = 86400",
+            );
+        let config = HubConfig::parse(&text, "example").unwrap();
+        let problems: Vec<String> = config
+            .problems(&Standard::embedded().unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "connectors.health.timeout_secs: must be at most 3600 (one hour)",
+                "connectors.health.reliability.requests_per_second: must be a finite number \
+                 of at least 0.001 (one request in about 17 minutes); leave it out for no limit",
+            ]
+        );
+    }
+
+    #[test]
     fn a_mapping_to_a_field_the_standard_lacks_is_a_config_error() {
         let text = format!(
             "{EXAMPLE}\n[connectors.education.mapping]\n\"/student/nmae\" = {{ from = \"/xm\" }}\n\"/grade\" = {{ from = \"/nj\", as = \"integer\" }}\n"
