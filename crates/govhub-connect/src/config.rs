@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use govhub_schema::mapping::Mapping;
 
-use crate::{AuthConfig, PaginationConfig, ReliabilityConfig};
+use crate::{AuthConfig, FollowRedirects, PaginationConfig, ReliabilityConfig};
 
 /// Configuration of one HTTP pull connector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,9 +34,13 @@ pub struct HttpSourceConfig {
     pub status: Option<BusinessStatus>,
     /// How to walk through pages.
     pub pagination: PaginationConfig,
-    /// Timeout of one request, in seconds.
+    /// Timeout of one request, in seconds (1 to 3600).
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: NonZeroU64,
+    /// Which HTTP redirects are followed: `same_origin` (only to the connector's own
+    /// scheme, host and port; credentials never go elsewhere) or `none`.
+    #[serde(default)]
+    pub follow_redirects: FollowRedirects,
     /// How requests authenticate; absent for open APIs.
     #[serde(default)]
     pub auth: Option<AuthConfig>,
@@ -61,6 +65,10 @@ pub struct BusinessStatus {
     #[serde(default)]
     pub message: Option<String>,
 }
+
+/// The longest `timeout_secs` accepted: one hour. A request that may take longer looks
+/// like a hung connector.
+pub const MAX_TIMEOUT_SECS: u64 = 3600;
 
 fn default_timeout_secs() -> NonZeroU64 {
     NonZeroU64::new(30).unwrap_or(NonZeroU64::MIN)
@@ -105,6 +113,12 @@ impl HttpSourceConfig {
             Ok(url) if matches!(url.scheme(), "http" | "https") => {}
             Ok(_) => problem("url", "must be an http:// or https:// URL"),
             Err(e) => problem("url", &format!("not a URL: {e}")),
+        }
+        if self.timeout_secs.get() > MAX_TIMEOUT_SECS {
+            problem(
+                "timeout_secs",
+                &format!("must be at most {MAX_TIMEOUT_SECS} (one hour)"),
+            );
         }
         for (field, pointer) in [("records", &self.records), ("record_id", &self.record_id)] {
             if !is_pointer(pointer) {

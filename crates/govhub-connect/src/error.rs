@@ -30,6 +30,19 @@ pub enum ConnectError {
         /// The delay the server asked for (`Retry-After`), if any.
         retry_after: Option<Duration>,
     },
+    /// The API answered with a redirect the connector does not follow (another origin,
+    /// `follow_redirects = "none"`, too many in a row).
+    #[error("connector {connector}: {url} answered HTTP {status}, a redirect {refusal}")]
+    Redirect {
+        /// Connector name.
+        connector: String,
+        /// The URL that answered, without credentials.
+        url: String,
+        /// The HTTP status (301, 302, 303, 307 or 308).
+        status: u16,
+        /// Why it was not followed; names origins only.
+        refusal: crate::redirect::Refusal,
+    },
     /// The response body is larger than `reliability.max_response_bytes`.
     #[error(
         "connector {connector}: {url} sent more than {limit} bytes (reliability.max_response_bytes)"
@@ -131,6 +144,8 @@ impl Classified for ConnectError {
             | ConnectError::CircuitOpen { .. }
             | ConnectError::CursorCycle { .. }
             | ConnectError::PageLimit { .. } => ErrorClass::External,
+            ConnectError::Redirect { refusal, .. } if refusal.is_config() => ErrorClass::User,
+            ConnectError::Redirect { .. } => ErrorClass::External,
             ConnectError::Config { .. } => ErrorClass::User,
         }
     }
@@ -142,7 +157,8 @@ impl Classified for ConnectError {
             ConnectError::Envelope { .. } | ConnectError::CircuitOpen { .. } => true,
             ConnectError::TooLarge { .. }
             | ConnectError::CursorCycle { .. }
-            | ConnectError::PageLimit { .. } => false,
+            | ConnectError::PageLimit { .. }
+            | ConnectError::Redirect { .. } => false,
             ConnectError::Business { .. } | ConnectError::Config { .. } => false,
         }
     }

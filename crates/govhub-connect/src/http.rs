@@ -2,10 +2,11 @@ use std::time::SystemTime;
 
 use govhub_core::error_chain;
 use reqwest::header::HeaderMap;
-use reqwest::{Client, Url};
+use reqwest::{Client, Response, Url};
 use serde_json::Value;
 
 use crate::metrics;
+use crate::redirect::{FollowRedirects, is_redirect, next_hop};
 use crate::retry::{is_transient_status, retry_after, with_retries};
 use crate::{Auth, BusinessStatus, ConnectError, RateLimiter, Retry, RetryPolicy};
 use tracing::Instrument;
@@ -43,6 +44,7 @@ pub(crate) struct Transport {
     pub limiter: Option<RateLimiter>,
     pub retry: RetryPolicy,
     pub max_response_bytes: u64,
+    pub redirects: FollowRedirects,
 }
 
 /// Which failures of one request are worth another attempt, and when.
@@ -95,6 +97,7 @@ async fn fetch_once(
     status: Option<&BusinessStatus>,
     records_pointer: &str,
 ) -> Result<Fetched, ConnectError> {
+    // Errors name the URL asked for, without its query: a hop's URL is the API's text.
     let shown = display_url(url);
     let transport_err = |e: reqwest::Error| ConnectError::Transport {
         connector: connector.to_owned(),
@@ -108,30 +111,7 @@ async fn fetch_once(
         url: shown.clone(),
         message,
     };
-    let mut request = transport
-        .client
-        .get(url.clone())
-        .query(query)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .build()
-        .map_err(transport_err)?;
-    // Signing covers the final URL, so credentials go on last.
-    if let Some(auth) = &transport.auth {
-        auth.apply(&mut request).map_err(|e| ConnectError::Config {
-            connector: connector.to_owned(),
-            message: e.to_string(),
-        })?;
-    }
-    if let Some(limiter) = &transport.limiter {
-        limiter.acquire().await;
-    }
-    let mut response = match transport.client.execute(request).await {
-        Ok(response) => response,
-        Err(e) => {
-            metrics::request(connector, None);
-            return Err(transport_err(e));
-        }
-    };
+    let mut response = send(transport, connector, url, query, &transport_err).await?;
     let http_status = response.status();
     metrics::request(connector, Some(http_status.as_u16()));
     if !http_status.is_success() {
@@ -191,6 +171,69 @@ async fn fetch_once(
         body,
         records,
     })
+}
+
+/// Sends the GET of `url` with `query` appended and returns the response that is not a
+/// redirect. The client follows no redirect by itself (see [`crate::redirect`]): each hop
+/// is a request of its own, paced, and authenticated for its own URL, only on the
+/// connector's origin.
+async fn send(
+    transport: &Transport,
+    connector: &str,
+    url: &Url,
+    query: &[(String, String)],
+    transport_err: &(dyn Fn(reqwest::Error) -> ConnectError + Sync),
+) -> Result<Response, ConnectError> {
+    let mut current = url.clone();
+    let mut hops = 0;
+    loop {
+        // Paced before signing, so a long wait cannot make a signature's timestamp stale.
+        if let Some(limiter) = &transport.limiter {
+            limiter.acquire().await;
+        }
+        let mut builder = transport
+            .client
+            .get(current.clone())
+            .header(reqwest::header::ACCEPT, "application/json");
+        // A redirect's Location is the whole next URL, query included.
+        if hops == 0 {
+            builder = builder.query(query);
+        }
+        let mut request = builder.build().map_err(transport_err)?;
+        // Signing covers the final URL, so credentials go on last.
+        if let Some(auth) = &transport.auth {
+            auth.apply(&mut request).map_err(|e| ConnectError::Config {
+                connector: connector.to_owned(),
+                message: e.to_string(),
+            })?;
+        }
+        let response = match transport.client.execute(request).await {
+            Ok(response) => response,
+            Err(e) => {
+                metrics::request(connector, None);
+                return Err(transport_err(e));
+            }
+        };
+        let status = response.status();
+        if !is_redirect(status) {
+            return Ok(response);
+        }
+        metrics::request(connector, Some(status.as_u16()));
+        match next_hop(transport.redirects, &current, response.headers(), hops) {
+            Ok(next) => {
+                current = next;
+                hops += 1;
+            }
+            Err(refusal) => {
+                return Err(ConnectError::Redirect {
+                    connector: connector.to_owned(),
+                    url: display_url(&current),
+                    status: status.as_u16(),
+                    refusal,
+                });
+            }
+        }
+    }
 }
 
 fn check_business_status(

@@ -10,6 +10,13 @@ use crate::circuit::CircuitBreaker;
 use crate::rate_limit::RateLimiter;
 use crate::retry::RetryPolicy;
 
+/// The slowest `requests_per_second` accepted: one request in 1000 s (about 17 minutes).
+pub const MIN_REQUESTS_PER_SECOND: f64 = 0.001;
+/// The largest `max_backoff_ms` accepted: one hour.
+pub const MAX_BACKOFF_MS: u64 = 3_600_000;
+/// The largest `circuit_open_secs` accepted: one day.
+pub const MAX_CIRCUIT_OPEN_SECS: u64 = 86_400;
+
 /// Retry, rate-limit, concurrency, size and circuit-breaker settings of one connector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -18,16 +25,17 @@ pub struct ReliabilityConfig {
     pub max_retries: u32,
     /// Ceiling of the first retry's jittered delay, in milliseconds; doubles per retry.
     pub initial_backoff_ms: u64,
-    /// Largest ceiling of a retry's jittered delay, in milliseconds.
+    /// Largest ceiling of a retry's jittered delay, in milliseconds; at most one hour.
     pub max_backoff_ms: u64,
-    /// Requests per second allowed to the API; absent means unlimited.
+    /// Requests per second allowed to the API, at least 0.001; absent means unlimited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests_per_second: Option<f64>,
     /// Largest response body accepted, in bytes.
     pub max_response_bytes: u64,
     /// Consecutive failed polls (after their retries) that open the circuit.
     pub circuit_failures: u32,
-    /// How long an open circuit refuses polls before letting one trial through, in seconds.
+    /// How long an open circuit refuses polls before letting one trial through, in
+    /// seconds; at most one day.
     pub circuit_open_secs: u64,
     /// Pages one sync may read before it stops with an error: a guard against an API
     /// whose pages never end. The next sync continues from the last committed page.
@@ -58,18 +66,29 @@ impl ReliabilityConfig {
             problems.push((field.to_owned(), message));
         };
         if let Some(rate) = self.requests_per_second {
-            // NaN, infinities and non-positive rates have no meaningful interval; leave
-            // the field out for "unlimited" instead.
-            if !(rate.is_finite() && rate > 0.0) {
+            // NaN and infinities have no meaningful interval (leave the field out for
+            // "unlimited"); a rate near zero passes for a limit but stalls the connector
+            // without a word: 1e-300 would wait until the end of time between requests.
+            if !(rate.is_finite() && rate >= MIN_REQUESTS_PER_SECOND) {
                 problem(
                     "requests_per_second",
-                    "must be a finite number greater than 0 (leave it out for no limit)".to_owned(),
+                    format!(
+                        "must be a finite number of at least {MIN_REQUESTS_PER_SECOND} (one \
+                         request in about 17 minutes); leave it out for no limit"
+                    ),
                 );
             }
         }
         if self.initial_backoff_ms == 0 {
             // Zero would make every jittered delay zero: retries would hammer the API.
             problem("initial_backoff_ms", "must be greater than 0".to_owned());
+        }
+        if self.max_backoff_ms > MAX_BACKOFF_MS {
+            // A retry waiting longer than this looks like a hung connector.
+            problem(
+                "max_backoff_ms",
+                format!("must be at most {MAX_BACKOFF_MS} (one hour)"),
+            );
         }
         if self.initial_backoff_ms > self.max_backoff_ms {
             problem(
@@ -86,6 +105,12 @@ impl ReliabilityConfig {
         }
         if self.circuit_open_secs == 0 {
             problem("circuit_open_secs", "must be greater than 0".to_owned());
+        }
+        if self.circuit_open_secs > MAX_CIRCUIT_OPEN_SECS {
+            problem(
+                "circuit_open_secs",
+                format!("must be at most {MAX_CIRCUIT_OPEN_SECS} (one day)"),
+            );
         }
         if self.max_pages_per_sync == 0 {
             problem("max_pages_per_sync", "must be greater than 0".to_owned());
@@ -173,7 +198,14 @@ mod tests {
                 "circuit_open_secs"
             ]
         );
-        for rate in [f64::NAN, f64::INFINITY, -1.0] {
+        for rate in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            1e-300,
+            0.000_999,
+        ] {
             let config = ReliabilityConfig {
                 requests_per_second: Some(rate),
                 ..ReliabilityConfig::default()
@@ -185,6 +217,37 @@ mod tests {
             ..ReliabilityConfig::default()
         };
         assert_eq!(zero.problems()[0].0, "initial_backoff_ms");
+    }
+
+    #[test]
+    fn values_that_would_stall_a_connector_are_refused() {
+        let slowest = ReliabilityConfig {
+            requests_per_second: Some(MIN_REQUESTS_PER_SECOND),
+            max_backoff_ms: MAX_BACKOFF_MS,
+            circuit_open_secs: MAX_CIRCUIT_OPEN_SECS,
+            ..ReliabilityConfig::default()
+        };
+        assert_eq!(slowest.problems(), vec![]);
+
+        let stalled = ReliabilityConfig {
+            requests_per_second: Some(1e-300),
+            max_backoff_ms: MAX_BACKOFF_MS + 1,
+            circuit_open_secs: u64::MAX,
+            ..ReliabilityConfig::default()
+        };
+        let problems = stalled.problems();
+        let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["requests_per_second", "max_backoff_ms", "circuit_open_secs"]
+        );
+        assert_eq!(
+            problems[0].1,
+            "must be a finite number of at least 0.001 (one request in about 17 minutes); \
+             leave it out for no limit"
+        );
+        assert_eq!(problems[1].1, "must be at most 3600000 (one hour)");
+        assert_eq!(problems[2].1, "must be at most 86400 (one day)");
     }
 
     #[test]

@@ -69,6 +69,9 @@ impl HttpSource {
         let client = Client::builder()
             .timeout(config.timeout())
             .user_agent(concat!("govhub/", env!("CARGO_PKG_VERSION")))
+            // Each redirect is decided by the connector (`crate::redirect`): reqwest's
+            // own policy would resend custom headers (API keys, signatures) anywhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| config_error(format!("HTTP client: {e}")))?;
         let auth = match &config.auth {
@@ -84,6 +87,7 @@ impl HttpSource {
             limiter: config.reliability.rate_limiter(),
             retry: config.reliability.retry_policy(),
             max_response_bytes: config.reliability.max_response_bytes,
+            redirects: config.follow_redirects,
         };
         let circuit = config.reliability.circuit_breaker();
         let committed = committed.unwrap_or_else(|| config.pagination.start());

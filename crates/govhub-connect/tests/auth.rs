@@ -164,6 +164,21 @@ fn api_key_in_query_is_appended_keeping_the_query() {
 }
 
 #[test]
+fn api_key_in_query_is_sent_once_when_the_url_has_it_already() {
+    // A redirect's Location may repeat the key the request carried.
+    let auth = resolve(
+        json!({"style": "api_key", "name": "appkey", "value": "${KEY}", "in": "query"}),
+        &[("KEY", "k-1")],
+    );
+    let mut request = get("https://api.example/v2/list?appkey=k-1&page=2&appkey=old");
+    auth.apply(&mut request).unwrap();
+    assert_eq!(
+        request.url().as_str(),
+        "https://api.example/v2/list?page=2&appkey=k-1"
+    );
+}
+
+#[test]
 fn signed_gateway_sets_all_headers() {
     let request = signed("https://api.example.gov.cn/edu/v1/students?page=1");
     assert_eq!(header(&request, HEADER_KEY), APP_KEY);

@@ -37,6 +37,7 @@ fn config(url: String, page_size: u64) -> HttpSourceConfig {
         timeout_secs: NonZeroU64::new(5).unwrap(),
         mapping: Default::default(),
         auth: None,
+        follow_redirects: Default::default(),
         explode: None,
         // Fast retries: these tests check outcomes, not back-off timing.
         reliability: ReliabilityConfig {

@@ -7,6 +7,7 @@
 
 mod error;
 mod event;
+pub mod fs;
 mod record;
 mod sink;
 mod source;

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use govhub_core::fs::{create_private_dir, restrict_umask};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
@@ -114,6 +115,10 @@ impl StateStore {
             message,
         };
         create_private_dir(&path).map_err(|e| err(e.to_string()))?;
+        // fjall creates its files and folders with the process umask (0644 and 0755 by
+        // default) and has no mode of its own; the 0700 directory keeps others out, and
+        // the umask makes each of them private as well.
+        restrict_umask();
         let db = Database::builder(&path).open().map_err(|e| match e {
             fjall::Error::Locked => err("in use by another process".to_owned()),
             e => err(e.to_string()),
@@ -292,19 +297,6 @@ fn encode(entries: &[Entry]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Creates the store's directory with mode 0700 (fjall creates its files with the
-/// process umask; the directory keeps other users out of all of them).
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(path)
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -388,12 +380,23 @@ mod tests {
     fn the_store_is_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::open(dir.path()).unwrap();
+        let mut store = StateStore::open(dir.path()).unwrap();
+        store.rewrite_journal(vec![entry("H1", "p1")]).unwrap();
         let mode = std::fs::metadata(store.path())
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o700);
+        // And what the engine creates in it, through the umask the store narrowed.
+        let mut stack = vec![store.path().to_owned()];
+        while let Some(path) = stack.pop() {
+            let meta = std::fs::metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            assert_eq!(mode & 0o077, 0, "{}: {mode:o}", path.display());
+            if meta.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            }
+        }
     }
 
     #[test]

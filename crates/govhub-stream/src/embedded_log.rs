@@ -3,6 +3,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
+use govhub_core::fs::{create_private_dir, private_file};
 use govhub_core::{OutEvent, Sink, Written};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -52,9 +53,9 @@ pub struct EmbeddedLog {
 }
 
 impl EmbeddedLog {
-    /// Opens (creating if needed) the log under `dir`.
+    /// Opens (creating if needed, mode 0700) the log under `dir`.
     pub fn open(dir: &Path) -> Result<Self, StreamError> {
-        std::fs::create_dir_all(dir).map_err(|e| log_err(dir, e))?;
+        create_private_dir(dir).map_err(|e| log_err(dir, e))?;
         Ok(EmbeddedLog {
             dir: dir.to_owned(),
             next_offset: HashMap::new(),
@@ -143,7 +144,9 @@ impl EmbeddedLog {
                 line(&mut buf, offset, event).map_err(|e| log_err(&path, e.into()))?;
                 offset += 1;
             }
-            let mut file = private()
+            // Readable by the service's user only: events carry personal data.
+            let mut file = private_file()
+                .create(true)
                 .append(true)
                 .open(&path)
                 .map_err(|e| log_err(&path, e))?;
@@ -181,19 +184,6 @@ impl EmbeddedLog {
             reader.consume(n);
         }
     }
-}
-
-/// Options for a topic file: created readable by the service's user only, as events
-/// carry personal data.
-fn private() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    options.create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
 }
 
 /// Writes `event` at `offset` as one JSON line, in [`LogEntry`]'s layout. The value is
@@ -292,6 +282,22 @@ mod tests {
         assert_eq!(a[1].header("ce_id"), Some("id1"));
         assert_eq!(log.topics().unwrap(), vec!["a".to_owned(), "b".to_owned()]);
         assert!(log.read("none").unwrap().is_empty());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_log_directory_and_its_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let log_dir = dir.path().join("data/log");
+        let mut log = EmbeddedLog::open(&log_dir).unwrap();
+        log.write(vec![event("a", 0), event("b", 0)]).await.unwrap();
+        assert_eq!(mode(&dir.path().join("data")), 0o700);
+        assert_eq!(mode(&log_dir), 0o700);
+        for topic in ["a", "b"] {
+            assert_eq!(mode(&log_dir.join(format!("{topic}.jsonl"))), 0o600);
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]

@@ -72,13 +72,24 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid TOML or does not match the config structure.
-    #[error("{path}: {source}")]
+    #[error("{path}: {}{source}", setting_prefix(setting))]
     Parse {
         /// The file.
         path: String,
+        /// Dotted path of the setting that does not fit (`connectors.health.follow_redirects`);
+        /// empty when the file as a whole is at fault (a TOML syntax error).
+        setting: String,
         /// The parser's message, with line and column.
         source: Box<toml::de::Error>,
     },
+}
+
+fn setting_prefix(setting: &str) -> String {
+    if setting.is_empty() {
+        String::new()
+    } else {
+        format!("{setting}: ")
+    }
 }
 
 /// One problem found by validation, at a config path such as
@@ -100,9 +111,21 @@ impl std::fmt::Display for Problem {
 impl HubConfig {
     /// Parses TOML text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|source| ConfigError::Parse {
+        let parse_error = |setting: String, source| ConfigError::Parse {
             path: origin.to_owned(),
+            setting,
             source: Box::new(source),
+        };
+        let document =
+            toml::Deserializer::parse(text).map_err(|e| parse_error(String::new(), e))?;
+        serde_path_to_error::deserialize(document).map_err(|e| {
+            // The path of the setting, besides the parser's line and column: a key such
+            // as `follow_redirects` appears in every connector's table.
+            let setting = match e.path().to_string() {
+                root if root == "." => String::new(),
+                path => path,
+            };
+            parse_error(setting, e.into_inner())
         })
     }
 
@@ -261,6 +284,64 @@ mod tests {
         let err = HubConfig::parse(&text, "example").unwrap_err().to_string();
         assert!(err.contains("recrods"), "{err}");
         assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn a_value_that_does_not_parse_is_named_by_its_config_path() {
+        let text = EXAMPLE.replace(
+            "follow_redirects = \"same_origin\"",
+            "follow_redirects = \"always\"",
+        );
+        assert_ne!(text, EXAMPLE);
+        let err = HubConfig::parse(&text, "example").unwrap_err().to_string();
+        assert!(
+            err.starts_with("example: connectors.health.follow_redirects: "),
+            "{err}"
+        );
+        assert!(err.contains("unknown variant `always`"), "{err}");
+        assert!(err.contains("line"), "{err}");
+
+        for setting in ["same_origin", "none"] {
+            let text = EXAMPLE.replace(
+                "follow_redirects = \"same_origin\"",
+                &format!("follow_redirects = \"{setting}\""),
+            );
+            let config = HubConfig::parse(&text, "example").unwrap();
+            assert_eq!(
+                config.connectors["health"].follow_redirects.as_str(),
+                setting
+            );
+        }
+
+        // A syntax error has no setting to name.
+        let err = HubConfig::parse("data_dir = ", "broken")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("broken: TOML parse error"), "{err}");
+    }
+
+    #[test]
+    fn settings_that_would_stall_a_connector_are_refused_with_their_paths() {
+        let text = EXAMPLE
+            .replace("# requests_per_second = 10", "requests_per_second = 1e-300")
+            .replace(
+                "seconds.\ntimeout_secs = 30",
+                "seconds.\ntimeout_secs = 86400",
+            );
+        let config = HubConfig::parse(&text, "example").unwrap();
+        let problems: Vec<String> = config
+            .problems(&Standard::embedded().unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "connectors.health.timeout_secs: must be at most 3600 (one hour)",
+                "connectors.health.reliability.requests_per_second: must be a finite number \
+                 of at least 0.001 (one request in about 17 minutes); leave it out for no limit",
+            ]
+        );
     }
 
     #[test]

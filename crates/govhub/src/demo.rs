@@ -299,6 +299,54 @@ mod tests {
         }
     }
 
+    /// Every path under `dir` (`dir` included) with its mode bits, depth first.
+    #[cfg(unix)]
+    fn modes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, bool, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_owned()];
+        while let Some(path) = stack.pop() {
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                for entry in std::fs::read_dir(&path).unwrap() {
+                    stack.push(entry.unwrap().path());
+                }
+            }
+            out.push((path, meta.is_dir(), meta.permissions().mode() & 0o7777));
+        }
+        out
+    }
+
+    #[cfg(unix)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn everything_under_the_data_dir_is_private_to_its_user() {
+        let dir = tempfile::tempdir().unwrap();
+        // A data_dir that does not exist yet: govhub creates it, and all in it.
+        let data_dir = dir.path().join("var/govhub");
+        run(&options(&data_dir), std::sync::Arc::new(|_| {}))
+            .await
+            .unwrap();
+        let found = modes(&data_dir);
+        let files = found.iter().filter(|(_, is_dir, _)| !is_dir).count();
+        // The lock, the log's topics, and the state store's files.
+        assert!(files > 10, "{found:?}");
+        for dir in ["log", "state"] {
+            assert!(data_dir.join(dir).is_dir(), "{dir}");
+        }
+        for (path, is_dir, mode) in &found {
+            if *is_dir {
+                assert_eq!(mode & 0o077, 0, "{}: {mode:o}", path.display());
+                assert_eq!(mode & 0o700, 0o700, "{}: {mode:o}", path.display());
+            } else {
+                assert_eq!(mode & !0o600, 0, "{}: {mode:o}", path.display());
+            }
+        }
+        assert_eq!(
+            found.iter().find(|(p, ..)| *p == data_dir).unwrap().2,
+            0o700
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn demo_syncs_all_four_departments_and_only_changes_afterwards() {
         let dir = tempfile::tempdir().unwrap();

@@ -2,8 +2,10 @@
 //! each written by one owner, so a second hub (or a `backfill` or `dlq replay` beside a
 //! running hub) on the same directory is refused rather than left to interleave writes.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
+
+use govhub_core::fs::{create_private_dir, private_file};
 
 /// The lock file's name in the data directory.
 const LOCK_FILE: &str = "govhub.lock";
@@ -50,8 +52,9 @@ impl DataDirLock {
             dir: data_dir.to_owned(),
             source,
         };
-        std::fs::create_dir_all(data_dir).map_err(io)?;
-        let file = OpenOptions::new()
+        create_private_dir(data_dir).map_err(io)?;
+        warn_if_shared(data_dir);
+        let file = private_file()
             .create(true)
             .truncate(false)
             .write(true)
@@ -63,6 +66,29 @@ impl DataDirLock {
                 dir: data_dir.to_owned(),
             }),
             Err(TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+}
+
+/// Logs a warning when other users may enter `data_dir`: govhub creates everything in
+/// it private, but a directory that existed already (made by hand, by an older govhub,
+/// by systemd's `StateDirectoryMode=0755`) keeps its mode; changing it is left to
+/// whoever made it that way.
+fn warn_if_shared(data_dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(data_dir) {
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    data_dir = %data_dir.display(),
+                    mode = %format_args!("{mode:04o}"),
+                    "other users may enter the data directory, which holds personal data: make \
+                     it mode 0700, or set data_dir to a directory govhub creates (it creates \
+                     every directory 0700 and every file 0600)"
+                );
+            }
         }
     }
 }

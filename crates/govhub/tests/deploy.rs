@@ -189,6 +189,9 @@ fn the_systemd_unit_runs_govhub_hardened() {
 
     // The data directory: StateDirectory=govhub is /var/lib/govhub, the example's.
     assert_eq!(one("StateDirectory"), "govhub");
+    // Personal data: only govhub's user enters it, and what it creates there is private.
+    assert_eq!(one("StateDirectoryMode"), "0700");
+    assert_eq!(one("UMask"), "0077");
     let example: toml::Table = toml::from_str(
         &std::fs::read_to_string(repo().join("deploy/govhub.example.toml")).unwrap(),
     )

@@ -82,17 +82,25 @@ enum Target {
 
 impl ApiKey {
     /// Sets the header (replacing any value) or appends `name=value` to the query,
-    /// keeping the parameters already there.
+    /// keeping the other parameters already there (a `name` already there is replaced).
     pub fn apply(&self, request: &mut reqwest::Request) -> Result<(), AuthError> {
         match &self.target {
             Target::Header(name, value) => {
                 request.headers_mut().insert(name.clone(), value.clone());
             }
             Target::Query(name, value) => {
-                request
-                    .url_mut()
-                    .query_pairs_mut()
-                    .append_pair(name, value.expose());
+                let url = request.url_mut();
+                // A same-origin redirect's Location may carry the key already; send it
+                // once. Only then is the query rebuilt (which may re-encode it).
+                if url.query_pairs().any(|(k, _)| k == name.as_str()) {
+                    let others: Vec<(String, String)> = url
+                        .query_pairs()
+                        .filter(|(k, _)| k != name.as_str())
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                    url.query_pairs_mut().clear().extend_pairs(others);
+                }
+                url.query_pairs_mut().append_pair(name, value.expose());
             }
         }
         Ok(())
