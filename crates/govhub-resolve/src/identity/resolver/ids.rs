@@ -28,9 +28,8 @@ impl ById {
     /// Adds person `handle` under the ID it has now (not 0).
     pub(super) fn insert(&mut self, clusters: &[Cluster], handle: u32) {
         let id = clusters[handle as usize].id;
-        self.0.insert_unique(spread(id), handle, |c| {
-            spread(clusters[*c as usize].id)
-        });
+        self.0
+            .insert_unique(spread(id), handle, |c| spread(clusters[*c as usize].id));
     }
 
     /// Removes person `handle`, found under the ID `id` it had until now.

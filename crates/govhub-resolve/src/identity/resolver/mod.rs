@@ -13,7 +13,6 @@ pub use lookup::{PersonView, is_person_id};
 pub use outcome::{IdentityEvent, IdentityStats, Outcome, ResolveError};
 pub use retrain::Retrained;
 
-
 use super::compare::compare;
 use super::config::IdentityConfig;
 use super::features::{Owned, check_passing_neighbours, hash};
