@@ -187,7 +187,8 @@ pub async fn bind_admin(addr: AdminAddr) -> Result<Option<AdminListener>, ExitCo
 }
 
 /// Serves the admin API on `listener` over `status`, reading dead letters through
-/// `config` and asking the hub about persons through `persons`.
+/// `config`, answering its `[admin] allowed_hosts` and asking the hub about persons
+/// through `persons`.
 pub fn start_admin(
     listener: AdminListener,
     status: Arc<Status>,
@@ -196,6 +197,7 @@ pub fn start_admin(
 ) -> Admin {
     let state = AdminState::new(status)
         .with_dlq(config.clone())
+        .with_allowed_hosts(config.admin.allowed_hosts.clone())
         .with_persons(persons);
     let stop = CancellationToken::new();
     let shutdown = stop.clone().cancelled_owned();
