@@ -1,5 +1,5 @@
-//! The hub's one config file (TOML): data directory, topic prefix, the Kafka sink, and
-//! every connector. Validation is pure: [`HubConfig::problems`] touches neither network
+//! The hub's one config file (TOML): data directory, topic prefix, the Kafka sink,
+//! every connector, identity resolution and the admin server. Validation is pure: [`HubConfig::problems`] touches neither network
 //! nor files and reports every problem with its config path.
 
 use std::collections::BTreeMap;
@@ -43,6 +43,9 @@ pub struct HubConfig {
     /// `x-govhub-person` and takes part in identity resolution without a code change.
     #[serde(default)]
     pub schemas_dir: Option<PathBuf>,
+    /// The admin server (its address is `--admin`): the host names it answers to.
+    #[serde(default)]
+    pub admin: crate::admin::AdminConfig,
 }
 
 fn default_topic_prefix() -> String {
@@ -206,6 +209,9 @@ impl HubConfig {
         }
         for (field, message) in self.identity.problems() {
             add(format!("identity.{field}"), message);
+        }
+        for (field, message) in self.admin.problems() {
+            add(format!("admin.{field}"), message);
         }
         if let Some(path) = &self.identity.model
             && let Err(e) = govhub_resolve::identity::Resolver::load_model(&self.identity)

@@ -110,6 +110,10 @@ enum Command {
         #[arg(long, value_name = "N")]
         #[allow(clippy::option_option)] // absent, `--sample`, `--sample N`
         sample: Option<Option<usize>>,
+        /// The admin address `run` will be given (default 127.0.0.1:9464; `off` for
+        /// none): beyond loopback, GOVHUB_ADMIN_TOKEN must be set here too.
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<commands::serve::AdminAddr>,
     },
     /// Re-read a connector's history: reset its cursor (to the beginning, or to a
     /// timestamp for incremental connectors) and sync it until caught up.
@@ -273,7 +277,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             config,
             strict,
             sample,
-        } => Ok(commands::check::run(&config, strict, sample).await),
+            admin,
+        } => Ok(commands::check::run(&config, strict, sample, admin).await),
         Command::Run {
             config,
             once,

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Request, StatusCode, header};
 use govhub::admin::{self, AdminState, ServeError, Token};
 use govhub::config::HubConfig;
 use govhub::demo::EXAMPLE_CONFIG;
@@ -61,13 +61,25 @@ async fn hub(config: &HubConfig) -> Hub {
         .unwrap()
 }
 
-/// Calls `app` in-process: status and JSON body (`Value::String` when not JSON).
+/// The `Host` of in-process requests: `AdminState::new`'s address.
+const HOST: &str = "127.0.0.1:9464";
+
+/// Calls `app` in-process as `curl` would: status and JSON body (`Value::String` when
+/// not JSON). A POST declares its body JSON.
 async fn call(app: &axum::Router, method: &str, uri: &str, body: &str) -> (StatusCode, Value) {
-    let request = Request::builder()
+    let mut request = Request::builder()
         .method(method)
         .uri(uri)
-        .body(Body::from(body.to_owned()))
-        .unwrap();
+        .header(header::HOST, HOST);
+    if method == "POST" {
+        request = request.header(header::CONTENT_TYPE, "application/json");
+    }
+    send(app, request.body(Body::from(body.to_owned())).unwrap()).await
+}
+
+/// Sends `request` to `app` in-process: status and JSON body (`Value::String` when
+/// not JSON).
+async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -177,7 +189,19 @@ async fn every_endpoint_answers_in_process() {
     assert_eq!(letters[0]["connector"], "edu_api");
     assert_eq!(letters[0]["stage"], "validate");
     assert!(letters[0]["offset"].as_u64() > letters[2]["offset"].as_u64());
-    let (_, body) = call(&app, "GET", "/api/dlq?limit=1&payload=true", "").await;
+    // Payloads only with a token (see `record_contents_need_a_token`).
+    let guarded = admin::app(
+        AdminState::new(hub.status())
+            .with_dlq(config.clone())
+            .with_token(Token::configured(Some("test-token-3"))),
+    );
+    let request = Request::get("/api/dlq?limit=1&payload=true")
+        .header(header::HOST, HOST)
+        .header(header::AUTHORIZATION, "Bearer test-token-3")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = send(&guarded, request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["dead_letters"][0]["payload"]["student_id"].is_string());
     for query in ["limit=0", "limit=abc", "limit=1001"] {
         let (status, _) = call(&app, "GET", &format!("/api/dlq?{query}"), "").await;
@@ -290,6 +314,7 @@ async fn over_a_socket_backfill_and_resume_wake_the_running_hub() {
     let post = |action: &str, body: &'static str| {
         client
             .post(format!("{connector}/{action}"))
+            .header("content-type", "application/json")
             .body(body)
             .send()
     };
@@ -378,6 +403,7 @@ async fn beyond_loopback_every_route_but_the_probes_needs_the_token() {
     }
     let response = client
         .post(format!("{base}/api/connectors/edu_auth/pause"))
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();
@@ -400,19 +426,38 @@ async fn beyond_loopback_every_route_but_the_probes_needs_the_token() {
     stop.cancel();
     server.stopped().await.unwrap();
 
-    // On loopback the API is open.
-    let stop = CancellationToken::new();
-    let local = admin::serve(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        state.with_token(Token::configured(Some("unused"))),
-        stop.clone().cancelled_owned(),
-    )
-    .await
-    .unwrap();
-    let url = format!("http://{}/api/connectors", local.local_addr());
-    assert_eq!(client.get(url).send().await.unwrap().status(), 200);
-    stop.cancel();
-    local.stopped().await.unwrap();
+    // On loopback the API is open without a token, and a configured token is
+    // required there too.
+    for (token, expected) in [(Some("test-token-4"), 401), (None, 200)] {
+        let stop = CancellationToken::new();
+        let local = admin::serve(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            state.clone().with_token(Token::configured(token)),
+            stop.clone().cancelled_owned(),
+        )
+        .await
+        .unwrap();
+        let base = format!("http://{}", local.local_addr());
+        for path in ["/api/connectors", "/api/connectors/edu_auth", "/metrics"] {
+            let response = client.get(format!("{base}{path}")).send().await.unwrap();
+            assert_eq!(response.status(), expected, "{path} {token:?}");
+        }
+        let response = client
+            .post(format!("{base}/api/connectors/edu_auth/pause"))
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), if token.is_some() { 401 } else { 202 });
+        if let Some(token) = token {
+            assert!(!hub.status().is_paused("edu_auth"));
+            let url = format!("{base}/api/connectors");
+            let response = client.get(&url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+        }
+        stop.cancel();
+        local.stopped().await.unwrap();
+    }
 }
 
 /// The student registry, answering its first request with 503.
@@ -554,4 +599,308 @@ fn which(program: &str) -> Option<std::path::PathBuf> {
             .map(|dir| dir.join(program))
             .find(|p| p.is_file())
     })
+}
+
+/// A POST to `uri` of `app` in-process with `headers` (besides `Host`) and `body`.
+async fn post(
+    app: &axum::Router,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut request = Request::post(uri).header(header::HOST, HOST);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(app, request.body(Body::from(body.to_owned())).unwrap()).await
+}
+
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_site_post_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "edu_csrf", "http://127.0.0.1:9/none");
+    let hub = hub(&config).await;
+    let status = hub.status();
+    let app = admin::app(AdminState::new(status.clone()));
+    let pause = "/api/connectors/edu_csrf/pause";
+
+    // What a page elsewhere makes a browser send: a form posted across sites.
+    let (code, body) = post(
+        &app,
+        pause,
+        &[
+            FORM,
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        "x=1",
+    )
+    .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    assert!(!status.is_paused("edu_csrf"));
+
+    // Each signal alone is enough, whatever the content type; a JSON body from
+    // another origin would have needed the browser to ask first, but it is refused here
+    // too. `null` is the origin of a sandboxed frame or a local file.
+    for headers in [
+        [JSON, ("origin", "https://evil.example")],
+        [JSON, ("origin", "null")],
+        [JSON, ("origin", "http://127.0.0.1:9465")],
+        [JSON, ("sec-fetch-site", "cross-site")],
+        [JSON, ("sec-fetch-site", "same-site")],
+        [FORM, ("origin", "null")],
+    ] {
+        let (code, body) = post(&app, pause, &headers, "").await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "{headers:?}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+        assert!(!status.is_paused("edu_csrf"), "{headers:?}");
+    }
+    // Resume and backfill are guarded alike.
+    for action in ["resume", "backfill"] {
+        let uri = format!("/api/connectors/edu_csrf/{action}");
+        let (code, _) = post(&app, &uri, &[JSON, ("origin", "null")], "").await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "{action}");
+    }
+
+    // A form without either header is still a form: not JSON.
+    let (code, body) = post(&app, pause, &[FORM], "x=1").await;
+    assert_eq!(code, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("application/json"));
+    let (code, _) = post(&app, pause, &[], "").await;
+    assert_eq!(
+        code,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "no content type at all"
+    );
+    assert!(!status.is_paused("edu_csrf"));
+
+    // The dashboard itself (same origin) and curl (no browser headers) go through.
+    let dashboard = [
+        JSON,
+        ("origin", "http://127.0.0.1:9464"),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    let (code, body) = post(&app, pause, &dashboard, "").await;
+    assert_eq!(
+        (code, &body["state"]),
+        (StatusCode::ACCEPTED, &json!("paused"))
+    );
+    let resume = "/api/connectors/edu_csrf/resume";
+    let (code, _) = post(&app, resume, &[JSON], "").await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    assert!(!status.is_paused("edu_csrf"));
+    // An allowed host's origin is the dashboard too, served through that name.
+    let proxied = admin::app(
+        AdminState::new(status.clone()).with_allowed_hosts(vec!["admin.example".into()]),
+    );
+    let (code, _) = post(
+        &proxied,
+        pause,
+        &[JSON, ("origin", "https://admin.example")],
+        "",
+    )
+    .await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    assert!(status.is_paused("edu_csrf"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_plain_backfill_is_refused_and_nothing_is_republished() {
+    let sim = simulator(SIM.router()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "edu_plain", &sim.url(STUDENTS_PATH));
+    let mut hub = hub(&config).await;
+    let app = admin::app(AdminState::new(hub.status()));
+    let stop = CancellationToken::new();
+    let sync = async |hub: &mut Hub| {
+        let mut counts = BTreeMap::new();
+        hub.sync_all(&mut counts, &stop).await.unwrap();
+        counts.remove("edu_plain").unwrap()
+    };
+    let first = sync(&mut hub).await;
+    assert_eq!((first.pulled, first.published), (150, VALID));
+
+    // What `<form enctype="text/plain">` can send: a JSON-looking body, as text.
+    let republish = r#"{"republish":true}"#;
+    let backfill = "/api/connectors/edu_plain/backfill";
+    for content_type in ["text/plain", "text/plain;charset=UTF-8"] {
+        let (code, body) = post(&app, backfill, &[("content-type", content_type)], republish).await;
+        assert_eq!(code, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+        assert!(body["error"].is_string());
+    }
+    let (_, body) = call(&app, "GET", "/api/connectors/edu_plain", "").await;
+    assert_eq!(body["cursor"], json!({"page": 2, "skip": 50}), "not reset");
+    // The next sync re-reads nothing and republishes nothing.
+    let after = sync(&mut hub).await;
+    assert_eq!((after.published, after.duplicates), (0, 0), "{after:?}");
+
+    // The same body as JSON is a backfill: the test would have seen one.
+    let (code, _) = post(&app, backfill, &[JSON], republish).await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    let again = sync(&mut hub).await;
+    assert_eq!((again.pulled, again.published), (150, VALID));
+}
+
+/// Sends `GET path` with `Host: host` over a plain socket to `addr`: the status code
+/// and the body.
+async fn get_with_host(addr: SocketAddr, path: &str, host: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let code = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer}"));
+    let body = answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (code, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_for_another_host_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "edu_host", "http://127.0.0.1:9/none");
+    let hub = hub(&config).await;
+    let stop = CancellationToken::new();
+    let server = admin::serve(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        AdminState::new(hub.status()).with_allowed_hosts(vec!["hub.test:8080".into()]),
+        stop.clone().cancelled_owned(),
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let port = addr.port();
+
+    // A page on evil.example whose name now resolves to 127.0.0.1 (DNS rebinding).
+    for host in [
+        format!("evil.example:{port}"),
+        format!("localhost.evil.example:{port}"),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
+        "hub.test:8081".to_owned(),
+    ] {
+        for path in ["/api/connectors", "/api/dlq", "/", "/metrics", "/nope"] {
+            let (code, body) = get_with_host(addr, path, &host).await;
+            assert_eq!(code, 421, "{host} {path}: {body}");
+            let error: Value = serde_json::from_str(&body).unwrap();
+            assert!(
+                error["error"].as_str().unwrap().contains("allowed_hosts"),
+                "{body}"
+            );
+            assert!(!body.contains(&host), "the Host is not echoed: {body}");
+        }
+        // Probes answer whatever the Host: orchestrators use the pod's address.
+        assert_eq!(get_with_host(addr, "/healthz", &host).await.0, 200);
+        assert_eq!(get_with_host(addr, "/readyz", &host).await.0, 200);
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "hub.test:8080".to_owned(),
+    ] {
+        let (code, body) = get_with_host(addr, "/api/connectors", &host).await;
+        assert_eq!(code, 200, "{host}: {body}");
+    }
+    stop.cancel();
+    server.stopped().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_contents_need_a_token() {
+    let sim = simulator(SIM.router()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "edu_payload", &sim.url(STUDENTS_PATH));
+    let mut hub = hub(&config).await;
+    hub.sync_all(&mut BTreeMap::new(), &CancellationToken::new())
+        .await
+        .unwrap();
+    let open = admin::app(AdminState::new(hub.status()).with_dlq(config.clone()));
+
+    // Without a configured token, contents are served to no one.
+    let (code, body) = call(&open, "GET", "/api/dlq?payload=true", "").await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("GOVHUB_ADMIN_TOKEN"), "{error}");
+    assert!(body.get("dead_letters").is_none());
+    let (code, body) = call(&open, "GET", "/api/persons/p0123456789abcdef", "").await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("GOVHUB_ADMIN_TOKEN")
+    );
+    // Dead letters without their payloads stay open on loopback.
+    let (code, body) = call(&open, "GET", "/api/dlq?limit=2", "").await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert!(body["dead_letters"][0].get("payload").is_none());
+
+    // With one, they need it.
+    let guarded = admin::app(
+        AdminState::new(hub.status())
+            .with_dlq(config.clone())
+            .with_token(Token::configured(Some("test-token-5"))),
+    );
+    let get = |token: Option<&str>| {
+        let mut request = Request::get("/api/dlq?limit=1&payload=true").header(header::HOST, HOST);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        send(&guarded, request.body(Body::empty()).unwrap())
+    };
+    assert_eq!(get(None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(Some("wrong-token")).await.0, StatusCode::UNAUTHORIZED);
+    let (code, body) = get(Some("test-token-5")).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert!(body["dead_letters"][0]["payload"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_the_security_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "edu_headers", "http://127.0.0.1:9/none");
+    let hub = hub(&config).await;
+    let app = admin::app(AdminState::new(hub.status()));
+    let request = |uri: &str, host: &str| {
+        Request::get(uri)
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let cases = [
+        ("/", HOST, 200, "no-cache"),
+        ("/dashboard.js", HOST, 200, "no-cache"),
+        ("/api/connectors", HOST, 200, "no-store"),
+        ("/api/connectors/nope", HOST, 404, "no-store"),
+        ("/api/dlq?payload=true", HOST, 403, "no-store"),
+        ("/api/connectors", "evil.example:9464", 421, "no-store"),
+        ("/metrics", HOST, 200, ""),
+        ("/healthz", HOST, 200, ""),
+    ];
+    for (uri, host, code, cache) in cases {
+        let response = app.clone().oneshot(request(uri, host)).await.unwrap();
+        assert_eq!(response.status().as_u16(), code, "{uri}");
+        let h = response.headers();
+        let value = |name: &str| h.get(name).map(|v| v.to_str().unwrap()).unwrap_or("");
+        let csp = value("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{uri}: {csp:?}");
+        assert!(csp.contains("default-src 'none'"), "{uri}: {csp:?}");
+        assert!(csp.contains("script-src 'self'"), "{uri}: {csp:?}");
+        assert_eq!(value("x-frame-options"), "DENY", "{uri}");
+        assert_eq!(value("x-content-type-options"), "nosniff", "{uri}");
+        assert_eq!(value("referrer-policy"), "no-referrer", "{uri}");
+        assert_eq!(value("cache-control"), cache, "{uri}");
+    }
 }

@@ -210,3 +210,90 @@ fn a_taken_admin_port_stops_run_before_the_hub_starts_and_names_the_fix() {
         "refused before the data directory was touched"
     );
 }
+
+/// `govhub check` knows the admin address `run` will be given: beyond loopback without
+/// a token it fails, as does `run` — before connecting to the broker or locking the
+/// data directory. A malformed `[admin] allowed_hosts` entry is caught the same way.
+#[test]
+fn an_admin_bind_beyond_loopback_without_a_token_fails_check_and_run_before_any_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    // The "broker": a socket that records whether anything connected to it.
+    let broker = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    broker.set_nonblocking(true).unwrap();
+    let write = |admin: Option<toml::Table>| {
+        let path = write_config(dir.path(), "http://127.0.0.1:9/", |_| {});
+        let mut config: toml::Table =
+            toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut kafka = toml::Table::new();
+        let servers = broker.local_addr().unwrap().to_string();
+        kafka.insert("bootstrap_servers".into(), servers.into());
+        config.insert("kafka".into(), kafka.into());
+        if let Some(admin) = admin {
+            config.insert("admin".into(), admin.into());
+        }
+        std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+        path.display().to_string()
+    };
+    let config = write(None);
+    let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    let checked = govhub(&["check", "--config", &config, "--admin", "0.0.0.0:9464"]);
+    assert_eq!(checked.status.code(), Some(2), "{}", stderr(&checked));
+    assert!(
+        stderr(&checked).contains("--admin: "),
+        "{}",
+        stderr(&checked)
+    );
+    assert!(
+        stderr(&checked).contains("GOVHUB_ADMIN_TOKEN"),
+        "{}",
+        stderr(&checked)
+    );
+    // The same config is fine on loopback (the default), or with a token.
+    let local = govhub(&["check", "--config", &config]);
+    assert_eq!(local.status.code(), Some(0), "{}", stderr(&local));
+    let with_token = std::process::Command::new(env!("CARGO_BIN_EXE_govhub"))
+        .args(["check", "--config", &config, "--admin", "0.0.0.0:9464"])
+        .env("GOVHUB_LOG", "error")
+        .env("GOVHUB_ADMIN_TOKEN", "synthetic-token")
+        .output()
+        .unwrap();
+    assert_eq!(with_token.status.code(), Some(0), "{}", stderr(&with_token));
+
+    let run = govhub(&["run", "--config", &config, "--admin", "0.0.0.0:0"]);
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("GOVHUB_ADMIN_TOKEN"),
+        "{}",
+        stderr(&run)
+    );
+
+    let mut admin = toml::Table::new();
+    admin.insert(
+        "allowed_hosts".into(),
+        toml::Value::Array(vec!["https://hub.internal".into()]),
+    );
+    let config = write(Some(admin));
+    for args in [
+        vec!["check", "--config", &config],
+        vec!["run", "--config", &config, "--admin", "127.0.0.1:0"],
+    ] {
+        let out = govhub(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("admin.allowed_hosts[0]: "),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+
+    let connected = broker.accept();
+    assert!(
+        matches!(&connected, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "something connected to the broker: {connected:?}"
+    );
+    assert!(
+        !dir.path().join("govhub.lock").exists(),
+        "refused before the data directory was locked"
+    );
+}

@@ -4,7 +4,9 @@
 //! and its admin server), starts `chromedriver`, drives headless Chromium over the W3C
 //! WebDriver protocol and checks what an operator sees against the JSON API the page
 //! reads: every connector's card with its published count, the identity panel, the
-//! throughput chart, Pause / Resume, and the token prompt off loopback.
+//! throughput chart, Pause / Resume, and the token prompt off loopback; and what a page
+//! elsewhere can make the browser do to the admin server: post a form, frame the
+//! dashboard, reach it under a rebound name — all refused.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`: without them the tests fail and say
 //! how to install them. The screenshot goes to a temporary directory, or to
@@ -191,6 +193,136 @@ async fn dashboard_asks_for_the_token_off_loopback() {
         .await;
     assert_eq!(kept, json!(token), "token not kept in sessionStorage");
     pause_with_button(&demo, &browser, "urban").await;
+}
+
+/// A site elsewhere (another origin on the same machine: the browser calls it
+/// same-site, the closest a page gets without being the dashboard) whose pages post
+/// to the admin server at `admin` and frame its dashboard.
+async fn site_elsewhere(admin: &str) -> govhub_sim::RunningSim {
+    use axum::response::Html;
+    let page = |body: String| Html(format!("<!doctype html><title>elsewhere</title>{body}"));
+    let pause = page(format!(
+        r#"<form method="POST" action="{admin}api/connectors/education/pause"><input name="x" value="1"></form>"#
+    ));
+    // What a text/plain form sends: name=value, here `{{"republish":true,"x":"="}}`.
+    let backfill = page(format!(
+        r#"<form method="POST" enctype="text/plain" action="{admin}api/connectors/education/backfill"><input name='{{"republish":true,"x":"' value='"}}'></form>"#
+    ));
+    let frame = page(format!(
+        r#"<iframe src="{admin}" width="800" height="600"></iframe>"#
+    ));
+    let router = axum::Router::new()
+        .route("/pause", axum::routing::get(move || async move { pause }))
+        .route(
+            "/backfill",
+            axum::routing::get(move || async move { backfill }),
+        )
+        .route("/frame", axum::routing::get(move || async move { frame }))
+        .route(
+            "/",
+            axum::routing::get(move || async move { page(String::new()) }),
+        );
+    govhub_sim::serve(router, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_elsewhere_can_neither_change_state_nor_frame_nor_rebind_the_dashboard() {
+    let mut demo = Demo::start("127.0.0.1", None).await;
+    let browser = demo.open_browser().await;
+    let elsewhere = site_elsewhere(&demo.url).await;
+    let education = async || {
+        connector(&demo.api().await.unwrap(), "education")
+            .unwrap()
+            .clone()
+    };
+    let before = education().await;
+    let body = async || -> String {
+        let text = browser
+            .exec("return document.body ? document.body.innerText : ''")
+            .await;
+        text.as_str().unwrap_or_default().to_owned()
+    };
+
+    // A form posted to the admin server: the browser follows it there and shows what
+    // it answered.
+    for (page, what) in [
+        ("/pause", "pause form"),
+        ("/backfill", "text/plain backfill form"),
+    ] {
+        browser.navigate(&elsewhere.url(page)).await;
+        browser
+            .exec("document.forms[0].submit(); return null")
+            .await;
+        let answer = eventually(&format!("the {what} to be answered"), SETTLE, async || {
+            let text = body().await;
+            if text.contains("error") {
+                Ok(text)
+            } else {
+                Err(format!("page says {text:?}"))
+            }
+        })
+        .await;
+        assert!(answer.contains("refused"), "{what}: {answer}");
+    }
+    // A body-less POST by fetch, which a browser sends without asking first.
+    browser.navigate(&elsewhere.url("/")).await;
+    let script = format!(
+        "return fetch('{}api/connectors/education/pause', {{method: 'POST', mode: 'no-cors'}})         .then(() => 'sent', e => String(e))",
+        demo.url
+    );
+    assert_eq!(browser.exec(&script).await, json!("sent"));
+
+    let after = education().await;
+    assert_ne!(after["state"], "paused", "{after}");
+    let (was, is) = (&before["counts"], &after["counts"]);
+    assert!(
+        is["published"] == was["published"] && is["duplicates"] == was["duplicates"],
+        "a backfill happened: {was} then {is}"
+    );
+
+    // Framed, the dashboard does not render: the frame holds the browser's error page.
+    browser.navigate(&elsewhere.url("/frame")).await;
+    let framed = eventually("the frame to settle", SETTLE, async || {
+        browser
+            .call(Method::POST, "frame", Some(json!({"id": 0})))
+            .await?;
+        let href = browser.exec("return location.href").await;
+        let cards = browser
+            .exec("return document.getElementById('connectors') !== null")
+            .await;
+        browser.call(Method::POST, "frame/parent", None).await?;
+        match href.as_str() {
+            Some("about:blank") | None => Err(format!("frame at {href}")),
+            Some(href) => Ok((href.to_owned(), cards)),
+        }
+    })
+    .await;
+    assert_eq!(
+        framed.1,
+        json!(false),
+        "the dashboard rendered framed at {}",
+        framed.0
+    );
+
+    // Under a name that resolves to the admin server's address, nothing but a refusal.
+    let port = demo
+        .url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    for path in ["", "api/connectors", "api/dlq"] {
+        browser
+            .navigate(&format!("http://rebound.test:{port}/{path}"))
+            .await;
+        let text = body().await;
+        assert!(text.contains("allowed_hosts"), "/{path}: {text}");
+        assert!(!text.contains("education"), "/{path}: {text}");
+    }
+    let _ = elsewhere.shutdown().await;
 }
 
 /// Waits until every card shows what `/api/connectors` reports, every connector having
@@ -545,6 +677,9 @@ impl Browser {
                             "--disable-gpu",
                             "--disable-background-networking",
                             "--window-size=1400,1000",
+                            // A name that resolves to loopback, as one rebound by its
+                            // owner's DNS server would (DNS rebinding).
+                            "--host-resolver-rules=MAP rebound.test 127.0.0.1",
                         ],
                     },
                 },

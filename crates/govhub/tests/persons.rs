@@ -1,7 +1,8 @@
 //! `GET /api/persons/{id}` against a running hub over the four simulated departments
 //! (the demo's, into the embedded log): a retired id leads to the golden record the
 //! person topic holds for the person it was merged into, a live id to itself; an
-//! unknown id is 404, a malformed one 400, no run 503; the token rule holds.
+//! unknown id is 404, a malformed one 400, no run 503; it needs the token, and a server
+//! without one answers 403.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
@@ -18,9 +19,14 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+/// The admin token of this test's server.
+const TOKEN: &str = "test-token-2";
+
 /// Calls `app` in-process: status, `Cache-Control` and JSON body.
 async fn get(app: &axum::Router, uri: &str, token: Option<&str>) -> (StatusCode, String, Value) {
-    let mut request = Request::builder().uri(uri);
+    let mut request = Request::builder()
+        .uri(uri)
+        .header(header::HOST, "127.0.0.1:9464");
     if let Some(token) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
     }
@@ -77,17 +83,18 @@ async fn a_retired_person_id_leads_to_the_golden_record_of_the_person_it_went_in
     } = Demo::start(&options).await.unwrap();
     let status = hub.status();
     let state = AdminState::new(status.clone()).with_persons(hub.persons());
-    let app = admin::app(state.clone());
+    let app = admin::app(state.clone().with_token(Token::configured(Some(TOKEN))));
+    let token = Some(TOKEN);
     let unknown = "/api/persons/p0123456789abcdef";
 
     // No run yet: nobody to ask.
-    let (code, cache, body) = get(&app, unknown, None).await;
+    let (code, cache, body) = get(&app, unknown, token).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(cache, "no-store");
     assert!(body["error"].as_str().unwrap().contains("not running"));
-    let without = admin::app(AdminState::new(status.clone()));
+    let without = admin::app(AdminState::new(status.clone()).with_token(Token::configured(token)));
     assert_eq!(
-        get(&without, unknown, None).await.0,
+        get(&without, unknown, token).await.0,
         StatusCode::SERVICE_UNAVAILABLE
     );
 
@@ -140,7 +147,7 @@ async fn a_retired_person_id_leads_to_the_golden_record_of_the_person_it_went_in
     let (retired, live) = (&chain[0], chain.last().unwrap());
     let topic_golden = &golden[live];
 
-    let (code, cache, body) = get(&app, &format!("/api/persons/{retired}"), None).await;
+    let (code, cache, body) = get(&app, &format!("/api/persons/{retired}"), token).await;
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(cache, "no-store", "it carries personal data");
     assert_eq!(body["requested"], retired.as_str());
@@ -153,41 +160,48 @@ async fn a_retired_person_id_leads_to_the_golden_record_of_the_person_it_went_in
     let refs = |v: &Value| -> BTreeSet<RecordRef> { serde_json::from_value(v.clone()).unwrap() };
     assert_eq!(refs(&body["records"]), refs(&topic_golden["sources"]));
 
-    let (code, _, body) = get(&app, &format!("/api/persons/{live}"), None).await;
+    let (code, _, body) = get(&app, &format!("/api/persons/{live}"), token).await;
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(body["person_id"], live.as_str());
     assert_eq!(body["merged_chain"], serde_json::json!([]));
     assert_eq!(&body["golden"], topic_golden);
 
-    let (code, cache, body) = get(&app, unknown, None).await;
+    let (code, cache, body) = get(&app, unknown, token).await;
     assert_eq!(code, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(cache, "no-store");
     assert_eq!(body["error"], "no person \"p0123456789abcdef\"");
     // What is not a person id (here a synthetic resident ID) is refused, not echoed.
     for malformed in ["110105198503120011", "P0123456789ABCDEF", "p0123", "%FF"] {
-        let (code, _, body) = get(&app, &format!("/api/persons/{malformed}"), None).await;
+        let (code, _, body) = get(&app, &format!("/api/persons/{malformed}"), token).await;
         assert_eq!(code, StatusCode::BAD_REQUEST, "{malformed}: {body}");
         assert!(!body["error"].as_str().unwrap().contains(malformed));
     }
 
-    // With a token, as every /api route.
-    let guarded = admin::app(state.with_token(Token::configured(Some("test-token-2"))));
+    // Only with the token; a server without one answers no one.
     let uri = format!("/api/persons/{retired}");
-    for token in [None, Some("wrong-token")] {
-        let (code, _, body) = get(&guarded, &uri, token).await;
-        assert_eq!(code, StatusCode::UNAUTHORIZED, "{token:?}");
+    for wrong in [None, Some("wrong-token")] {
+        let (code, _, body) = get(&app, &uri, wrong).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED, "{wrong:?}");
         assert!(body.get("golden").is_none());
     }
-    let (code, _, body) = get(&guarded, &uri, Some("test-token-2")).await;
-    assert_eq!(code, StatusCode::OK);
-    assert_eq!(body["person_id"], live.as_str());
+    let open = admin::app(state);
+    let (code, cache, body) = get(&open, &uri, None).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(cache, "no-store");
+    assert!(body.get("golden").is_none());
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("GOVHUB_ADMIN_TOKEN")
+    );
 
     stop.cancel();
     let (_hub, result) = run.await.unwrap();
     result.unwrap();
     // The run is over: nobody to ask again.
     assert_eq!(
-        get(&app, &uri, None).await.0,
+        get(&app, &uri, token).await.0,
         StatusCode::SERVICE_UNAVAILABLE
     );
     let _ = departments.shutdown().await;

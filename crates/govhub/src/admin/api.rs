@@ -10,12 +10,15 @@
 //! GET  /api/dlq?limit=N&payload=true     recent dead letters, newest first
 //! GET  /api/persons/{id}                 the person, a retired id followed to where it went
 //! ```
+//!
+//! A POST needs `Content-Type: application/json` and, from a browser, the dashboard's
+//! own origin ([`super::guard`]). Record contents (dead letters' payloads, persons)
+//! need the token: a server without one answers them `403`.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -43,6 +46,20 @@ pub fn routes() -> Router<AdminState> {
         .route("/api/connectors/{name}/backfill", post(backfill))
         .route("/api/dlq", get(dead_letters))
         .route("/api/persons/{id}", get(person))
+}
+
+/// Routes answering with record contents (names, ID numbers, phone numbers) are open
+/// only to holders of the token: with one configured, the token layer has checked it
+/// before the handler runs; without, they are refused to everyone.
+fn contents_allowed(state: &AdminState) -> Result<(), AppError> {
+    match state.token {
+        Some(_) => Ok(()),
+        None => Err(AppError::Forbidden(format!(
+            "record contents are served only with an admin token: set {} to the token \
+             clients must send (Authorization: Bearer <token>) and restart",
+            super::auth::TOKEN_VAR
+        ))),
+    }
 }
 
 impl From<RequestError> for AppError {
@@ -97,7 +114,7 @@ async fn backfill(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Accepted, AppError> {
-    // Any content type, and an empty body means the defaults: `curl -X POST` works.
+    // JSON, as the guard has checked; an empty body means the defaults.
     let request: BackfillRequest = if body.iter().all(u8::is_ascii_whitespace) {
         BackfillRequest::default()
     } else {
@@ -159,6 +176,9 @@ async fn dead_letters(
     query: Result<Query<DlqQuery>, QueryRejection>,
 ) -> Result<Json<DeadLetters>, AppError> {
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    if query.payload {
+        contents_allowed(&state)?;
+    }
     let limit = query.limit.unwrap_or(DEFAULT_DLQ_LIMIT);
     if !(1..=MAX_DLQ_LIMIT).contains(&limit) {
         return Err(AppError::BadRequest(format!(
@@ -203,19 +223,12 @@ async fn dead_letters(
 
 /// A person by id: 200 with the person (a retired id followed to the live person it
 /// went into), 400 for what is not a person id, 404 for an id never given, 503 while no
-/// run is active. Never stored by a cache on the way: the person carries personal data.
+/// run is active, 403 without a token (it carries personal data).
 async fn person(
     State(state): State<AdminState>,
     id: Result<Path<String>, PathRejection>,
-) -> Response {
-    let no_store = [(header::CACHE_CONTROL, "no-store")];
-    (no_store, find_person(&state, id).await).into_response()
-}
-
-async fn find_person(
-    state: &AdminState,
-    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PersonView>, AppError> {
+    contents_allowed(&state)?;
     // What is not a person id is not echoed: it could be a resident ID sent by mistake.
     let not_an_id = || AppError::BadRequest("a person id is p and 16 lowercase hex digits".into());
     let Path(id) = id.map_err(|_| not_an_id())?;

@@ -3,10 +3,15 @@
 //!
 //! [`app`] builds the router, so tests call it in-process; [`bind`] takes its socket
 //! (by default on 127.0.0.1; anywhere else it requires a token, see [`auth`]) and
-//! [`AdminListener::serve`] serves it.
+//! [`AdminListener::serve`] serves it. Every request passes the [`guard`]s first: its
+//! `Host` must name this server, and a request that may change state must come from
+//! no browser or from the dashboard itself, as JSON.
 
 pub mod api;
 pub mod auth;
+pub mod config;
+pub mod guard;
+pub mod hosts;
 pub mod metrics;
 
 use std::future::Future;
@@ -22,12 +27,18 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 pub use self::auth::Token;
+pub use self::config::AdminConfig;
+use self::hosts::Hosts;
 use crate::config::HubConfig;
 use crate::persons::PersonLookup;
 use crate::status::Status;
 
 /// Where the admin server listens unless told otherwise (Prometheus exporters' range).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
+
+/// [`DEFAULT_ADDR`] as an address.
+const DEFAULT_SOCKET_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
@@ -36,10 +47,17 @@ pub struct AdminState {
     pub status: Arc<Status>,
     /// The config, for reading the dead-letter topic; `None`: `/api/dlq` answers 503.
     pub config: Option<Arc<HubConfig>>,
-    /// The token requests must carry; `None`: no authentication.
+    /// The token requests must carry; `None`: no authentication, and no route that
+    /// answers with record contents.
     pub token: Option<Token>,
     /// Asks the running hub about persons; `None`: `/api/persons/{id}` answers 503.
     pub persons: Option<PersonLookup>,
+    /// The address the server answers for: a request's `Host` must name it (see
+    /// [`hosts::Hosts`]). [`AdminListener::serve`] sets the bound one; [`DEFAULT_ADDR`]
+    /// until then.
+    pub addr: SocketAddr,
+    /// `Host`s answered besides those of `addr` (`[admin] allowed_hosts`).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl AdminState {
@@ -50,7 +68,15 @@ impl AdminState {
             config: None,
             token: None,
             persons: None,
+            addr: DEFAULT_SOCKET_ADDR,
+            allowed_hosts: Vec::new(),
         }
+    }
+
+    /// Answers requests whose `Host` is one of `hosts` too (`[admin] allowed_hosts`).
+    pub fn with_allowed_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.allowed_hosts = hosts;
+        self
     }
 
     /// Answers `/api/persons/{id}` through `persons` (the hub's [`crate::hub::Hub::persons`]).
@@ -65,7 +91,7 @@ impl AdminState {
         self
     }
 
-    /// Requires `token` on every route but the probes.
+    /// Requires `token` on every route but the probes and the dashboard's files.
     pub fn with_token(mut self, token: Option<Token>) -> Self {
         self.token = token;
         self
@@ -84,6 +110,15 @@ pub enum AppError {
     /// 401: no token, or the wrong one.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// 403: refused whoever asks: from another site, or record contents without a token.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 415: a request that may change state without `Content-Type: application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 421: the `Host` does not name this server.
+    #[error("{0}")]
+    MisdirectedRequest(String),
     /// 503: the server cannot answer this now (e.g. no dead-letter reader).
     #[error("{0}")]
     Unavailable(String),
@@ -98,6 +133,9 @@ impl IntoResponse for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -113,21 +151,26 @@ impl IntoResponse for AppError {
 }
 
 /// The admin router: probes and static dashboard assets open, the rest behind the
-/// token when `state` has one.
+/// token when `state` has one; every route but the probes only for a `Host` naming
+/// this server, requests that may change state only same-origin and as JSON, and the
+/// security headers on every response (see [`guard`]).
 ///
 /// The dashboard's HTML, script and style sheet hold no data: they load without a
 /// token so a browser can open the page, which then asks for the token and sends it
 /// with every API call.
 pub fn app(state: AdminState) -> Router {
+    use axum::middleware::{from_fn, from_fn_with_state};
+
+    let hosts = Hosts::new(state.addr, &state.allowed_hosts);
     let mut protected = Router::new()
         .route("/metrics", get(prometheus))
         .merge(api::routes());
     if let Some(token) = &state.token {
-        protected = protected.layer(axum::middleware::from_fn_with_state(
-            token.clone(),
-            auth::require,
-        ));
+        protected = protected.layer(from_fn_with_state(token.clone(), auth::require));
     }
+    // Outside the token check: a cross-site request is refused as such, token or not.
+    let protected =
+        protected.route_layer(from_fn_with_state(hosts.clone(), guard::same_origin_json));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -142,6 +185,8 @@ pub fn app(state: AdminState) -> Router {
         )
         .merge(protected)
         .fallback(|| async { AppError::NotFound("no such route".into()) })
+        .layer(from_fn_with_state(hosts, guard::host))
+        .layer(from_fn(guard::security_headers))
         .with_state(state)
 }
 
@@ -157,7 +202,6 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
                 format!("{content_type}; charset=utf-8"),
             ),
             (header::CACHE_CONTROL, "no-cache".to_owned()),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         ],
         body,
     )
@@ -220,14 +264,13 @@ pub struct AdminListener {
     token: Option<Token>,
 }
 
-/// Binds `addr` for the admin server. On a loopback address the API is open (`token`
-/// is dropped); elsewhere a token is required, or this fails before binding.
+/// Binds `addr` for the admin server, which then requires `token` if there is one.
+/// Beyond loopback a token is required, or this fails before binding (as
+/// [`config::bind_problem`] says).
 pub async fn bind(addr: SocketAddr, token: Option<Token>) -> Result<AdminListener, ServeError> {
-    let token = if addr.ip().is_loopback() {
-        None
-    } else {
-        Some(token.ok_or(ServeError::TokenRequired(addr))?)
-    };
+    if config::bind_problem(addr, token.as_ref()).is_some() {
+        return Err(ServeError::TokenRequired(addr));
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
@@ -250,6 +293,7 @@ impl AdminListener {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> AdminServer {
         state.token = self.token;
+        state.addr = self.addr;
         // Installs the recorder now, so metrics recorded before the first scrape count.
         metrics::handle();
         let router = app(state);
@@ -296,4 +340,14 @@ pub async fn serve(
 ) -> Result<AdminServer, ServeError> {
     let listener = bind(addr, state.token.clone()).await?;
     Ok(listener.serve(state, shutdown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_address_is_one() {
+        assert_eq!(DEFAULT_ADDR.parse(), Ok(DEFAULT_SOCKET_ADDR));
+    }
 }

@@ -4,10 +4,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use govhub::admin::{self, Token};
 use govhub::config::HubConfig;
 use govhub::sample::{SampleReport, sample};
 use govhub_schema::Standard;
 
+use super::serve::AdminAddr;
 use super::{CONFIG_ERROR, load_config, load_standard};
 
 /// Prints every problem with its config path; exit code 2 if there is any. Warnings (a
@@ -15,7 +17,14 @@ use super::{CONFIG_ERROR, load_config, load_standard};
 /// `strict`. With `sample` (`Some(None)`: each connector's first page, `Some(Some(n))`:
 /// its first `n` records), a config without problems is then tried against the real
 /// APIs; exit code 1 if any record would be rejected or an API could not be read.
-pub async fn run(path: &Path, strict: bool, sample: Option<Option<usize>>) -> ExitCode {
+/// `admin` is the admin address `run` will be given (`None`: its default): beyond
+/// loopback without `GOVHUB_ADMIN_TOKEN` is a problem, as `run` would refuse it.
+pub async fn run(
+    path: &Path,
+    strict: bool,
+    sample: Option<Option<usize>>,
+    admin: Option<AdminAddr>,
+) -> ExitCode {
     if sample == Some(Some(0)) {
         eprintln!("--sample: give at least 1 record, or no number for each connector's first page");
         return ExitCode::from(CONFIG_ERROR);
@@ -39,6 +48,13 @@ pub async fn run(path: &Path, strict: bool, sample: Option<Option<usize>>) -> Ex
             }),
     );
     let mut problems = config.problems(&standard);
+    let admin = admin.unwrap_or(AdminAddr(admin::DEFAULT_ADDR.parse().ok()));
+    if let Some(addr) = admin.0 {
+        problems.extend(admin::config::bind_problem(
+            addr,
+            Token::from_env().as_ref(),
+        ));
+    }
     if strict {
         problems.append(&mut warnings);
     }

@@ -14,7 +14,7 @@ use govhub::demo::{self, Demo, DemoOptions, DemoReport};
 use govhub::hub::{Progress, ProgressFn};
 use tokio_util::sync::CancellationToken;
 
-use super::serve::{AdminAddr, Signals, bind_admin, start_admin, until_signal};
+use super::serve::{AdminAddr, Signals, bind_admin, check_admin, start_admin, until_signal};
 use super::{print_counts, print_identity};
 
 /// `govhub demo`'s options for serving.
@@ -77,6 +77,9 @@ pub async fn run(
         return Ok(ExitCode::SUCCESS);
     }
 
+    if let Err(code) = check_admin(admin_addr, &admin::AdminConfig::default()) {
+        return Ok(code);
+    }
     let listener = match bind_admin(admin_addr).await {
         Ok(listener) => listener,
         Err(code) => return Ok(code),

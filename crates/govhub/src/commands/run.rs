@@ -9,7 +9,7 @@ use anyhow::Context;
 use govhub::hub::{BuildError, Hub};
 use tokio_util::sync::CancellationToken;
 
-use super::serve::{ServeArgs, Signals, bind_admin, start_admin, until_signal};
+use super::serve::{ServeArgs, Signals, bind_admin, check_admin, start_admin, until_signal};
 use super::{CONFIG_ERROR, load_config, load_standard, print_counts, print_identity};
 
 /// Runs the hub from the config at `path`. On SIGTERM or Ctrl-C it finishes the batch
@@ -21,9 +21,14 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    // The admin socket first: a taken port or a missing token fails before any
-    // connection is made or anything is logged as ready.
-    let listener = match bind_admin(serve.admin_addr(once)).await {
+    // The admin server's settings first, then its socket: a missing token, a malformed
+    // allowed host or a taken port fails before any connection is made, the data
+    // directory is locked or anything is logged as ready.
+    let admin_addr = serve.admin_addr(once);
+    if let Err(code) = check_admin(admin_addr, &config.admin) {
+        return Ok(code);
+    }
+    let listener = match bind_admin(admin_addr).await {
         Ok(listener) => listener,
         Err(code) => return Ok(code),
     };

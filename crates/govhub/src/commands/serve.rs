@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use govhub::admin::{self, AdminListener, AdminServer, AdminState, ServeError, Token};
+use govhub::admin::{self, AdminConfig, AdminListener, AdminServer, AdminState, ServeError, Token};
 use govhub::config::HubConfig;
 use govhub::persons::PersonLookup;
 use govhub::status::Status;
@@ -41,7 +41,8 @@ impl FromStr for AdminAddr {
 pub struct ServeArgs {
     /// Address of the admin server (health probes, /metrics, the JSON API, the
     /// dashboard), default 127.0.0.1:9464; `off` for none. Beyond loopback it requires
-    /// GOVHUB_ADMIN_TOKEN. With --once there is none unless this is given.
+    /// GOVHUB_ADMIN_TOKEN (checked before anything else starts). With --once there is
+    /// none unless this is given.
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<AdminAddr>,
     /// Seconds to finish the batch in hand after SIGTERM or Ctrl-C; past them govhub
@@ -165,6 +166,24 @@ impl Admin {
     }
 }
 
+/// Checks the admin server's settings on `addr` (`[admin]` in `config`, and a token
+/// beyond loopback) before anything else happens: nothing is bound or connected and
+/// the data directory is not touched yet. Every problem is printed; `Err` holds exit
+/// code 2.
+pub fn check_admin(addr: AdminAddr, config: &AdminConfig) -> Result<(), ExitCode> {
+    let Some(addr) = addr.0 else {
+        return Ok(());
+    };
+    let problems = admin::config::problems(addr, Token::from_env().as_ref(), config);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for problem in problems {
+        eprintln!("error: {problem}");
+    }
+    Err(ExitCode::from(CONFIG_ERROR))
+}
+
 /// Binds the admin server's socket on `addr`, with the token from
 /// `GOVHUB_ADMIN_TOKEN`; `None` when `addr` is off. Called before the hub starts, so a
 /// taken port or a missing token stops start-up before anything else happens: the
@@ -187,7 +206,8 @@ pub async fn bind_admin(addr: AdminAddr) -> Result<Option<AdminListener>, ExitCo
 }
 
 /// Serves the admin API on `listener` over `status`, reading dead letters through
-/// `config` and asking the hub about persons through `persons`.
+/// `config`, answering its `[admin] allowed_hosts` and asking the hub about persons
+/// through `persons`.
 pub fn start_admin(
     listener: AdminListener,
     status: Arc<Status>,
@@ -196,6 +216,7 @@ pub fn start_admin(
 ) -> Admin {
     let state = AdminState::new(status)
         .with_dlq(config.clone())
+        .with_allowed_hosts(config.admin.allowed_hosts.clone())
         .with_persons(persons);
     let stop = CancellationToken::new();
     let shutdown = stop.clone().cancelled_owned();

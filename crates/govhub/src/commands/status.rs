@@ -114,7 +114,12 @@ async fn call(admin: &str, method: Method, path: &str) -> Result<String, Failure
         .no_proxy()
         .build()
         .map_err(|e| Failure(1, format!("HTTP client: {e}")))?;
+    // The server takes state-changing requests only as JSON; these carry no body.
+    let json = method != Method::GET;
     let mut request = client.request(method, url);
+    if json {
+        request = request.header(reqwest::header::CONTENT_TYPE, "application/json");
+    }
     if let Ok(token) = std::env::var(TOKEN_VAR) {
         request = request.bearer_auth(token.trim());
     }

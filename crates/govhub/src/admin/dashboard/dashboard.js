@@ -477,7 +477,11 @@
     card.setAttribute('aria-busy', 'true');
     for (const b of card.querySelectorAll('.card-actions button')) b.disabled = true;
     try {
-      const c = await api(`/api/connectors/${encodeURIComponent(name)}/${action}`, { method: 'POST' });
+      // The server takes state-changing requests only as JSON (see admin/guard.rs).
+      const c = await api(`/api/connectors/${encodeURIComponent(name)}/${action}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+      });
       if (c && typeof c === 'object' && c.name === name) renderCard(card, c);
     } catch (e) {
       if (e instanceof AuthError) {
