@@ -30,12 +30,12 @@ fn collect(value: &Value, key: Option<&str>, out: &mut BTreeSet<String>) {
             }
         }
         Value::Array(items) => items.iter().for_each(|v| collect(v, key, out)),
-        Value::String(s) if key.is_some_and(|k| PERSONAL_KEYS.contains(&k)) => {
-            // A one-character value (a surname alone) would match too much unrelated
-            // text to say anything.
-            if s.trim().chars().count() >= 2 {
-                out.insert(s.trim().to_owned());
-            }
+        // A one-character value (a surname alone) would match too much unrelated text
+        // to say anything.
+        Value::String(s)
+            if key.is_some_and(|k| PERSONAL_KEYS.contains(&k)) && s.trim().chars().count() >= 2 =>
+        {
+            out.insert(s.trim().to_owned());
         }
         _ => {}
     }
