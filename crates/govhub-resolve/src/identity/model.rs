@@ -249,3 +249,29 @@ pub fn probability(weight: f64) -> f64 {
 pub fn weight_of(probability: f64) -> f64 {
     (probability / (1.0 - probability)).log2()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model file written before the `resident_id` comparison existed still loads, and
+    /// that comparison weighs nothing until the model is retrained.
+    #[test]
+    fn a_model_without_a_newer_comparison_loads_and_weighs_it_zero() {
+        let mut model = Model::builtin().unwrap();
+        model.comparisons.remove("resident_id");
+        let model = Model::from_json(&serde_json::to_string(&model).unwrap()).unwrap();
+        let weights = model.compile().unwrap();
+        let f = Features::default();
+        let mut levels: Levels = [None; Comparison::ALL.len()];
+        let without = weights.score(&f, &levels);
+        for level in 0..3 {
+            levels[Comparison::ALL.len() - 1] = Some(level);
+            assert_eq!(weights.score(&f, &levels), without);
+        }
+        // A comparison with the wrong levels is still refused.
+        let mut broken = Model::builtin().unwrap();
+        broken.comparisons.get_mut("sex").unwrap().pop();
+        assert!(broken.compile().is_err());
+    }
+}
