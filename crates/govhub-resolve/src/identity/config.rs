@@ -61,3 +61,21 @@ impl IdentityConfig {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retrain_after_needs_enough_records_to_estimate_from() {
+        let config = |n| IdentityConfig {
+            retrain_after: n,
+            ..IdentityConfig::default()
+        };
+        assert!(config(None).problems().is_empty(), "off by default");
+        assert!(config(Some(MIN_RETRAIN_RECORDS)).problems().is_empty());
+        let problems = config(Some(10)).problems();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "retrain_after");
+    }
+}
