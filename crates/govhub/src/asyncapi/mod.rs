@@ -17,7 +17,7 @@ use govhub_stream::{KafkaSinkConfig, PERSON_ID_EXTENSION, Publisher, QUALITY_EXT
 use serde_json::{Map, Value, json};
 
 mod headers;
-mod inline;
+pub(crate) mod inline;
 mod payloads;
 
 use headers::*;
