@@ -127,6 +127,13 @@ pub async fn replay(
     let topics = config
         .topics()
         .map_err(|p| DlqError::Config(p.to_string()))?;
+    let views = crate::views::Views::build(&config.views, standard, &topics, &|var| {
+        std::env::var(var).ok()
+    })
+    .map_err(|found| {
+        let found: Vec<String> = found.iter().map(|(p, m)| format!("{p}: {m}")).collect();
+        DlqError::Config(found.join("; "))
+    })?;
     let publisher = Publisher::new(topics);
     let max_event_bytes = usize::try_from(config.max_event_bytes.get()).unwrap_or(usize::MAX);
     let mut report = ReplayReport::default();
@@ -174,7 +181,7 @@ pub async fn replay(
                     cursor: None,
                     fetched_at: Some(fetched_at),
                 };
-                let sealed = core.seal(batch, &publisher, max_event_bytes);
+                let sealed = core.seal(batch, &publisher, &views, max_event_bytes);
                 events.extend(sealed.events);
                 commit.append(sealed.commit);
                 commit.replayed.push(stored.id);
