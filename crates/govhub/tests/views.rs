@@ -3,12 +3,15 @@
 //! same key, type and extensions; masked fields are masked, dropped ones absent, hashed
 //! resident IDs equal for one resident across kinds and different between views with
 //! different keys; and no value of a field a view masks, hashes or drops appears
-//! anywhere in its topic.
+//! anywhere in its topic. `GET /api/views` counts what was sent, behind the token.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use govhub::admin::{self, AdminState, Token};
 use govhub::demo::{Demo, DemoOptions};
 use govhub::views::fields::MaskRule;
 use govhub::views::transform::{hash, mask_str};
@@ -17,6 +20,33 @@ use govhub_connect::SecretRef;
 use govhub_stream::{EmbeddedLog, LogEntry};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// The admin token of this test's server.
+const TOKEN: &str = "test-token-views";
+
+/// Calls `app` in-process: status and JSON body.
+async fn get(app: &axum::Router, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
+    let mut request = Request::builder()
+        .uri(uri)
+        .header(header::HOST, "127.0.0.1:9464");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
 
 /// Synthetic keys of the two views.
 const URBAN_KEY: &str = "urban-app-test-key";
@@ -326,4 +356,53 @@ async fn views_publish_what_each_subscriber_may_read_in_the_same_batches() {
                 .all(|d| !text.contains(&format!("\"{d}\"")))
         );
     }
+
+    // The sharing log: per subscriber, kind and UTC day, the events and what each
+    // listed field got; counts and field names, never a value.
+    let state = AdminState::new(hub.status()).with_views(hub.sharing_log());
+    let app = admin::app(state.clone().with_token(Token::configured(Some(TOKEN))));
+    assert_eq!(
+        get(&app, "/api/views", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (code, body) = get(&app, "/api/views", Some(TOKEN)).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let lines = body["views"].as_array().unwrap();
+    let today = chrono::Utc::now().date_naive().to_string();
+    let line = |subscriber: &str, kind: &str| {
+        lines
+            .iter()
+            .filter(|l| l["subscriber"] == subscriber && l["kind"] == kind)
+            .collect::<Vec<_>>()
+    };
+    let urban_lines = line("urban_app", ENCOUNTER);
+    assert_eq!(urban_lines.len(), 1, "{body}");
+    let urban_line = urban_lines[0];
+    assert_eq!(urban_line["day"], today.as_str());
+    assert_eq!(urban_line["unlisted_fields"], "drop");
+    assert_eq!(urban_line["events"], urban.len());
+    assert_eq!(urban_line["fields"]["/patient/name"]["mask"], urban.len());
+    assert_eq!(urban_line["fields"]["/encounter_id"]["share"], urban.len());
+    assert_eq!(
+        urban_line["fields"]["/patient/identifiers/resident_id"]["hash"],
+        hashed_encounters
+    );
+    assert!(
+        urban_line["fields"]["/diagnosis_codes"]["drop"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(line("urban_app", MEMBER)[0]["events"], urban_members.len());
+    assert_eq!(line("research", ENCOUNTER)[0]["events"], research.len());
+    assert_eq!(line("research", ENCOUNTER)[0]["unlisted_fields"], "share");
+    let text = body.to_string();
+    assert!(secret.iter().all(|v| !text.contains(v.as_str())));
+    // A server that runs no hub has no log to show.
+    let without =
+        admin::app(AdminState::new(hub.status()).with_token(Token::configured(Some(TOKEN))));
+    assert_eq!(
+        get(&without, "/api/views", Some(TOKEN)).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }
