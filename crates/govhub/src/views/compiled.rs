@@ -142,14 +142,19 @@ impl Rendered {
     /// data does not follow the kind's schema); and what the view did, for the sharing
     /// log.
     pub fn into_event(self, source: &OutEvent) -> (OutEvent, Sent) {
-        let mut headers = source.headers.clone();
-        headers.retain(|h| h.name != "ce_dataschema");
-        let event = OutEvent {
-            topic: self.topic,
-            key: source.key.clone(),
-            headers,
-            value: serde_json::to_vec(&self.data).unwrap_or_default(),
-        };
-        (event, self.sent)
+        (view_event(source, self.topic, &self.data), self.sent)
+    }
+}
+
+/// The event of a view on `topic` with `data`, from its `source` event: the same id,
+/// key, type, time, source, subject and extensions, no `dataschema`.
+pub fn view_event(source: &OutEvent, topic: String, data: &Value) -> OutEvent {
+    let mut headers = source.headers.clone();
+    headers.retain(|h| h.name != "ce_dataschema");
+    OutEvent {
+        topic,
+        key: source.key.clone(),
+        headers,
+        value: serde_json::to_vec(data).unwrap_or_default(),
     }
 }
