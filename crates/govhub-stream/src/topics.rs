@@ -8,7 +8,7 @@ pub struct Topics {
 pub const DEFAULT_PREFIX: &str = "govhub.";
 
 /// Kafka's limit on topic name length.
-const MAX_TOPIC_LEN: usize = 249;
+pub const MAX_TOPIC_LEN: usize = 249;
 
 impl Default for Topics {
     fn default() -> Self {

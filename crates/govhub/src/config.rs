@@ -272,7 +272,8 @@ impl HubConfig {
                 add(at(&field), message);
             }
         }
-        for (path, message) in crate::views::check::problems(&self.views, standard) {
+        let topics = self.topics().unwrap_or_default();
+        for (path, message) in crate::views::check::problems(&self.views, standard, &topics) {
             add(path, message);
         }
         problems

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use govhub_connect::secret::LITERAL_SECRET_WARNING;
 use govhub_schema::Standard;
+use govhub_stream::{MAX_TOPIC_LEN, Topics};
 
 use super::config::{Action, ViewConfig};
 use super::fields::{inlined, locate};
@@ -22,10 +23,12 @@ pub fn kind_path(subscriber: &str, kind: &str) -> String {
     format!("views.{subscriber}.kinds[{kind:?}]")
 }
 
-/// Every problem of `views` against `standard`, as `(config path, message)`.
+/// Every problem of `views` against `standard`, their topics named under `topics`, as
+/// `(config path, message)`.
 pub fn problems(
     views: &BTreeMap<String, ViewConfig>,
     standard: &Standard,
+    topics: &Topics,
 ) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     for (name, view) in views {
@@ -66,6 +69,17 @@ pub fn problems(
                 ));
                 continue;
             };
+            let topic = topics.view(name, &schema.topic_suffix());
+            if topic.len() > MAX_TOPIC_LEN {
+                problems.push((
+                    kind_at.clone(),
+                    format!(
+                        "its topic would be {} characters, over Kafka's {MAX_TOPIC_LEN}: \
+                         shorten the subscriber name or the topic prefix",
+                        topic.len()
+                    ),
+                ));
+            }
             let schema = match inlined(standard, schema) {
                 Ok(schema) => schema,
                 Err(e) => {
@@ -137,7 +151,7 @@ fields = { "/patient/name" = "mask", "/patient/identifiers/resident_id" = "hash"
     fn a_view_of_existing_fields_is_valid() {
         let standard = Standard::embedded().unwrap();
         let views = views(GOOD);
-        assert_eq!(problems(&views, &standard), vec![]);
+        assert_eq!(problems(&views, &standard, &Topics::default()), vec![]);
         assert_eq!(warnings(&views), vec![]);
         let env = |var: &str| (var == "GOVHUB_VIEW_URBAN_APP_KEY").then(|| "k".to_owned());
         assert_eq!(unresolved_secrets(&views, &env), vec![]);
@@ -162,7 +176,7 @@ fields = { "/patient/nmae" = "mask", "/patient/identifiers/resident_id" = "hash"
 hash_key = "literal-key"
 "#;
         let views = views(text);
-        let found: Vec<String> = problems(&views, &standard)
+        let found: Vec<String> = problems(&views, &standard, &Topics::default())
             .into_iter()
             .map(|(path, message)| format!("{path}: {message}"))
             .collect();
@@ -196,6 +210,19 @@ hash_key = "literal-key"
                 LITERAL_SECRET_WARNING.to_owned()
             )]
         );
+    }
+
+    #[test]
+    fn a_view_topic_too_long_for_kafka_is_a_problem() {
+        let standard = Standard::embedded().unwrap();
+        let name = "a".repeat(100);
+        let views = views(&GOOD.replace("urban_app", &name));
+        let prefix = Topics::new(&"p".repeat(150)).unwrap();
+        let found = problems(&views, &standard, &prefix);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, kind_path(&name, "health.encounter"));
+        assert!(found[0].1.contains("over Kafka's 249"), "{}", found[0].1);
+        assert_eq!(problems(&views, &standard, &Topics::default()), vec![]);
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl Views {
         topics: &Topics,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Views, Vec<(String, String)>> {
-        let mut found = problems(config, standard);
+        let mut found = problems(config, standard, topics);
         found.extend(unresolved_secrets(config, env));
         if !found.is_empty() {
             return Err(found);
