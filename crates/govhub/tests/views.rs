@@ -2,8 +2,10 @@
 //! embedded log): each view topic carries exactly the ids of its kind's topic, with the
 //! same key, type and extensions; masked fields are masked, dropped ones absent, hashed
 //! resident IDs equal for one resident across kinds and different between views with
-//! different keys; and no value of a field a view masks, hashes or drops appears
-//! anywhere in its topic. `GET /api/views` counts what was sent, behind the token.
+//! different keys; and no resident ID or phone a view masks, hashes or drops appears
+//! anywhere in its topic (key, headers, value), nor such a name as a value (a name of up
+//! to four characters could be part of a shared facility name, so it is matched whole).
+//! `GET /api/views` counts what was sent, behind the token.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
