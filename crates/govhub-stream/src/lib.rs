@@ -18,4 +18,4 @@ pub use publish::{
     DEAD_LETTER_TYPE, DeadLetter, IDENTITY_TYPE, PERSON_ID_EXTENSION, PERSON_MERGED_TYPE,
     PERSON_TYPE, Publisher, QUALITY_EXTENSION, REFUSED_HEAD_BYTES,
 };
-pub use topics::Topics;
+pub use topics::{MAX_TOPIC_LEN, Topics};

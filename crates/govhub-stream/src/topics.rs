@@ -8,7 +8,7 @@ pub struct Topics {
 pub const DEFAULT_PREFIX: &str = "govhub.";
 
 /// Kafka's limit on topic name length.
-const MAX_TOPIC_LEN: usize = 249;
+pub const MAX_TOPIC_LEN: usize = 249;
 
 impl Default for Topics {
     fn default() -> Self {
@@ -67,6 +67,12 @@ impl Topics {
     pub fn identity(&self) -> String {
         format!("{}identity.v1", self.prefix)
     }
+
+    /// A subscriber's view of a record kind and version, e.g.
+    /// `govhub.view.urban_app.health.encounter.v1`.
+    pub fn view(&self, subscriber: &str, kind_and_version: &str) -> String {
+        format!("{}view.{subscriber}.{kind_and_version}", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -81,6 +87,10 @@ mod tests {
             "govhub.education.enrollment.v1"
         );
         assert_eq!(t.dlq(), "govhub.dlq.v1");
+        assert_eq!(
+            t.view("urban_app", "health.encounter.v1"),
+            "govhub.view.urban_app.health.encounter.v1"
+        );
         assert_eq!(Topics::new("t-1_x.").unwrap().dlq(), "t-1_x.dlq.v1");
         assert!(Topics::new("bad/prefix").is_err());
         assert!(Topics::new(&"x".repeat(230)).is_err());

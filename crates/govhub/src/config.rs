@@ -46,6 +46,10 @@ pub struct HubConfig {
     /// The admin server (its address is `--admin`): the host names it answers to.
     #[serde(default)]
     pub admin: crate::admin::AdminConfig,
+    /// Data-sharing views by subscriber name (a-z 0-9 _ -): per record kind, what the
+    /// subscriber sees of each field, published to `<prefix>view.<subscriber>.<kind>.v<N>`.
+    #[serde(default)]
+    pub views: BTreeMap<String, crate::views::ViewConfig>,
 }
 
 fn default_topic_prefix() -> String {
@@ -167,6 +171,11 @@ impl HubConfig {
                         message,
                     })
             })
+            .chain(
+                crate::views::check::warnings(&self.views)
+                    .into_iter()
+                    .map(|(path, message)| Problem { path, message }),
+            )
             .collect()
     }
 
@@ -183,6 +192,11 @@ impl HubConfig {
                         message,
                     })
             })
+            .chain(
+                crate::views::check::unresolved_secrets(&self.views, env)
+                    .into_iter()
+                    .map(|(path, message)| Problem { path, message }),
+            )
             .collect()
     }
 
@@ -257,6 +271,10 @@ impl HubConfig {
             for (field, message) in connector.problems() {
                 add(at(&field), message);
             }
+        }
+        let topics = self.topics().unwrap_or_default();
+        for (path, message) in crate::views::check::problems(&self.views, standard, &topics) {
+            add(path, message);
         }
         problems
     }
@@ -404,5 +422,37 @@ mod tests {
                 "connectors.education.url"
             ]
         );
+    }
+
+    #[test]
+    fn views_are_checked_with_the_rest_of_the_config() {
+        let text = format!(
+            "{EXAMPLE}\n[views.urban_app]\nhash_key = \"${{GOVHUB_VIEW_URBAN_APP_KEY}}\"\n\
+             [views.urban_app.kinds.\"health.encounter\"]\n\
+             fields = {{ \"/patient/nmae\" = \"mask\", \"/patient/identifiers/resident_id\" = \"hash\" }}\n"
+        );
+        let config = HubConfig::parse(&text, "example").unwrap();
+        let problems: Vec<String> = config
+            .problems(&Standard::embedded().unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                r#"views.urban_app.kinds["health.encounter"].fields["/patient/nmae"]: the kind's schema has no such field"#
+            ]
+        );
+        let unset: Vec<String> = config
+            .unresolved_secrets(&|_| None)
+            .iter()
+            .filter(|p| p.path.starts_with("views."))
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            unset,
+            ["views.urban_app.hash_key: environment variable GOVHUB_VIEW_URBAN_APP_KEY is not set"]
+        );
+        assert_eq!(config.warnings(), vec![]);
     }
 }

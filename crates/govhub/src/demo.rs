@@ -172,6 +172,15 @@ pub struct Demo {
 impl Demo {
     /// Starts the simulators on free ports and builds the hub; nothing is synced yet.
     pub async fn start(options: &DemoOptions) -> Result<Demo, DemoError> {
+        Self::start_with(options, |_, _| {}).await
+    }
+
+    /// [`Demo::start`], with `configure` given the config and the `${VAR}` secrets the
+    /// hub will read before it is built (to add views and their keys, say).
+    pub async fn start_with(
+        options: &DemoOptions,
+        configure: impl FnOnce(&mut HubConfig, &mut BTreeMap<String, String>),
+    ) -> Result<Demo, DemoError> {
         let departments = options
             .departments()
             .start(Ports::default())
@@ -180,7 +189,8 @@ impl Demo {
         let mut config = HubConfig::parse(EXAMPLE_CONFIG, "deploy/govhub.example.toml")?;
         config.kafka = None;
         config.data_dir = options.data_dir.clone();
-        let env = point_at(&mut config, &departments);
+        let mut env = point_at(&mut config, &departments);
+        configure(&mut config, &mut env);
         let standard = Arc::new(Standard::embedded().map_err(BuildError::from)?);
         let hub = Hub::build_with_env(&config, standard, &|var| env.get(var).cloned()).await?;
         Ok(Demo {

@@ -127,6 +127,13 @@ pub async fn replay(
     let topics = config
         .topics()
         .map_err(|p| DlqError::Config(p.to_string()))?;
+    let views = crate::views::Views::build(&config.views, standard, &topics, &|var| {
+        std::env::var(var).ok()
+    })
+    .map_err(|found| {
+        let found: Vec<String> = found.iter().map(|(p, m)| format!("{p}: {m}")).collect();
+        DlqError::Config(found.join("; "))
+    })?;
     let publisher = Publisher::new(topics);
     let max_event_bytes = usize::try_from(config.max_event_bytes.get()).unwrap_or(usize::MAX);
     let mut report = ReplayReport::default();
@@ -174,7 +181,7 @@ pub async fn replay(
                     cursor: None,
                     fetched_at: Some(fetched_at),
                 };
-                let sealed = core.seal(batch, &publisher, max_event_bytes);
+                let sealed = core.seal(batch, &publisher, &views, max_event_bytes);
                 events.extend(sealed.events);
                 commit.append(sealed.commit);
                 commit.replayed.push(stored.id);
@@ -246,6 +253,12 @@ mod tests {
             mut config,
         } = registry(&sim).await;
         config.connectors.get_mut("education").unwrap().mapping = mapping(r#"{ "male" = "male" }"#);
+        // A view of the kind: replayed records reach it too.
+        config.views = toml::from_str(
+            r#"[school_app.kinds."education.enrollment"]
+fields = { "/student_id" = "share", "/grade" = "share" }"#,
+        )
+        .unwrap();
         let standard = Arc::new(Standard::embedded().unwrap());
         let mut hub = Hub::build(&config, standard.clone()).await.unwrap();
         let mut counts = BTreeMap::new();
@@ -297,6 +310,23 @@ mod tests {
         }
         let links = log.read("govhub.identity.v1").unwrap();
         assert_eq!(links.len(), 108, "one decision per published record");
+        // And the view has every one of them, replayed or not, with the same ids.
+        let ids = |events: &[govhub_stream::LogEntry]| -> BTreeSet<String> {
+            events
+                .iter()
+                .filter_map(|e| e.header("ce_id").map(str::to_owned))
+                .collect()
+        };
+        let viewed = log
+            .read("govhub.view.school_app.education.enrollment.v1")
+            .unwrap();
+        assert_eq!(viewed.len(), 108);
+        assert_eq!(ids(&viewed), ids(&events));
+        assert!(
+            viewed
+                .iter()
+                .all(|e| e.value.as_object().is_some_and(|m| m.len() == 2))
+        );
 
         // A second replay publishes nothing again; the failing ones stay.
         let again = replay(&config, &standard, None).await.unwrap();

@@ -19,6 +19,7 @@ use crate::runtime::resolve::Core;
 use crate::runtime::{self, Connector, Finished, Mode, Shared, Timings};
 use crate::sink::HubSink;
 use crate::status::{SinkProbe, Status};
+use crate::views::Views;
 
 /// Why a hub could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +114,14 @@ impl Hub {
             tracing::warn!(setting = %warning.path, "{}", warning.message);
         }
         let topics = config.topics().map_err(|p| BuildError::Config(vec![p]))?;
+        let views = Views::build(&config.views, &standard, &topics, env).map_err(|found| {
+            BuildError::Config(
+                found
+                    .into_iter()
+                    .map(|(path, message)| Problem { path, message })
+                    .collect(),
+            )
+        })?;
         let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
         refuse_old_state(&config.data_dir)?;
         let mut store = StateStore::open(&config.data_dir)?;
@@ -133,6 +142,7 @@ impl Hub {
                 &connector.kind,
             ));
         }
+        topic_names.extend(views.topics());
         // Two connectors of one kind share a topic: ask for it once.
         topic_names.sort();
         topic_names.dedup();
@@ -155,6 +165,7 @@ impl Hub {
                 timings: Timings::default(),
                 progress: std::sync::Mutex::new(None),
                 persons: PersonLookup::default(),
+                views,
             }),
             parts: Some(Parts {
                 connectors,
@@ -275,6 +286,11 @@ impl Hub {
     /// Asks the resolve stage about a person while the hub runs, for the admin API.
     pub fn persons(&self) -> PersonLookup {
         self.shared.persons.clone()
+    }
+
+    /// What the data-sharing views have sent since start-up, for the admin API.
+    pub fn sharing_log(&self) -> Arc<crate::views::SharingLog> {
+        self.shared.views.log()
     }
 
     /// Busy time per stage and record so far, one line (`stages: …`).

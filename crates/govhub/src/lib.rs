@@ -21,3 +21,4 @@ pub mod sink;
 pub mod status;
 #[cfg(test)]
 mod testing;
+pub mod views;

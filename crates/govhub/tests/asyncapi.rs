@@ -378,3 +378,112 @@ fn the_events_of_a_demo_run_match_the_document() {
         "{stdout}"
     );
 }
+
+/// Two subscribers' views, as a config file writes them.
+const VIEWS: &str = r#"
+[views.urban_app]
+hash_key = "${GOVHUB_VIEW_URBAN_APP_KEY}"
+[views.urban_app.kinds."health.encounter"]
+fields = { "/encounter_id" = "share", "/patient/name" = "mask", "/patient/identifiers/resident_id" = "hash", "/patient/contacts/phone" = "mask", "/diagnosis_codes" = "drop" }
+[views.urban_app.kinds."civil-affairs.household-member"]
+fields = { "/member_id" = "share", "/member/name" = "mask", "/member/identifiers/resident_id" = "hash" }
+
+[views.research]
+hash_key = "${GOVHUB_VIEW_RESEARCH_KEY}"
+[views.research.kinds."health.encounter"]
+default = "share"
+fields = { "/patient/name" = "drop", "/patient/identifiers/resident_id" = "hash", "/patient/identifiers/resident_id_unverified" = "drop", "/patient/contacts/phone" = "mask" }
+"#;
+
+#[test]
+fn each_view_has_a_channel_and_the_events_of_a_demo_with_views_match_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(repo().join("deploy/govhub.example.toml")).unwrap();
+    let text = format!("{example}\n{VIEWS}");
+    let config_path = dir.path().join("govhub.toml");
+    std::fs::write(&config_path, &text).unwrap();
+    let (path, doc) = generate(dir.path(), &["--config", config_path.to_str().unwrap()]);
+    assert_valid(&path);
+    let view_topics = [
+        "govhub.view.urban_app.health.encounter.v1",
+        "govhub.view.urban_app.civil-affairs.household-member.v1",
+        "govhub.view.research.health.encounter.v1",
+    ];
+    for topic in view_topics {
+        channel(&doc, topic);
+    }
+    let schema = &doc["components"]["schemas"]["view_urban_app_health_encounter_v1"]["schema"];
+    let patient = &schema["properties"]["patient"]["properties"];
+    assert_eq!(patient["name"]["type"], "string");
+    assert!(
+        patient["identifiers"]["properties"]["resident_id"]
+            .get("format")
+            .is_none()
+    );
+    assert!(schema["properties"].get("diagnosis_codes").is_none());
+
+    // A demo with those views, into the embedded log.
+    let views = govhub::config::HubConfig::parse(&text, "views")
+        .unwrap()
+        .views;
+    let options = govhub::demo::DemoOptions {
+        seed: 5,
+        residents: 200,
+        invalid_every: 25,
+        generation: 0,
+        data_dir: dir.path().join("data"),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut demo = govhub::demo::Demo::start_with(&options, |config, env| {
+            config.views = views;
+            env.insert("GOVHUB_VIEW_URBAN_APP_KEY".into(), "key-a".into());
+            env.insert("GOVHUB_VIEW_RESEARCH_KEY".into(), "key-b".into());
+        })
+        .await
+        .unwrap();
+        let mut counts = std::collections::BTreeMap::new();
+        demo.hub
+            .sync_all(&mut counts, &tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap();
+    });
+    let mut events = String::new();
+    for topic in view_topics {
+        let out = govhub(&[
+            "tail",
+            topic,
+            "--data-dir",
+            options.data_dir.to_str().unwrap(),
+            "--from-beginning",
+            "--format",
+            "json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.is_empty(), "{topic} is empty");
+        events.push_str(&text);
+    }
+    let events_path = dir.path().join("events.jsonl");
+    std::fs::write(&events_path, &events).unwrap();
+    let out = validate_with(&path, &[Path::new("--events"), &events_path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "view events do not match the document:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count = events.lines().count();
+    assert!(
+        stdout.contains(&format!("and {count} event(s) checked; 0 error(s)")),
+        "{stdout}"
+    );
+}

@@ -411,6 +411,12 @@ async fn cards_match_api(demo: &Demo, browser: &Browser) {
             if !reported {
                 return Err("no connector reports a value set aside yet".into());
             }
+            // The data-sharing views' panel has read /api/views: the demo configures no
+            // views, so no line, and it says nothing was shared.
+            let lines = browser.attr("#views", "data-lines").await?;
+            if lines != "0" || !browser.displayed("#views-empty").await {
+                return Err(format!("views panel: {lines:?} lines, expected 0 and its notice"));
+            }
             for k in ["residents", "records", "links", "merges", "splits"] {
                 let want = data["identity"][k]
                     .as_u64()

@@ -9,6 +9,7 @@
 //! POST /api/connectors/{name}/backfill   202, the connector; body {"since", "republish"}, optional
 //! GET  /api/dlq?limit=N&payload=true     recent dead letters, newest first
 //! GET  /api/persons/{id}                 the person, a retired id followed to where it went
+//! GET  /api/views                        the sharing log: events and field actions per subscriber, kind, UTC day
 //! ```
 //!
 //! A POST needs `Content-Type: application/json` and, from a browser, the dashboard's
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/api/connectors/{name}/backfill", post(backfill))
         .route("/api/dlq", get(dead_letters))
         .route("/api/persons/{id}", get(person))
+        .route("/api/views", get(views))
 }
 
 /// Routes answering with record contents (names, ID numbers, phone numbers) are open
@@ -246,4 +248,24 @@ async fn person(
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
     view.map(Json)
         .ok_or_else(|| AppError::NotFound(format!("no person {id:?}")))
+}
+
+/// `/api/views`: the sharing log since start-up.
+#[derive(Debug, Serialize)]
+struct SharingReport {
+    /// One line per subscriber, record kind and UTC day.
+    views: Vec<crate::views::log::SharingDay>,
+}
+
+/// Counts and field names only, no record contents: the same rules as the connectors'
+/// data-quality report.
+async fn views(State(state): State<AdminState>) -> Result<Json<SharingReport>, AppError> {
+    let Some(log) = &state.views else {
+        return Err(AppError::Unavailable(
+            "this server has no hub running views".into(),
+        ));
+    };
+    Ok(Json(SharingReport {
+        views: log.report(),
+    }))
 }

@@ -52,6 +52,8 @@ pub struct AdminState {
     pub token: Option<Token>,
     /// Asks the running hub about persons; `None`: `/api/persons/{id}` answers 503.
     pub persons: Option<PersonLookup>,
+    /// What the data-sharing views sent; `None`: `/api/views` answers 503.
+    pub views: Option<Arc<crate::views::SharingLog>>,
     /// The address the server answers for: a request's `Host` must name it (see
     /// [`hosts::Hosts`]). [`AdminListener::serve`] sets the bound one; [`DEFAULT_ADDR`]
     /// until then.
@@ -68,6 +70,7 @@ impl AdminState {
             config: None,
             token: None,
             persons: None,
+            views: None,
             addr: DEFAULT_SOCKET_ADDR,
             allowed_hosts: Vec::new(),
         }
@@ -82,6 +85,12 @@ impl AdminState {
     /// Answers `/api/persons/{id}` through `persons` (the hub's [`crate::hub::Hub::persons`]).
     pub fn with_persons(mut self, persons: PersonLookup) -> Self {
         self.persons = Some(persons);
+        self
+    }
+
+    /// Answers `/api/views` from the hub's sharing log.
+    pub fn with_views(mut self, log: Arc<crate::views::SharingLog>) -> Self {
+        self.views = Some(log);
         self
     }
 

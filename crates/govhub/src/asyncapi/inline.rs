@@ -29,7 +29,7 @@ pub(super) const DATA: &[&str] = &["enum", "const", "examples", "default"];
 /// `node` with every `$ref` replaced by the schema it points at (in `standard`),
 /// recursively. `base` is the URI relative references resolve against; `stack` the
 /// references being inlined, to refuse recursion.
-pub(super) fn inline(
+pub(crate) fn inline(
     standard: &Standard,
     node: &Value,
     base: &str,

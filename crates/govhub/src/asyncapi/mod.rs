@@ -9,16 +9,23 @@
 //!
 //! The payload schemas of govhub's own topics (person, identity, dead letters) are
 //! written in [`payloads`]; the headers are described in [`headers`] from sample events,
-//! and [`inline`] makes the standard's schemas self-contained.
+//! and [`inline`] makes the standard's schemas self-contained. With a config's
+//! data-sharing views ([`document_with_views`]), [`views`] derives each view's payload
+//! from its kind's schema.
+
+use std::collections::BTreeMap;
 
 use govhub_core::Violation;
 use govhub_schema::{ID_BASE, Standard};
 use govhub_stream::{KafkaSinkConfig, PERSON_ID_EXTENSION, Publisher, QUALITY_EXTENSION, Topics};
 use serde_json::{Map, Value, json};
 
+use crate::views::ViewConfig;
+
 mod headers;
-mod inline;
+pub(crate) mod inline;
 mod payloads;
+mod views;
 
 use headers::*;
 use inline::*;
@@ -121,6 +128,16 @@ pub fn document(
     standard: &Standard,
     topics: &Topics,
     kafka: Option<&KafkaSinkConfig>,
+) -> Result<Value, AsyncApiError> {
+    document_with_views(standard, topics, kafka, &BTreeMap::new())
+}
+
+/// [`document`] with a channel for every kind of every data-sharing view in `views`.
+pub fn document_with_views(
+    standard: &Standard,
+    topics: &Topics,
+    kafka: Option<&KafkaSinkConfig>,
+    views: &BTreeMap<String, ViewConfig>,
 ) -> Result<Value, AsyncApiError> {
     let publisher = Publisher::new(topics.clone());
     let person_header = format!("ce_{PERSON_ID_EXTENSION}");
@@ -228,6 +245,83 @@ pub fn document(
             topic_configuration: None,
             tag: "records",
         });
+    }
+
+    for (subscriber, view) in views {
+        for (kind, kind_view) in &view.kinds {
+            let Some(schema) = standard.latest(kind) else {
+                continue;
+            };
+            let department = schema.kind.split('.').next().unwrap_or(&schema.kind);
+            let record = sample_record(department, &schema.kind)?;
+            let id = Publisher::accepted_id(&record, &json!({}));
+            let source = publisher.accepted(
+                &record,
+                json!({}),
+                &schema.topic_suffix(),
+                &schema.id,
+                id,
+                Some(EXAMPLE_PERSON),
+                &[],
+            );
+            let address = topics.view(subscriber, &schema.topic_suffix());
+            let event = crate::views::compiled::view_event(&source, address.clone(), &json!({}));
+            let id = id_of(&address.replacen(topics.prefix(), "", 1));
+            let title = format!("{subscriber}: {kind}");
+            let summary = format!(
+                "The records of {kind} (version {}) the subscriber {subscriber} may read: \
+                 one event per event of govhub.{}.",
+                schema.version,
+                schema.topic_suffix()
+            );
+            described.push(Topic {
+                id: id.clone(),
+                address,
+                description: format!(
+                    "A data-sharing view: every event of the kind's topic `{}` is also \
+                     written here, in the same write, with the same `ce_id`, key, type and \
+                     extensions but no `ce_dataschema`, its payload cut to what the view \
+                     shares: fields it drops are absent, masked fields keep a few \
+                     characters, hashed fields are the view's keyed hash (equal for equal \
+                     values within this view, across kinds). Dead letters, golden records \
+                     and identity decisions are never shared through views.",
+                    source.topic
+                ),
+                messages: vec![Message {
+                    id,
+                    title: title.clone(),
+                    summary: summary.clone(),
+                    payload: views::view_schema(standard, schema, kind_view)?,
+                    payload_base: schema.id.clone(),
+                    headers: headers_schema(
+                        &event,
+                        &HeaderSpec {
+                            optional: &[person_header.as_str(), quality_header.as_str()],
+                            notes: &[
+                                ("ce_source", "/govhub/<department>/<connector>."),
+                                ("ce_subject", "The record's id in its source system."),
+                                ("ce_time", "When govhub fetched the record."),
+                            ],
+                            fixed_source: false,
+                        },
+                    )?,
+                    key: key_schema(
+                        "The key of the source event: the unified person id of the \
+                         resident the record is about, or the record's id in its source \
+                         system.",
+                    ),
+                    examples: vec![json!({
+                        "name": "headers",
+                        "summary": "Headers of a view event as the hub builds it (made-up record).",
+                        "headers": example_headers(&event)
+                    })],
+                }],
+                title,
+                summary,
+                topic_configuration: None,
+                tag: "views",
+            });
+        }
     }
 
     let identity_notes = |time: &'static str| -> [(&str, &str); 4] {
@@ -509,7 +603,8 @@ fn assemble(
             "tags": [
                 { "name": "records", "description": "Valid department records, one topic per kind and version of the unified standard." },
                 { "name": "identity", "description": "Golden person records and the identity decisions behind them." },
-                { "name": "dead letters", "description": "Rejected records with their reasons." }
+                { "name": "dead letters", "description": "Rejected records with their reasons." },
+                { "name": "views", "description": "Data-sharing views: what one subscriber may read of a kind's records, field by field (only with views configured)." }
             ]
         },
         "defaultContentType": "application/json",

@@ -12,8 +12,8 @@ use super::{CONFIG_ERROR, load_config, load_standard};
 /// Arguments of `govhub asyncapi`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Use this config's topic prefix and Kafka bootstrap servers (default: prefix
-    /// `govhub.`, broker 127.0.0.1:9092).
+    /// Use this config's topic prefix, Kafka bootstrap servers and data-sharing views
+    /// (default: prefix `govhub.`, broker 127.0.0.1:9092, no views).
     #[arg(long, short)]
     pub config: Option<PathBuf>,
     /// Write the document (JSON) to this file instead of stdout.
@@ -31,6 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
+    let views = config.as_ref().map(|c| c.views.clone()).unwrap_or_default();
     let (topics, kafka) = match (&args.config, config) {
         (Some(path), Some(config)) => {
             let topics = match config.topics() {
@@ -49,8 +50,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             )),
         ),
     };
-    let document = govhub::asyncapi::document(&standard, &topics, kafka.as_ref())
-        .context("generating the AsyncAPI document")?;
+    let document =
+        govhub::asyncapi::document_with_views(&standard, &topics, kafka.as_ref(), &views)
+            .context("generating the AsyncAPI document")?;
     let mut text = serde_json::to_string_pretty(&document)?;
     text.push('\n');
     match &args.output {

@@ -86,7 +86,15 @@ pub async fn run(
     };
     let mut demo = Demo::start(&options).await?;
     let status = demo.hub.status();
-    let admin = listener.map(|l| start_admin(l, status.clone(), demo.hub.persons(), &demo.config));
+    let admin = listener.map(|l| {
+        start_admin(
+            l,
+            status.clone(),
+            demo.hub.persons(),
+            demo.hub.sharing_log(),
+            &demo.config,
+        )
+    });
     if let Some(admin) = &admin {
         println!(
             "admin: http://{}/ (dashboard; JSON API under /api, Prometheus metrics at /metrics)",

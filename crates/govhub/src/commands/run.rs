@@ -45,7 +45,8 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
         Err(e) => return Err(e).context("starting the hub"),
     };
     let status = hub.status();
-    let admin = listener.map(|l| start_admin(l, status.clone(), hub.persons(), &config));
+    let admin =
+        listener.map(|l| start_admin(l, status.clone(), hub.persons(), hub.sharing_log(), &config));
     let stop = CancellationToken::new();
     let work = async {
         if once {

@@ -206,18 +206,20 @@ pub async fn bind_admin(addr: AdminAddr) -> Result<Option<AdminListener>, ExitCo
 }
 
 /// Serves the admin API on `listener` over `status`, reading dead letters through
-/// `config`, answering its `[admin] allowed_hosts` and asking the hub about persons
-/// through `persons`.
+/// `config`, answering its `[admin] allowed_hosts`, asking the hub about persons
+/// through `persons` and reporting its views' `sharing` log.
 pub fn start_admin(
     listener: AdminListener,
     status: Arc<Status>,
     persons: PersonLookup,
+    sharing: Arc<govhub::views::SharingLog>,
     config: &HubConfig,
 ) -> Admin {
     let state = AdminState::new(status)
         .with_dlq(config.clone())
         .with_allowed_hosts(config.admin.allowed_hosts.clone())
-        .with_persons(persons);
+        .with_persons(persons)
+        .with_views(sharing);
     let stop = CancellationToken::new();
     let shutdown = stop.clone().cancelled_owned();
     let server = listener.serve(state, shutdown);

@@ -98,7 +98,9 @@ pub(super) async fn run(
             });
             break;
         }
+        let day = chrono::Utc::now().date_naive();
         for s in &sealed {
+            shared.views.log().record(&s.sent, day);
             let total = counts.entry(s.connector.to_string()).or_default();
             total.add(&s.counts);
             shared.progress(&s.connector, total, false);

@@ -94,6 +94,8 @@ struct Sealed {
     events: Vec<OutEvent>,
     commit: Commit,
     counts: Counts,
+    /// What the views sent, counted in the sharing log once written.
+    sent: Vec<crate::views::log::Sent>,
     cursor: Option<Value>,
     fetched_at: Option<DateTime<Utc>>,
 }
@@ -111,6 +113,8 @@ pub(crate) struct Shared {
     pub progress: std::sync::Mutex<Option<ProgressFn>>,
     /// Where the admin API's person lookups go to the resolve stage.
     pub persons: crate::persons::PersonLookup,
+    /// The data-sharing views, and their sharing log.
+    pub views: crate::views::Views,
 }
 
 impl std::fmt::Debug for Shared {

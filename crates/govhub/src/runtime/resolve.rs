@@ -15,6 +15,8 @@ use tokio::sync::mpsc;
 
 use super::{PreparedBatch, Sealed, Shared, Stage, Work};
 use crate::pipeline::{Counts, Prepared};
+use crate::views::Views;
+use crate::views::log::Sent;
 
 /// Identity resolution and exact dedup: the state the resolve stage alone writes.
 #[derive(Debug)]
@@ -61,12 +63,14 @@ impl Core {
 
     /// Takes a batch through dedup and resolution and renders its events: each new or
     /// changed record's (keyed by its person), the identity decisions it caused, and the
-    /// golden records of the persons that changed. Returns the events and the state
-    /// change that commits once they are written.
+    /// golden records of the persons that changed. Each record's event is followed by
+    /// its events on the topics of the `views` of its kind, so they commit with it.
+    /// Returns the events and the state change that commits once they are written.
     pub(crate) fn seal(
         &mut self,
         batch: PreparedBatch,
         publisher: &Publisher,
+        views: &Views,
         max_event_bytes: usize,
     ) -> SealedParts {
         let connector = batch.connector.to_string();
@@ -81,6 +85,8 @@ impl Core {
         let mut retired = BTreeSet::new();
         // Retired id → the id it was merged into.
         let mut merged_into = BTreeMap::new();
+        let mut sent = Vec::new();
+        let mut view_events = Vec::new();
         for item in batch.items {
             counts.pulled += 1;
             let (ty, source_record_id, id) = match &item {
@@ -133,7 +139,8 @@ impl Core {
                         person = Some(outcome.person_id);
                     }
                     counts.published += 1;
-                    events.push(publisher.accepted(
+                    let viewed = views.render(&batch.kind_version, &canonical);
+                    let event = publisher.accepted(
                         &record,
                         canonical,
                         &batch.kind_version,
@@ -141,7 +148,14 @@ impl Core {
                         id,
                         person.as_deref(),
                         &set_aside,
-                    ));
+                    );
+                    for rendered in viewed {
+                        let (view_event, what) = rendered.into_event(&event);
+                        sent.push(what);
+                        view_events.push(view_event);
+                    }
+                    events.push(event);
+                    events.append(&mut view_events);
                 }
                 Prepared::Rejected { event, reasons, .. } => {
                     counts.rejected += 1;
@@ -181,6 +195,7 @@ impl Core {
             events,
             commit,
             counts,
+            sent,
         }
     }
 
@@ -232,6 +247,8 @@ pub(crate) struct SealedParts {
     pub commit: Commit,
     /// What happened to the batch's records.
     pub counts: Counts,
+    /// What the views sent, for the sharing log once the events are written.
+    pub sent: Vec<Sent>,
 }
 
 /// Replaces an event larger than `limit` by its dead letter: no sink is handed an event
@@ -281,7 +298,12 @@ pub(super) async fn run(
                     batch.cursor.clone(),
                     batch.fetched_at,
                 );
-                let parts = core.seal(batch, &shared.publisher, shared.max_event_bytes);
+                let parts = core.seal(
+                    batch,
+                    &shared.publisher,
+                    &shared.views,
+                    shared.max_event_bytes,
+                );
                 shared.timings.add(Stage::Resolve, started);
                 shared.status.set_identity(core.stats());
                 Sealed {
@@ -289,6 +311,7 @@ pub(super) async fn run(
                     events: parts.events,
                     commit: parts.commit,
                     counts: parts.counts,
+                    sent: parts.sent,
                     cursor,
                     fetched_at,
                 }
@@ -309,6 +332,7 @@ pub(super) async fn run(
                     events: Vec::new(),
                     commit,
                     counts: Counts::default(),
+                    sent: Vec::new(),
                     cursor: Some(cursor),
                     fetched_at: None,
                 }
@@ -328,4 +352,84 @@ pub(super) async fn run(
         }
     }
     core
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use govhub_core::SourceRecord;
+    use govhub_schema::Standard;
+    use govhub_stream::Topics;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::views::{Action, DefaultAction, KindView, ViewConfig};
+
+    #[test]
+    fn a_record_and_its_view_events_are_sealed_in_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateStore::open(dir.path()).unwrap();
+        let mut core = Core::open(&mut store, ["health"], &IdentityConfig::default()).unwrap();
+        let standard = Standard::embedded().unwrap();
+        let topics = Topics::default();
+        let view = ViewConfig {
+            hash_key: None,
+            kinds: BTreeMap::from([(
+                "health.encounter".to_owned(),
+                KindView {
+                    default: DefaultAction::Drop,
+                    fields: BTreeMap::from([("/encounter_id".to_owned(), Action::Share)]),
+                },
+            )]),
+        };
+        let config = BTreeMap::from([("app".to_owned(), view)]);
+        let views = Views::build(&config, &standard, &topics, &|_| None).unwrap();
+        let item = |n: u8| {
+            let canonical = json!({"encounter_id": format!("ENC{n:04}"), "department": "儿科"});
+            Prepared::Accepted {
+                record: SourceRecord {
+                    connector: "health".into(),
+                    department: "health".into(),
+                    kind: "health.encounter".into(),
+                    source_record_id: format!("ENC{n:04}"),
+                    payload: canonical.clone(),
+                    fetched_at: chrono::Utc::now(),
+                },
+                canonical,
+                id: [n; 16],
+                observation: None,
+                set_aside: Vec::new(),
+            }
+        };
+        let batch = PreparedBatch {
+            connector: "health".into(),
+            kind_version: "health.encounter.v1".into(),
+            schema_id: "urn:s".into(),
+            items: vec![item(1), item(2)],
+            cursor: None,
+            fetched_at: None,
+        };
+        let parts = core.seal(batch, &Publisher::new(topics), &views, 1_000_000);
+        let topics: Vec<(&str, Option<&str>)> = parts
+            .events
+            .iter()
+            .map(|e| (e.topic.as_str(), e.header("ce_id")))
+            .collect();
+        let (one, two) = (hex::encode([1u8; 16]), hex::encode([2u8; 16]));
+        assert_eq!(
+            topics,
+            [
+                ("govhub.health.encounter.v1", Some(one.as_str())),
+                ("govhub.view.app.health.encounter.v1", Some(one.as_str())),
+                ("govhub.health.encounter.v1", Some(two.as_str())),
+                ("govhub.view.app.health.encounter.v1", Some(two.as_str())),
+            ]
+        );
+        let viewed: Value = serde_json::from_slice(&parts.events[1].value).unwrap();
+        assert_eq!(viewed, json!({"encounter_id": "ENC0001"}));
+        assert_eq!(parts.sent.len(), 2);
+        assert_eq!(parts.counts.published, 2, "views do not count as records");
+    }
 }

@@ -1,5 +1,5 @@
 // govhub operator dashboard: polls /api/connectors every 2 s and renders one card per
-// connector. No framework and nothing loaded from elsewhere. Every value from the server
+// connector, and /api/views for the data-sharing views' log. No framework and nothing loaded from elsewhere. Every value from the server
 // goes into the page through textContent or an attribute, never as HTML.
 'use strict';
 
@@ -433,6 +433,28 @@
     renderUpdated(null);
   }
 
+  // The sharing log: one row per subscriber, kind and UTC day; field names and counts.
+  function renderViews(data) {
+    const lines = Array.isArray(data?.views) ? data.views : [];
+    const rows = lines.map((l) => {
+      const tr = document.createElement('tr');
+      const fields = Object.entries(l.fields || {})
+        .map(([field, actions]) => `${field} ${Object.entries(actions || {}).map(([a, n]) => `${a} ${num(n)}`).join(', ')}`)
+        .join(' · ');
+      for (const [text, cls] of [[l.subscriber, ''], [l.kind, ''], [l.day, ''], [num(l.events), 'n'], [fields, 'fields']]) {
+        const td = document.createElement('td');
+        td.textContent = String(text ?? '');
+        if (cls) td.className = cls;
+        tr.append(td);
+      }
+      return tr;
+    });
+    $('views-rows').replaceChildren(...rows);
+    $('views-table').hidden = rows.length === 0;
+    $('views-empty').hidden = rows.length !== 0;
+    $('views').dataset.lines = String(rows.length);
+  }
+
   function showProblem(problem) {
     document.body.classList.toggle('stale', lastData != null);
     renderHub(lastData ? lastData.connectors : null, problem);
@@ -449,6 +471,12 @@
       lastData = data;
       lastOkAt = Date.now();
       render(data);
+      // A server running no hub has no sharing log (503): the panel stays as it is.
+      try {
+        renderViews(await api('/api/views'));
+      } catch (e) {
+        if (e instanceof AuthError) throw e;
+      }
     } catch (e) {
       if (e instanceof AuthError) {
         askToken(e.hadToken);
