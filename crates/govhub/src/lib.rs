@@ -4,6 +4,7 @@
 //! The binary (`main.rs`) is a thin CLI over this library, so end-to-end tests drive the
 //! same code paths the operators run.
 
+pub mod acl;
 pub mod admin;
 pub mod asyncapi;
 pub mod chaos;

@@ -176,6 +176,21 @@ enum Command {
         #[command(subcommand)]
         action: commands::dlq::Action,
     },
+    /// Print the Kafka ACLs a config needs, as commands of Kafka's own ACL tool
+    /// (kafka-acls.sh): govhub's principal on the topics under the topic prefix, each
+    /// view subscriber (User:<subscriber>) on its own view topics only.
+    Acl {
+        /// The config file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The principal govhub authenticates as.
+        #[arg(long, default_value = govhub::acl::DEFAULT_PRINCIPAL)]
+        principal: String,
+        /// Client properties of a super user the commands run as (kafka-acls.sh
+        /// --command-config).
+        #[arg(long, default_value = "admin.properties")]
+        command_config: String,
+    },
     /// Write the AsyncAPI 3.0.0 document of every topic (channels, CloudEvents headers,
     /// payload schemas from the standard) for downstream developers.
     Asyncapi(commands::asyncapi::Args),
@@ -316,6 +331,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             json,
         }),
         Command::Dlq { config, action } => commands::dlq::run(config.as_deref(), action).await,
+        Command::Acl {
+            config,
+            principal,
+            command_config,
+        } => Ok(commands::acl(&config, &principal, &command_config)),
         Command::Asyncapi(args) => commands::asyncapi::run(args),
         Command::Tail(args) => commands::tail::run(args).await,
         Command::Verify(args) => commands::verify::run(args).await,

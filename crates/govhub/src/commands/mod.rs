@@ -26,6 +26,24 @@ use govhub_schema::Standard;
 /// Exit code for invalid configuration, schemas or usage.
 pub const CONFIG_ERROR: u8 = 2;
 
+/// `govhub acl`: prints the Kafka ACL commands for the config at `path`.
+pub fn acl(path: &Path, principal: &str, command_config: &str) -> ExitCode {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match govhub::acl::commands(&config, principal, command_config) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            ExitCode::from(CONFIG_ERROR)
+        }
+    }
+}
+
 /// The config at `path`, or the exit code after printing why it cannot be read.
 pub fn load_config(path: &Path) -> Result<HubConfig, ExitCode> {
     HubConfig::load(path).map_err(|e| {
