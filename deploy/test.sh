@@ -8,7 +8,9 @@
 #     older than its lock file;
 #  3. the broker: if none answers at $GOVHUB_TEST_KAFKA (default 127.0.0.1:9092), the
 #     local one is fetched and started with deploy/kafka/local.sh, and stopped again
-#     afterwards (GOVHUB_KEEP_KAFKA=1 keeps it running for the next run);
+#     afterwards (GOVHUB_KEEP_KAFKA=1 keeps it running for the next run); likewise the
+#     local secured broker (SASL/SCRAM + ACLs, 127.0.0.1:9094, target/kafka-scram) for
+#     tests/kafka_acl.rs, unless GOVHUB_TEST_KAFKA_SECURE names one;
 #  4. `cargo test --release --workspace --locked --no-fail-fast` (every test binary runs,
 #     whatever failed before it): the release profile of the demo's
 #     `cargo run --release`, so after the demo only the test targets are compiled.
@@ -29,6 +31,7 @@ die() { say "error: $*"; exit 2; }
 REQUIRED=(
   "cc:build-essential:compiles librdkafka and the TLS library"
   "make:build-essential:compiles librdkafka"
+  "pkg-config:pkg-config:finds OpenSSL for librdkafka (SASL/SCRAM)"
   "java:openjdk-17-jre-headless:runs the local Kafka broker"
   "mvn:maven:fetches the Kafka broker from Maven Central"
   "kcat:kcat:the broker's readiness probe and the tests' independent Kafka client"
@@ -51,6 +54,7 @@ OPTIONAL=(
 have() { command -v "$1" >/dev/null 2>&1; }
 have_yaml() { python3 -c 'import yaml' >/dev/null 2>&1; }
 have_compose() { docker compose version >/dev/null 2>&1; }
+have_openssl_dev() { pkg-config --exists openssl >/dev/null 2>&1; }
 
 apt_runner=()
 if [[ "${GOVHUB_NO_INSTALL:-0}" != 1 ]] && have apt-get; then
@@ -96,6 +100,13 @@ if have python3 && ! have_yaml; then
   fi
   have_yaml || missing_pkgs+=("python3-yaml")
 fi
+# OpenSSL's headers: librdkafka needs them for SASL/SCRAM (and TLS) to brokers.
+if have pkg-config && ! have_openssl_dev; then
+  if ((${#apt_runner[@]})); then
+    apt_install libssl-dev || true
+  fi
+  have_openssl_dev || missing_pkgs+=("libssl-dev")
+fi
 for entry in "${OPTIONAL[@]}"; do
   IFS=: read -r cmd pkgs _ <<<"$entry"
   have "$cmd" && continue
@@ -117,6 +128,7 @@ if ((${#missing_pkgs[@]})); then
     have "$cmd" || say "  $cmd (Debian package $pkg): $why"
   done
   have python3 && ! have_yaml && say "  PyYAML for $(command -v python3): parses the deployment YAML files"
+  have pkg-config && ! have_openssl_dev && say "  OpenSSL headers (Debian package libssl-dev): librdkafka's SASL/SCRAM"
   if ! have apt-get; then
     die "this is not a Debian-like system: install the tools above with its package manager"
   fi
@@ -152,14 +164,50 @@ else
   started=1
 fi
 
+secure_started=0
 log="$(mktemp)"
 finish() {
-  if [[ $started == 1 && "${GOVHUB_KEEP_KAFKA:-0}" != 1 ]]; then
-    "$ROOT/deploy/kafka/local.sh" stop || true
+  if [[ "${GOVHUB_KEEP_KAFKA:-0}" != 1 ]]; then
+    if [[ $started == 1 ]]; then
+      "$ROOT/deploy/kafka/local.sh" stop || true
+    fi
+    if [[ $secure_started == 1 ]]; then
+      "${secure[@]}" "$ROOT/deploy/kafka/local.sh" stop || true
+    fi
   fi
   rm -f "$log"
 }
 trap finish EXIT
+
+if [[ -n "${GOVHUB_TEST_KAFKA_SECURE:-}" ]]; then
+  say "using the secured Kafka broker at $GOVHUB_TEST_KAFKA_SECURE (GOVHUB_TEST_KAFKA_SECURE_HOME: its state dir)"
+else
+  # The local secured broker, with the users tests/kafka_acl.rs logs in as. govhub's
+  # password goes to the test through the environment, as it would to govhub.
+  export GOVHUB_TEST_KAFKA_SECURE=127.0.0.1:9094
+  export GOVHUB_TEST_KAFKA_SECURE_HOME="$ROOT/target/kafka-scram"
+  secure=(env GOVHUB_KAFKA_SECURITY=scram GOVHUB_KAFKA_HOME="$GOVHUB_TEST_KAFKA_SECURE_HOME"
+          GOVHUB_KAFKA_PORT=9094 GOVHUB_KAFKA_CONTROLLER_PORT=9095)
+  if [[ -z "${GOVHUB_KAFKA_GOVHUB_PASSWORD:-}" ]]; then
+    # Once formatted, the broker knows the password it was formatted with.
+    saved="$(awk -F: '$1 == "govhub" { sub(/^[^:]*:/, ""); print }' \
+      "$GOVHUB_TEST_KAFKA_SECURE_HOME/users.passwords" 2>/dev/null || true)"
+    GOVHUB_KAFKA_GOVHUB_PASSWORD="${saved:-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')}"
+  fi
+  export GOVHUB_KAFKA_GOVHUB_PASSWORD
+  if "${secure[@]}" "$ROOT/deploy/kafka/local.sh" status >/dev/null; then
+    say "using the local secured broker at $GOVHUB_TEST_KAFKA_SECURE"
+  else
+    say "starting the local secured broker (SASL/SCRAM, ACLs) at $GOVHUB_TEST_KAFKA_SECURE"
+    # Its jars are the plain broker's: copied rather than fetched again.
+    if [[ ! -d "$GOVHUB_TEST_KAFKA_SECURE_HOME/lib" && -d "$ROOT/target/kafka/lib" ]]; then
+      mkdir -p "$GOVHUB_TEST_KAFKA_SECURE_HOME"
+      cp -a "$ROOT/target/kafka/lib" "$GOVHUB_TEST_KAFKA_SECURE_HOME/lib"
+    fi
+    secure_started=1
+    GOVHUB_KAFKA_USERS="urban_app health_app" "${secure[@]}" "$ROOT/deploy/kafka/local.sh" up
+  fi
+fi
 
 # --- 4. the tests ---------------------------------------------------------------------
 

@@ -197,6 +197,19 @@ impl HubConfig {
                     .into_iter()
                     .map(|(path, message)| Problem { path, message }),
             )
+            .chain(self.kafka.iter().flat_map(|kafka| {
+                kafka.env_references().filter_map(|(key, var)| {
+                    let message = match env(var) {
+                        Some(value) if !value.is_empty() => return None,
+                        Some(_) => format!("environment variable {var} is empty"),
+                        None => format!("environment variable {var} is not set"),
+                    };
+                    Some(Problem {
+                        path: format!("kafka.properties.{key}"),
+                        message,
+                    })
+                })
+            }))
             .collect()
     }
 
@@ -454,5 +467,29 @@ mod tests {
             ["views.urban_app.hash_key: environment variable GOVHUB_VIEW_URBAN_APP_KEY is not set"]
         );
         assert_eq!(config.warnings(), vec![]);
+    }
+
+    #[test]
+    fn kafka_properties_take_secrets_from_the_environment() {
+        let text = EXAMPLE.replace(
+            "# [kafka.properties]",
+            "[kafka.properties]\n\"sasl.username\" = \"govhub\"\n\"sasl.password\" = \"${GOVHUB_KAFKA_PASSWORD}\"",
+        );
+        let config = HubConfig::parse(&text, "example").unwrap();
+        let kafka = |env: &dyn Fn(&str) -> Option<String>| -> Vec<String> {
+            config
+                .unresolved_secrets(env)
+                .iter()
+                .filter(|p| p.path.starts_with("kafka."))
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            kafka(&|_| None),
+            [
+                "kafka.properties.sasl.password: environment variable GOVHUB_KAFKA_PASSWORD is not set"
+            ]
+        );
+        assert_eq!(kafka(&|_| Some("s3cret".into())), Vec::<String>::new());
     }
 }

@@ -19,7 +19,8 @@ pub struct KafkaSinkConfig {
     pub delivery_timeout_ms: u32,
     /// Extra librdkafka producer properties (e.g. `security.protocol`,
     /// `sasl.mechanisms`, `compression.type`). govhub's delivery guarantees override any
-    /// `acks`, `enable.idempotence` or `max.in.flight` given here.
+    /// `acks`, `enable.idempotence` or `max.in.flight` given here. A value that is
+    /// `${VAR}` as a whole (e.g. `sasl.password`) is read from the environment.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
 }
@@ -72,13 +73,28 @@ impl KafkaSinkConfig {
         problems
     }
 
+    /// The properties whose value is a `${VAR}` reference, with the variable's name.
+    pub fn env_references(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.properties.iter().filter_map(|(key, value)| {
+            let var = value.strip_prefix("${")?.strip_suffix('}')?;
+            Some((key.as_str(), var))
+        })
+    }
+
     /// Connection settings shared by every client: bootstrap servers, the user's
-    /// properties (TLS, SASL, ...) and the log level.
+    /// properties (TLS, SASL, ...; `${VAR}` values read from the environment, an unset
+    /// one left as written, which `HubConfig::unresolved_secrets` reports first) and
+    /// the log level.
     pub(crate) fn connection_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
         for (key, value) in &self.properties {
             config.set(key, value);
+        }
+        for (key, var) in self.env_references() {
+            if let Ok(value) = std::env::var(var) {
+                config.set(key, value);
+            }
         }
         // librdkafka formats every line at or below this level before our context sees
         // it; above warnings it is connection chatter. An operator who sets `debug`
