@@ -509,7 +509,7 @@ cmd_acl() {
   local line words args i n=0
   while IFS= read -r line || [[ -n "$line" ]]; do
     [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
-    [[ "$line" =~ ^[A-Za-z0-9\ ._:=/*-]+$ ]] || die "refusing a line with shell characters: $line"
+    [[ "$line" =~ ^[A-Za-z0-9\ ._:=/*,@-]+$ ]] || die "refusing a line with shell characters: $line"
     read -ra words <<<"$line"
     [[ "${words[0]}" == kafka-acls.sh || "${words[0]}" == kafka-acls ]] \
       || die "not a kafka-acls.sh command: $line"
