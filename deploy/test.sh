@@ -9,8 +9,9 @@
 #  3. the broker: if none answers at $GOVHUB_TEST_KAFKA (default 127.0.0.1:9092), the
 #     local one is fetched and started with deploy/kafka/local.sh, and stopped again
 #     afterwards (GOVHUB_KEEP_KAFKA=1 keeps it running for the next run); likewise the
-#     local secured broker (SASL/SCRAM + ACLs, 127.0.0.1:9094, target/kafka-scram) for
-#     tests/kafka_acl.rs, unless GOVHUB_TEST_KAFKA_SECURE names one;
+#     local secured broker (SASL/SCRAM over TLS + ACLs, 127.0.0.1:9094, target/kafka-scram)
+#     for tests/kafka_acl.rs, unless GOVHUB_TEST_KAFKA_SECURE names one (then
+#     GOVHUB_TEST_KAFKA_SECURE_HOME is its state dir: users.passwords, ca.pem);
 #  4. `cargo test --release --workspace --locked --no-fail-fast` (every test binary runs,
 #     whatever failed before it): the release profile of the demo's
 #     `cargo run --release`, so after the demo only the test targets are compiled.
@@ -183,7 +184,8 @@ if [[ -n "${GOVHUB_TEST_KAFKA_SECURE:-}" ]]; then
   say "using the secured Kafka broker at $GOVHUB_TEST_KAFKA_SECURE (GOVHUB_TEST_KAFKA_SECURE_HOME: its state dir)"
 else
   # The local secured broker, with the users tests/kafka_acl.rs logs in as. govhub's
-  # password goes to the test through the environment, as it would to govhub.
+  # password goes to the test through the environment, as it would to govhub; the
+  # test trusts the broker's throw-away CA, $GOVHUB_TEST_KAFKA_SECURE_HOME/ca.pem.
   export GOVHUB_TEST_KAFKA_SECURE=127.0.0.1:9094
   export GOVHUB_TEST_KAFKA_SECURE_HOME="$ROOT/target/kafka-scram"
   secure=(env GOVHUB_KAFKA_SECURITY=scram GOVHUB_KAFKA_HOME="$GOVHUB_TEST_KAFKA_SECURE_HOME"
@@ -198,7 +200,7 @@ else
   if "${secure[@]}" "$ROOT/deploy/kafka/local.sh" status >/dev/null; then
     say "using the local secured broker at $GOVHUB_TEST_KAFKA_SECURE"
   else
-    say "starting the local secured broker (SASL/SCRAM, ACLs) at $GOVHUB_TEST_KAFKA_SECURE"
+    say "starting the local secured broker (SASL/SCRAM over TLS, ACLs) at $GOVHUB_TEST_KAFKA_SECURE"
     # Its jars are the plain broker's: copied rather than fetched again.
     if [[ ! -d "$GOVHUB_TEST_KAFKA_SECURE_HOME/lib" && -d "$ROOT/target/kafka/lib" ]]; then
       mkdir -p "$GOVHUB_TEST_KAFKA_SECURE_HOME"

@@ -1,9 +1,11 @@
 //! A broker that checks who is asking: the local secured broker (`GOVHUB_KAFKA_SECURITY=
-//! scram deploy/kafka/local.sh up`: SASL/SCRAM-SHA-512, the StandardAuthorizer, no
-//! access without an ACL) with the ACLs `govhub acl` prints for a config with two
-//! views. govhub publishes with its own credentials (`[kafka.properties]`, the password
-//! from the environment); a subscriber reads its view and is refused the source topic
-//! and the other subscriber's view; a wrong password is refused.
+//! scram deploy/kafka/local.sh up`: SASL/SCRAM-SHA-512 over TLS (SASL_SSL) with a
+//! certificate of a throw-away CA, the StandardAuthorizer, no access without an ACL)
+//! with the ACLs `govhub acl` prints for a config with two views. govhub publishes with
+//! its own credentials (`[kafka.properties]`, the password from the environment, the CA
+//! as `ssl.ca.location`); a subscriber reads its view and is refused the source topic
+//! and the other subscriber's view; a wrong password is refused, and so is a client
+//! that does not trust the CA or does not speak TLS.
 //!
 //! `./deploy/test.sh` starts that broker (users govhub, urban_app, health_app; govhub's
 //! password in GOVHUB_KAFKA_GOVHUB_PASSWORD). By hand:
@@ -18,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,10 +42,11 @@ use tokio_util::sync::CancellationToken;
 const PASSWORD_VAR: &str = "GOVHUB_KAFKA_GOVHUB_PASSWORD";
 const STUDENTS: u64 = 30;
 
-/// The secured broker: bootstrap servers and state dir.
+/// The secured broker: bootstrap servers, state dir, the CA certificate clients trust.
 struct Secured {
     servers: String,
     home: PathBuf,
+    ca: PathBuf,
     passwords: BTreeMap<String, String>,
 }
 
@@ -83,7 +86,14 @@ fn require_secured_broker() -> Secured {
             how_to_start()
         );
     }
-    let admin = client(&servers, "admin", &passwords["admin"]);
+    let ca = home.join("ca.pem");
+    assert!(
+        ca.is_file(),
+        "the secured broker has no CA certificate {}. {}",
+        ca.display(),
+        how_to_start()
+    );
+    let admin = client(&servers, &ca, "admin", &passwords["admin"]);
     let consumer: BaseConsumer<Recorder> = admin.create_with_context(Recorder::default()).unwrap();
     if let Err(e) = consumer.fetch_metadata(None, Duration::from_secs(10)) {
         panic!(
@@ -94,16 +104,18 @@ fn require_secured_broker() -> Secured {
     Secured {
         servers,
         home,
+        ca,
         passwords,
     }
 }
 
-/// A SASL/SCRAM-SHA-512 client config of `user`.
-fn client(servers: &str, user: &str, password: &str) -> ClientConfig {
+/// A SASL/SCRAM-SHA-512 client config of `user`, over TLS trusting the CA `ca`.
+fn client(servers: &str, ca: &Path, user: &str, password: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", servers)
-        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("security.protocol", "SASL_SSL")
+        .set("ssl.ca.location", ca.to_str().unwrap())
         .set("sasl.mechanisms", "SCRAM-SHA-512")
         .set("sasl.username", user)
         .set("sasl.password", password)
@@ -250,7 +262,8 @@ async fn each_subscriber_reads_its_own_view_and_nothing_else() {
     let mut kafka = KafkaSinkConfig::new(&secured.servers);
     kafka.properties.extend(
         [
-            ("security.protocol", "SASL_PLAINTEXT".to_owned()),
+            ("security.protocol", "SASL_SSL".to_owned()),
+            ("ssl.ca.location", secured.ca.to_str().unwrap().to_owned()),
             ("sasl.mechanisms", "SCRAM-SHA-512".to_owned()),
             ("sasl.username", "govhub".to_owned()),
             ("sasl.password", format!("${{{PASSWORD_VAR}}}")),
@@ -282,6 +295,7 @@ async fn each_subscriber_reads_its_own_view_and_nothing_else() {
 
     let urban_app: BaseConsumer<Recorder> = client(
         &secured.servers,
+        &secured.ca,
         "urban_app",
         &secured.passwords["urban_app"],
     )
@@ -318,25 +332,73 @@ async fn each_subscriber_reads_its_own_view_and_nothing_else() {
     }
 
     // A wrong password: the broker refuses to authenticate.
-    let recorder = Recorder::default();
-    let impostor: BaseConsumer<Recorder> =
-        client(&secured.servers, "urban_app", "not-the-password")
-            .create_with_context(recorder.clone())
-            .unwrap();
-    assert!(
-        impostor
-            .fetch_metadata(None, Duration::from_secs(5))
-            .is_err()
-    );
-    // The error callback runs from poll. The broker answers SASL_AUTHENTICATION_FAILED,
-    // which librdkafka reports as its own Authentication error.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && recorder.errors.lock().unwrap().is_empty() {
-        let _ = impostor.poll(Duration::from_millis(200));
-    }
-    let errors = recorder.errors.lock().unwrap().clone();
+    // The broker answers SASL_AUTHENTICATION_FAILED, which librdkafka reports as its own
+    // Authentication error.
+    let errors = refused(&client(
+        &secured.servers,
+        &secured.ca,
+        "urban_app",
+        "not-the-password",
+    ));
     assert!(
         errors.contains(&RDKafkaErrorCode::Authentication),
         "a wrong password: {errors:?}"
     );
+
+    // The right password, but without the CA: the broker's certificate is not trusted.
+    let mut no_ca = client(
+        &secured.servers,
+        &secured.ca,
+        "urban_app",
+        &secured.passwords["urban_app"],
+    );
+    no_ca.remove("ssl.ca.location");
+    let errors = refused(&no_ca);
+    assert!(
+        errors.contains(&RDKafkaErrorCode::SSL),
+        "without the CA: {errors:?}"
+    );
+
+    // The right password in the clear (SASL_PLAINTEXT) on the TLS listener.
+    let mut cleartext = client(
+        &secured.servers,
+        &secured.ca,
+        "urban_app",
+        &secured.passwords["urban_app"],
+    );
+    cleartext.set("security.protocol", "SASL_PLAINTEXT");
+    cleartext.remove("ssl.ca.location");
+    let errors = refused(&cleartext);
+    assert!(
+        CLEARTEXT_REFUSED.iter().any(|code| errors.contains(code)),
+        "SASL_PLAINTEXT on the SASL_SSL listener: {errors:?}"
+    );
+}
+
+/// What librdkafka reports when the broker closes a connection that did not start with
+/// a TLS handshake (librdkafka 2.12 against Kafka 4.1: AllBrokersDown, the only broker
+/// having failed; BrokerTransportFailure where it reports the failure itself).
+const CLEARTEXT_REFUSED: [RDKafkaErrorCode; 2] = [
+    RDKafkaErrorCode::BrokerTransportFailure,
+    RDKafkaErrorCode::AllBrokersDown,
+];
+
+/// Asserts that a client of `config` gets no metadata; the error codes it met.
+fn refused(config: &ClientConfig) -> Vec<RDKafkaErrorCode> {
+    let recorder = Recorder::default();
+    let consumer: BaseConsumer<Recorder> = config.create_with_context(recorder.clone()).unwrap();
+    assert!(
+        consumer
+            .fetch_metadata(None, Duration::from_secs(5))
+            .is_err(),
+        "a client that should be refused got metadata"
+    );
+    // The error callback runs from poll.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && recorder.errors.lock().unwrap().is_empty() {
+        let _ = consumer.poll(Duration::from_millis(200));
+    }
+    let errors = recorder.errors.lock().unwrap().clone();
+    drop(consumer);
+    errors
 }

@@ -7,8 +7,9 @@
 # Usage: deploy/kafka/local.sh fetch|start|wait|up|stop|clean [--all]|status|acl FILE
 #
 # GOVHUB_KAFKA_SECURITY=scram runs a secured broker instead (by default in
-# target/kafka-scram on 9094/9095): SASL_PLAINTEXT + SCRAM-SHA-512 for clients,
-# the StandardAuthorizer, super user User:admin, no access without an ACL.
+# target/kafka-scram on 9094/9095): SASL_SSL + SCRAM-SHA-512 for clients (TLS with a
+# throw-away CA made here, its certificate in \$STATE/ca.pem), the StandardAuthorizer,
+# super user User:admin, no access without an ACL.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -52,6 +53,14 @@ OUT_FILE="$STATE_DIR/kafka.out"   # JVM stdout/stderr: WARN+ and fatal startup e
 # properties for Kafka's command-line tools (--command-config).
 PASSWORDS_FILE="$STATE_DIR/users.passwords"
 ADMIN_PROPS="$STATE_DIR/admin.properties"
+# Secured mode only: the throw-away CA (ca.pem, for clients; ca.key 0600) and the
+# broker's certificate for 127.0.0.1/localhost (broker.pem; broker.key 0600), and the
+# broker's PEM keystore (key + certificate, 0600).
+CA_CERT="$STATE_DIR/ca.pem"
+CA_KEY="$STATE_DIR/ca.key"
+BROKER_CERT="$STATE_DIR/broker.pem"
+BROKER_KEY="$STATE_DIR/broker.key"
+BROKER_KEYSTORE="$STATE_DIR/broker.keystore.pem"
 
 if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
   JAVA="$JAVA_HOME/bin/java"
@@ -189,17 +198,21 @@ EOF
   fi
   cat <<EOF
 # Secured mode: clients (and the broker itself) authenticate with SCRAM-SHA-512 over
-# SASL_PLAINTEXT (no TLS: loopback only). The controller listener stays PLAINTEXT on
-# loopback; what arrives there is User:ANONYMOUS, which must be a super user for the
-# broker to register with its own controller.
-listeners=SASL_PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-advertised.listeners=SASL_PLAINTEXT://$HOST:$PORT
+# SASL_SSL, with a certificate of the throw-away CA in $CA_CERT. The controller
+# listener stays PLAINTEXT on loopback; what arrives there is User:ANONYMOUS, which
+# must be a super user for the broker to register with its own controller.
+listeners=SASL_SSL://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=SASL_SSL://$HOST:$PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=SASL_PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$BROKER_KEYSTORE
+ssl.truststore.type=PEM
+ssl.truststore.location=$CA_CERT
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(user_password admin)";
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(user_password admin)";
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:admin;User:ANONYMOUS
 allow.everyone.if.no.acl.found=false
@@ -289,6 +302,43 @@ user_password() {
   echo "$pw"
 }
 
+# --- secured mode: the throw-away CA and the broker's certificate ---------------------
+
+# Makes the CA and the broker's certificate (for IP 127.0.0.1 and DNS localhost) with
+# openssl, once: they are kept until 'clean'. Private keys and the keystore are 0600.
+write_tls() {
+  [[ "$SECURITY" == scram ]] || return 0
+  if [[ -s "$CA_CERT" && -s "$BROKER_KEYSTORE" ]]; then
+    return 0
+  fi
+  command -v openssl >/dev/null || die "openssl not found (needed for the secured broker's TLS)"
+  mkdir -p "$STATE_DIR"
+  local out ext
+  ext="$(mktemp "$STATE_DIR/broker.ext.XXXXXX")"
+  printf '%s\n' "subjectAltName=IP:$HOST,DNS:localhost" "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth,clientAuth" >"$ext"
+  if ! out="$(
+    # (no 'set -e' here: it does not apply inside an 'if' condition)
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CA_KEY" -out "$CA_CERT" -days 365 \
+      -subj "/CN=govhub local Kafka throw-away CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>&1 \
+    && openssl req -new -newkey rsa:2048 -nodes -keyout "$BROKER_KEY" -out "$STATE_DIR/broker.csr" \
+      -subj "/CN=localhost" 2>&1 \
+    && openssl x509 -req -in "$STATE_DIR/broker.csr" -CA "$CA_CERT" -CAkey "$CA_KEY" \
+      -set_serial "0x$(openssl rand -hex 8)" -days 365 -extfile "$ext" -out "$BROKER_CERT" 2>&1 \
+    && cat "$BROKER_KEY" "$BROKER_CERT" >"$BROKER_KEYSTORE"
+  )"; then
+    rm -f "$ext" "$STATE_DIR/broker.csr" "$CA_CERT" "$CA_KEY" "$BROKER_CERT" "$BROKER_KEY" "$BROKER_KEYSTORE"
+    err "making the CA and the broker's certificate failed:"
+    echo "$out" >&2
+    exit 1
+  fi
+  rm -f "$ext" "$STATE_DIR/broker.csr"
+  chmod 644 "$CA_CERT" "$BROKER_CERT"
+  say "made a throw-away CA ($CA_CERT) and the broker's certificate for $HOST/localhost"
+}
+
 # Writes PASSWORDS_FILE and ADMIN_PROPS (0600). The users are created when
 # the storage is formatted; once it is, PASSWORDS_FILE is what the broker knows.
 write_passwords() {
@@ -304,7 +354,8 @@ write_passwords() {
   admin="$(user_password admin)"
   (
     umask 077
-    printf '%s\n' security.protocol=SASL_PLAINTEXT sasl.mechanism=SCRAM-SHA-512 \
+    printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-512 \
+      ssl.truststore.type=PEM "ssl.truststore.location=$CA_CERT" \
       "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"$admin\";" \
       >"$ADMIN_PROPS"
   )
@@ -364,6 +415,7 @@ cmd_start() {
   command -v "$JAVA" >/dev/null || die "java not found (Java 17+ required)"
   cmd_fetch
   write_passwords
+  write_tls
   write_config
   format_storage
 
@@ -388,7 +440,8 @@ cmd_start() {
   fi
   say "started $(kafka_version) (pid $pid) on $HOST:$PORT, controller $HOST:$CONTROLLER_PORT, state $STATE_DIR"
   if [[ "$SECURITY" == scram ]]; then
-    say "secured (SASL_PLAINTEXT, SCRAM-SHA-512, ACLs required); users $(cut -d: -f1 "$PASSWORDS_FILE" | paste -sd' '), passwords in $PASSWORDS_FILE"
+    say "secured (SASL_SSL, SCRAM-SHA-512, ACLs required); users $(cut -d: -f1 "$PASSWORDS_FILE" | paste -sd' '), passwords in $PASSWORDS_FILE"
+    say "CA certificate for clients (ssl.ca.location): $CA_CERT"
   fi
 }
 
@@ -476,7 +529,7 @@ cmd_clean() {
     say "removed $STATE_DIR"
   else
     rm -rf "$DATA_DIR" "$CONFIG" "$CLUSTER_ID_FILE" "$STARTED_FILE" "$OUT_FILE" "$LOG_FILE" "$LOG_FILE".* \
-      "$PASSWORDS_FILE" "$ADMIN_PROPS"
+      "$PASSWORDS_FILE" "$ADMIN_PROPS" "$CA_CERT" "$CA_KEY" "$BROKER_CERT" "$BROKER_KEY" "$BROKER_KEYSTORE"
     say "removed broker data and logs in $STATE_DIR (jars kept; 'clean --all' removes them too)"
   fi
 }
