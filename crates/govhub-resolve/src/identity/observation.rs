@@ -129,19 +129,16 @@ impl Observation {
 }
 
 /// An unverified resident ID as 17 ASCII digits and a check character (`X` upper
-/// case), full-width forms folded; `None` when it is not even shaped like an ID.
+/// case), tidied as the mapping tidies a value it sets aside
+/// ([`Normalizer::tidy`](govhub_schema::normalize::Normalizer::tidy)); `None` when it is
+/// not even shaped like an ID.
 pub(crate) fn unverified_digits(text: &str) -> Option<String> {
-    let folded: String = text
-        .trim()
-        .chars()
-        .map(govhub_schema::text::fold_char)
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    let bytes = folded.as_bytes();
+    let tidy = govhub_schema::normalize::Normalizer::ResidentId.tidy(text);
+    let bytes = tidy.as_bytes();
     let shaped = bytes.len() == 18
         && bytes[..17].iter().all(u8::is_ascii_digit)
         && (bytes[17].is_ascii_digit() || bytes[17] == b'X');
-    shaped.then_some(folded)
+    shaped.then_some(tidy)
 }
 
 #[cfg(test)]
