@@ -116,16 +116,17 @@ fn resident_id(a: &Features<'_>, b: &Features<'_>) -> Option<u8> {
     let (x, y) = both(a.id | a.unverified, b.id | b.unverified)?;
     Some(if x == y {
         0
-    } else if one_keystroke(&id_digits(x), &id_digits(y)) {
+    } else if one_keystroke(x, y) {
         1
     } else {
         2
     })
 }
 
-/// Whether two IDs differ in exactly one character, or by two adjacent characters
-/// swapped.
-fn one_keystroke(a: &[u8; 18], b: &[u8; 18]) -> bool {
+/// Whether two packed IDs differ in exactly one character, or by two adjacent
+/// characters swapped.
+pub(crate) fn one_keystroke(a: u64, b: u64) -> bool {
+    let (a, b) = (id_digits(a), id_digits(b));
     let differing: Vec<usize> = (0..18).filter(|&i| a[i] != b[i]).collect();
     match differing[..] {
         [_] => true,

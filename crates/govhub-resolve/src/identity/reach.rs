@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::features::{Owned, check_passing_neighbours};
+use super::compare::one_keystroke;
+use super::features::Owned;
 use super::observation::Observation;
 use super::store::{BLOCKS, block_keys};
 
@@ -63,7 +64,7 @@ pub fn reach(observations: &[Observation], truth: &[u64]) -> Reach {
             for (j, (id_b, unverified_b, keys_b)) in records.iter().enumerate().skip(i + 1) {
                 out.true_pairs += 1;
                 let near = |unverified: u64, id: u64| {
-                    unverified != 0 && id != 0 && check_passing_neighbours(unverified).contains(&id)
+                    unverified != 0 && id != 0 && one_keystroke(unverified, id)
                 };
                 let linked = if *id_a != 0 && id_a == id_b {
                     out.same_id += 1;

@@ -9,7 +9,7 @@
 use hashbrown::HashTable;
 use rustc_hash::FxHashMap;
 
-use super::compare::Comparison;
+use super::compare::{Comparison, one_keystroke};
 use super::features::{Features, Owned, check_passing_neighbours, hash};
 
 /// Blocking keys: records sharing one become candidates for comparison (phone; pinyin
@@ -265,10 +265,8 @@ impl Store {
     pub fn mistyped_from(&self, id: u64) -> Option<u32> {
         let slot = *self.mistyped.get(&id_hash(id))?;
         let rec = &self.recs[slot as usize];
-        (rec.person != DEAD
-            && rec.unverified() != 0
-            && check_passing_neighbours(rec.unverified()).contains(&id))
-        .then_some(slot)
+        (rec.person != DEAD && rec.unverified() != 0 && one_keystroke(rec.unverified(), id))
+            .then_some(slot)
     }
 
     fn text(&self, slot: u32, part: usize) -> &str {
