@@ -9,43 +9,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use govhub::admin::{self, AdminState, Token};
 use govhub::demo::{Demo, DemoOptions, expected};
 use govhub_resolve::identity::RecordRef;
 use govhub_stream::EmbeddedLog;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
+
+mod common;
+use common::admin::get;
 
 /// The admin token of this test's server.
 const TOKEN: &str = "test-token-2";
-
-/// Calls `app` in-process: status, `Cache-Control` and JSON body.
-async fn get(app: &axum::Router, uri: &str, token: Option<&str>) -> (StatusCode, String, Value) {
-    let mut request = Request::builder()
-        .uri(uri)
-        .header(header::HOST, "127.0.0.1:9464");
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let response = app
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let cache = response
-        .headers()
-        .get(header::CACHE_CONTROL)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, cache, serde_json::from_slice(&bytes).unwrap())
-}
 
 /// The person topic read as a compacted consumer sees it: each live id's latest golden
 /// record, and each retired id's `merged_into`.

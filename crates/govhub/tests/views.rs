@@ -11,8 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use govhub::admin::{self, AdminState, Token};
 use govhub::demo::{Demo, DemoOptions};
 use govhub::views::fields::MaskRule;
@@ -22,33 +21,12 @@ use govhub_connect::SecretRef;
 use govhub_stream::{EmbeddedLog, LogEntry};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
+
+mod common;
+use common::admin::get;
 
 /// The admin token of this test's server.
 const TOKEN: &str = "test-token-views";
-
-/// Calls `app` in-process: status and JSON body.
-async fn get(app: &axum::Router, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
-    let mut request = Request::builder()
-        .uri(uri)
-        .header(header::HOST, "127.0.0.1:9464");
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let response = app
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
 
 /// Synthetic keys of the two views.
 const URBAN_KEY: &str = "urban-app-test-key";
@@ -367,7 +345,7 @@ async fn views_publish_what_each_subscriber_may_read_in_the_same_batches() {
         get(&app, "/api/views", None).await.0,
         StatusCode::UNAUTHORIZED
     );
-    let (code, body) = get(&app, "/api/views", Some(TOKEN)).await;
+    let (code, _, body) = get(&app, "/api/views", Some(TOKEN)).await;
     assert_eq!(code, StatusCode::OK, "{body}");
     let lines = body["views"].as_array().unwrap();
     let today = chrono::Utc::now().date_naive().to_string();

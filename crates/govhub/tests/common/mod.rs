@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses some of these
 
+pub mod admin;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
