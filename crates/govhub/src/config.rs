@@ -357,6 +357,15 @@ mod tests {
         assert!(err.starts_with("broken: TOML parse error"), "{err}");
     }
 
+    /// Every problem `config` has against the embedded standard, as shown.
+    fn problem_texts(config: &HubConfig) -> Vec<String> {
+        config
+            .problems(&Standard::embedded().unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     #[test]
     fn settings_that_would_stall_a_connector_are_refused_with_their_paths() {
         let text = EXAMPLE
@@ -366,11 +375,7 @@ mod tests {
                 "seconds.\ntimeout_secs = 86400",
             );
         let config = HubConfig::parse(&text, "example").unwrap();
-        let problems: Vec<String> = config
-            .problems(&Standard::embedded().unwrap())
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let problems = problem_texts(&config);
         assert_eq!(
             problems,
             [
@@ -387,11 +392,7 @@ mod tests {
             "{EXAMPLE}\n[connectors.education.mapping]\n\"/student/nmae\" = {{ from = \"/xm\" }}\n\"/grade\" = {{ from = \"/nj\", as = \"integer\" }}\n"
         );
         let config = HubConfig::parse(&text, "example").unwrap();
-        let problems: Vec<String> = config
-            .problems(&Standard::embedded().unwrap())
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let problems = problem_texts(&config);
         assert_eq!(
             problems[0],
             r#"connectors.education.mapping["/student/nmae"]: the canonical record has no such field"#
@@ -445,11 +446,7 @@ mod tests {
              fields = {{ \"/patient/nmae\" = \"mask\", \"/patient/identifiers/resident_id\" = \"hash\" }}\n"
         );
         let config = HubConfig::parse(&text, "example").unwrap();
-        let problems: Vec<String> = config
-            .problems(&Standard::embedded().unwrap())
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let problems = problem_texts(&config);
         assert_eq!(
             problems,
             [
