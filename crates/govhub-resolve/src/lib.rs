@@ -7,8 +7,13 @@
 //!
 //! [`identity`] resolves the person each record is about into one unified person id
 //! across departments, with golden records.
+//!
+//! With Kafka, the [`changelog`] carries every commit of the state store to a compacted
+//! topic in the same transaction as the events, from which a store is rebuilt.
 
+pub mod changelog;
 pub mod identity;
 pub mod state;
 
+pub use changelog::ChangeRecord;
 pub use state::{Commit, StateError, StateStore};

@@ -1,6 +1,6 @@
 //! The hub's durable state, in one embedded store (`<data_dir>/state/`, fjall, an LSM
-//! tree): committed cursors, the exact-dedup fingerprints, the identity journal and the
-//! dead letters already replayed.
+//! tree): committed cursors, the exact-dedup fingerprints, the identity journal, the
+//! dead letters already replayed and the data-sharing views' log.
 //!
 //! Everything one sink write caused commits in one atomic, fsynced write batch, after
 //! the sink confirmed the write ([`StateStore::commit`]): a crash leaves either all of
@@ -59,6 +59,11 @@ pub struct Commit {
     /// The identity model re-estimated from the records resolved so far (JSON), when it
     /// was in this batch (`[identity] retrain_after`).
     pub model: Option<String>,
+    /// Lines of the data-sharing log this write changed: key, JSON (the whole line).
+    pub sharing: Vec<(String, String)>,
+    /// The number of this write in the Kafka state topic, when it went there too
+    /// ([`crate::changelog`]).
+    pub changelog_write: Option<u64>,
 }
 
 impl Commit {
@@ -70,6 +75,8 @@ impl Commit {
             && self.journal.is_empty()
             && self.replayed.is_empty()
             && self.model.is_none()
+            && self.sharing.is_empty()
+            && self.changelog_write.is_none()
     }
 
     /// Adds `other`'s changes after these (later cursors win).
@@ -82,19 +89,25 @@ impl Commit {
         if other.model.is_some() {
             self.model = other.model;
         }
+        self.sharing.extend(other.sharing);
+        if other.changelog_write.is_some() {
+            self.changelog_write = other.changelog_write;
+        }
     }
 }
 
 /// The hub's state store. One process at a time: the store locks its directory.
 pub struct StateStore {
-    db: Database,
-    cursors: Keyspace,
-    fingerprints: Keyspace,
-    journal: Keyspace,
-    replayed: Keyspace,
-    meta: Keyspace,
+    pub(crate) db: Database,
+    pub(crate) cursors: Keyspace,
+    pub(crate) fingerprints: Keyspace,
+    pub(crate) journal: Keyspace,
+    pub(crate) replayed: Keyspace,
+    pub(crate) meta: Keyspace,
+    pub(crate) sharing: Keyspace,
     path: PathBuf,
-    next_seq: u64,
+    /// The key of the next identity decision.
+    pub(crate) next_seq: u64,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -129,7 +142,7 @@ impl StateStore {
         };
         let (cursors, fingerprints) = (keyspace("cursors")?, keyspace("fingerprints")?);
         let (journal, replayed) = (keyspace("identity_journal")?, keyspace("dlq_replayed")?);
-        let meta = keyspace("meta")?;
+        let (meta, sharing) = (keyspace("meta")?, keyspace("sharing_log")?);
         let next_seq = match journal.last_key_value() {
             None => 0,
             Some(last) => seq_of(&last.key().map_err(|e| err(e.to_string()))?) + 1,
@@ -141,6 +154,7 @@ impl StateStore {
             journal,
             replayed,
             meta,
+            sharing,
             path,
             next_seq,
         })
@@ -151,7 +165,7 @@ impl StateStore {
         &self.path
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> StateError {
+    pub(crate) fn err(&self, e: impl std::fmt::Display) -> StateError {
         StateError {
             path: self.path.display().to_string(),
             message: e.to_string(),
@@ -228,6 +242,16 @@ impl StateStore {
         Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
+    /// Every line of the data-sharing log, as committed (JSON), in key order.
+    pub fn sharing_log(&self) -> Result<Vec<String>, StateError> {
+        let mut lines = Vec::new();
+        for row in self.sharing.iter() {
+            let (_, value) = row.into_inner().map_err(|e| self.err(e))?;
+            lines.push(String::from_utf8_lossy(&value).into_owned());
+        }
+        Ok(lines)
+    }
+
     /// Whether dead letter `id` was replayed already.
     pub fn replayed(&self, id: &str) -> Result<bool, StateError> {
         self.replayed.contains_key(id).map_err(|e| self.err(e))
@@ -268,6 +292,16 @@ impl StateStore {
         if let Some(model) = &commit.model {
             batch.insert(&self.meta, MODEL_KEY, model.as_str());
         }
+        for (key, line) in &commit.sharing {
+            batch.insert(&self.sharing, key.as_str(), line.as_str());
+        }
+        if let Some(write) = commit.changelog_write {
+            batch.insert(
+                &self.meta,
+                crate::changelog::LOCAL_WRITE_KEY,
+                write.to_be_bytes(),
+            );
+        }
         batch.commit().map_err(|e| self.err(e))?;
         self.next_seq = first + count;
         Ok(())
@@ -275,7 +309,7 @@ impl StateStore {
 }
 
 /// The key of the re-estimated identity model in the `meta` keyspace.
-const MODEL_KEY: &str = "identity_model";
+pub(crate) const MODEL_KEY: &str = "identity_model";
 
 /// `connector` and a NUL: connector names are config keys, never containing one.
 fn fingerprint_prefix(connector: &str) -> Vec<u8> {
@@ -337,6 +371,9 @@ mod tests {
         commit.fingerprints.push(("health".into(), vec![(7, 5)]));
         commit.journal = vec![entry("H1", "p1"), entry("H2", "p1")];
         commit.replayed.push("dl1".into());
+        commit
+            .sharing
+            .push(("a\0k\0d".into(), "{\"events\":1}".into()));
         store.commit(&commit).unwrap();
         let more = Commit {
             journal: vec![entry("H3", "p2")],
@@ -362,6 +399,7 @@ mod tests {
             vec![entry("H1", "p1"), entry("H2", "p1"), entry("H3", "p2")]
         );
         assert!(store.replayed("dl1").unwrap() && !store.replayed("dl2").unwrap());
+        assert_eq!(store.sharing_log().unwrap(), vec!["{\"events\":1}"]);
 
         store.rewrite_journal(vec![entry("H3", "p2")]).unwrap();
         let after = Commit {

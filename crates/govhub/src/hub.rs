@@ -125,6 +125,14 @@ impl Hub {
         let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
         refuse_old_state(&config.data_dir)?;
         let mut store = StateStore::open(&config.data_dir)?;
+        let lines = store.sharing_log()?;
+        views
+            .log()
+            .load(lines.iter().map(String::as_str))
+            .map_err(|e| StateError {
+                path: store.path().display().to_string(),
+                message: e.to_string(),
+            })?;
         let mut sink = HubSink::from_config(config)?;
         let mut connectors = Vec::new();
         let mut topic_names = vec![topics.dlq(), topics.identity(), topics.person()];
@@ -288,7 +296,7 @@ impl Hub {
         self.shared.persons.clone()
     }
 
-    /// What the data-sharing views have sent since start-up, for the admin API.
+    /// What the data-sharing views have sent, for the admin API.
     pub fn sharing_log(&self) -> Arc<crate::views::SharingLog> {
         self.shared.views.log()
     }

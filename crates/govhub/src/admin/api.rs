@@ -250,7 +250,7 @@ async fn person(
         .ok_or_else(|| AppError::NotFound(format!("no person {id:?}")))
 }
 
-/// `/api/views`: the sharing log since start-up.
+/// `/api/views`: the sharing log, every line committed in this data directory.
 #[derive(Debug, Serialize)]
 struct SharingReport {
     /// One line per subscriber, record kind and UTC day.

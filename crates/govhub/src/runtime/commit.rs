@@ -67,6 +67,13 @@ pub(super) async fn run(
             batch.append(&mut s.events);
             commit.append(std::mem::take(&mut s.commit));
         }
+        // The sharing log's lines change with the cursors that say these events went out.
+        let day = chrono::Utc::now().date_naive();
+        let sharing = shared
+            .views
+            .log()
+            .count(sealed.iter().flat_map(|s| &s.sent), day);
+        commit.sharing = sharing.rows();
         match write(&mut sink, batch, &shared, mode, &stop).await {
             Ok(true) => {}
             Ok(false) => break,
@@ -98,9 +105,8 @@ pub(super) async fn run(
             });
             break;
         }
-        let day = chrono::Utc::now().date_naive();
+        shared.views.log().apply(sharing);
         for s in &sealed {
-            shared.views.log().record(&s.sent, day);
             let total = counts.entry(s.connector.to_string()).or_default();
             total.add(&s.counts);
             shared.progress(&s.connector, total, false);

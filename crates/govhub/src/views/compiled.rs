@@ -106,7 +106,7 @@ impl Views {
             .collect()
     }
 
-    /// What was sent through the views since start-up.
+    /// What was sent through the views, as committed.
     pub fn log(&self) -> Arc<SharingLog> {
         self.log.clone()
     }

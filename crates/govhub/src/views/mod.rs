@@ -8,7 +8,7 @@
 //! - [`check`]: validation of the views against the standard, with config paths.
 //! - [`transform`]: the pure functions: mask, hash, and a record through a view.
 //! - [`compiled`]: the views ready to run: keys resolved, mask rules chosen, events rendered.
-//! - [`log`]: the sharing log, counts of what went to whom (in memory).
+//! - [`log`]: the sharing log, counts of what went to whom, committed with the cursors.
 
 pub mod check;
 pub mod compiled;
