@@ -5,7 +5,9 @@
 # the outside, on the topics alone, that every record arrived (on its topic or the
 # dead-letter topic), that every published record was resolved to a person, that no
 # person id is left without a golden record, and that the records are grouped into the
-# same persons as in a clean run. Repeated deliveries are counted, not failed.
+# same persons as in a clean run. The hubs run exactly-once (Kafka transactions): an
+# event that a read_committed consumer reads twice — counted by `govhub verify` and by
+# kcat — fails the run (EXACTLY_ONCE=0 runs at-least-once and only counts them).
 #
 # Usage: deploy/chaos.sh [KILLS [BROKER_RESTARTS [RESIDENTS [SEED]]]]
 #
@@ -24,6 +26,9 @@
 #   GOVHUB_KAFKA_PORT  the broker's port on 127.0.0.1 (default 9092). Broker restarts
 #                    need the broker deploy/kafka/local.sh runs; if none answers, this
 #                    script starts one and stops it at the end
+#   EXACTLY_ONCE     1 (default): the hubs run exactly-once (Kafka transactions), and
+#                    any event a read_committed consumer reads twice fails the run;
+#                    0: at-least-once (`exactly_once = false`), duplicates are counted
 #   KEEP=1           keep the work directory (configs, logs, expected outcome); it is
 #                    also kept when the verdict is FAIL
 #
@@ -51,6 +56,8 @@ BROKER_RESTARTS="${2:-${BROKER_RESTARTS:-1}}"
 RESIDENTS="${3:-${RESIDENTS:-5000}}"
 SEED="${4:-${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}}"
 PAGE_SIZE="${PAGE_SIZE:-10}"
+EXACTLY_ONCE="${EXACTLY_ONCE:-1}"
+[[ "$EXACTLY_ONCE" == 0 || "$EXACTLY_ONCE" == 1 ]] || { echo "chaos: EXACTLY_ONCE must be 0 or 1" >&2; exit 2; }
 BROKER="127.0.0.1:${GOVHUB_KAFKA_PORT:-9092}"
 
 say() { echo "chaos: $*"; }
@@ -162,6 +169,7 @@ write_config() { # prefix data_dir file
       -e "s|^topic_prefix = .*|topic_prefix = \"$1\"|" \
       -e "s|^poll_interval_secs = .*|poll_interval_secs = 1|" \
       -e "s|^bootstrap_servers = .*|bootstrap_servers = \"$BROKER\"|" \
+      -e "s|^exactly_once = .*|exactly_once = $([[ $EXACTLY_ONCE == 1 ]] && echo true || echo false)|" \
       -e "s|^page_size = .*|page_size = $PAGE_SIZE|" \
       -e "s|127\.0\.0\.1:8801/|127.0.0.1:$BASE/|" \
       -e "s|127\.0\.0\.1:8802/|127.0.0.1:$((BASE + 1))/|" \
@@ -267,11 +275,30 @@ CHAOS_RC=0
 sed 's/^/  /' "$WORK/verify.out"
 echo
 
+# The same count by an independent client, kcat, reading as a downstream consumer
+# (read_committed): deliveries of an event id beyond its first, over every topic of the
+# chaos run but govhub's own state topic.
+kcat_duplicates() { # prefix
+  local topic extra total=0
+  for topic in $(kcat -b "$BROKER" -L -q 2>/dev/null | sed -n 's/^ *topic "\([^"]*\)".*/\1/p' | grep -F "$1" | grep -v 'state\.v1$'); do
+    extra="$(kcat -b "$BROKER" -C -t "$topic" -e -q -X isolation.level=read_committed -f '%h\n' \
+      | grep -o 'ce_id=[^,]*' | sort | uniq -c | awk '$1 > 1 { n += $1 - 1 } END { print n + 0 }')"
+    total=$((total + extra))
+  done
+  echo "$total"
+}
+
 DUPLICATES="$(sed -n 's/^duplicates: //p' "$WORK/verify.out")"
+KCAT_DUPLICATES="$(kcat_duplicates "$PREFIX")"
 say "kills: $KILLED ($BUSY before the hub had caught up; hub exits on its own: $EXITED), broker restarts: $RESTARTS, seed $SEED, $(( $(date +%s) - T0 )) s"
-say "duplicates found: ${DUPLICATES:-unknown}"
+say "mode: $([[ $EXACTLY_ONCE == 1 ]] && echo exactly-once || echo at-least-once)"
+say "duplicates found: ${DUPLICATES:-unknown} (govhub verify), $KCAT_DUPLICATES (kcat, read_committed)"
 if (( CHAOS_RC == 0 && CLEAN_RC == 0 )) && [[ "$CATCH_UP" == ok && "$CLEAN_RUN" == ok ]]; then
   VERDICT=PASS
+fi
+if [[ "$EXACTLY_ONCE" == 1 && ( "${DUPLICATES:-x}" != 0 || "$KCAT_DUPLICATES" != 0 ) ]]; then
+  say "exactly-once broken: an event was read twice"
+  VERDICT=FAIL
 fi
 say "verdict: $VERDICT (chaos run: $(sed -n 's/^verdict: //p' "$WORK/verify.out"); clean run: $(sed -n 's/^verdict: //p' "$WORK/verify-clean.out"))"
 [[ "$VERDICT" == PASS ]]

@@ -50,8 +50,10 @@ pub fn read_topic(servers: &str, topic: &str) -> Vec<LogEntry> {
     .unwrap_or_else(|e| panic!("reading {topic}: {e}"))
 }
 
-/// The same messages read by kcat, an independent client (Debian package `kcat`):
-/// `(key, ce_id header, value)` per message, in partition and offset order.
+/// The same messages read by kcat, an independent client (Debian package `kcat`), as a
+/// downstream consumer reads them (`isolation.level=read_committed`: nothing of an
+/// aborted transaction): `(key, ce_id header, value)` per message, in partition and
+/// offset order.
 pub fn read_topic_with_kcat(
     servers: &str,
     topic: &str,
@@ -59,6 +61,7 @@ pub fn read_topic_with_kcat(
     // %k key, %h headers (k=v,k=v), %s value; one record per line, separated by tabs.
     let output = Command::new("kcat")
         .args(["-b", servers, "-C", "-t", topic, "-e", "-q", "-u"])
+        .args(["-X", "isolation.level=read_committed"])
         .args(["-f", "%p\t%o\t%k\t%h\t%s\n"])
         .output()
         .unwrap_or_else(|e| {
@@ -85,7 +88,12 @@ pub fn read_topic_with_kcat(
                 fields[1].parse().expect("offset"),
                 fields[2].to_owned(),
                 ce_id,
-                serde_json::from_str(fields[4]).expect("value is JSON"),
+                // A tombstone (a person merged away) has no value.
+                if fields[4].is_empty() {
+                    serde_json::Value::Null
+                } else {
+                    serde_json::from_str(fields[4]).expect("value is JSON")
+                },
             )
         })
         .collect();
@@ -93,4 +101,23 @@ pub fn read_topic_with_kcat(
     rows.into_iter()
         .map(|(_, _, k, id, v)| (k, id, v))
         .collect()
+}
+
+/// Every topic on the broker whose name starts with `prefix`.
+pub fn topics_with_prefix(servers: &str, prefix: &str) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .unwrap_or_else(|e| panic!("cannot create a Kafka client for {servers}: {e}"));
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("listing the topics of {servers}: {e}"));
+    let mut topics: Vec<String> = metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_owned())
+        .filter(|name| name.starts_with(prefix))
+        .collect();
+    topics.sort();
+    topics
 }

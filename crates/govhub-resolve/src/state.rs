@@ -242,6 +242,20 @@ impl StateStore {
         Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
+    /// Whether the store holds nothing at all.
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.cursors,
+            &self.fingerprints,
+            &self.journal,
+            &self.replayed,
+            &self.meta,
+            &self.sharing,
+        ]
+        .iter()
+        .all(|keyspace| keyspace.first_key_value().is_none())
+    }
+
     /// Every line of the data-sharing log, as committed (JSON), in key order.
     pub fn sharing_log(&self) -> Result<Vec<String>, StateError> {
         let mut lines = Vec::new();

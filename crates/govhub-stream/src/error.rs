@@ -47,6 +47,51 @@ pub enum StreamError {
         /// The last error.
         source: KafkaError,
     },
+    /// A step of a Kafka transaction failed (`step`: init, begin, commit, abort) for a
+    /// reason that does not end the producer: the transaction was aborted or is
+    /// finished by the next write, which may then succeed.
+    #[error(
+        "kafka sink: transaction {step} failed for transactional id {transactional_id}: {source}"
+    )]
+    Transaction {
+        /// The producer's transactional id.
+        transactional_id: String,
+        /// Which transactional call failed.
+        step: &'static str,
+        /// What librdkafka reported.
+        source: KafkaError,
+    },
+    /// Another producer with the same transactional id initialised its transactions, so
+    /// the broker fences this one off, or librdkafka raised another fatal error. The
+    /// producer can no longer write; the instance must stop and leave the work to the
+    /// one that took over.
+    #[error(
+        "kafka sink: transactional id {transactional_id} was fenced: another govhub instance \
+         with that transactional id took over (or the producer failed for good), and this one \
+         must stop: {message}"
+    )]
+    Fenced {
+        /// The producer's transactional id.
+        transactional_id: String,
+        /// librdkafka's error code and message.
+        message: String,
+    },
+    /// A transactional sink was asked to write before `init_transactions` succeeded.
+    #[error("kafka sink: transactional id {transactional_id}: write before init_transactions")]
+    Uninitialized {
+        /// The producer's transactional id.
+        transactional_id: String,
+    },
+    /// One of govhub's own topics (state, coordination) is missing where it may not be
+    /// created, or has more than one partition, which would lose the order of its
+    /// records.
+    #[error("kafka sink: govhub's own topic {topic}: {message}")]
+    StateTopic {
+        /// The topic.
+        topic: String,
+        /// What is wrong with it and what to do.
+        message: String,
+    },
     /// The embedded log could not read or write its files.
     #[error("embedded log at {path}: {source}")]
     Log {
@@ -86,15 +131,40 @@ pub(crate) fn refuses_record(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+/// Codes with which the broker ends a transactional producer for good: a newer producer
+/// with the same transactional id fenced it off, or it may no longer use that id.
+pub(crate) fn ends_producer(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::Fenced
+            | RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::FencedInstanceId
+            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+    )
+}
+
 impl Classified for StreamError {
     fn class(&self) -> ErrorClass {
         match self {
-            StreamError::KafkaConfig(_) | StreamError::Rejected { .. } => ErrorClass::User,
-            StreamError::Delivery { source, .. } if is_permanent(source) => ErrorClass::User,
+            // Two instances sharing a transactional id is a deployment matter, and so is a
+            // state topic of the wrong shape: no retry of govhub's fixes either.
+            StreamError::KafkaConfig(_)
+            | StreamError::Rejected { .. }
+            | StreamError::Fenced { .. }
+            | StreamError::StateTopic { .. } => ErrorClass::User,
+            StreamError::Delivery { source, .. } | StreamError::Transaction { source, .. }
+                if is_permanent(source) =>
+            {
+                ErrorClass::User
+            }
             StreamError::Delivery { .. }
+            | StreamError::Transaction { .. }
             | StreamError::CreateTopic { .. }
             | StreamError::Unreachable { .. } => ErrorClass::External,
-            StreamError::Canceled { .. } | StreamError::Log { .. } => ErrorClass::Internal,
+            StreamError::Canceled { .. }
+            | StreamError::Uninitialized { .. }
+            | StreamError::Log { .. } => ErrorClass::Internal,
         }
     }
 
@@ -102,8 +172,13 @@ impl Classified for StreamError {
         match self {
             StreamError::KafkaConfig(_)
             | StreamError::Rejected { .. }
+            | StreamError::Fenced { .. }
+            | StreamError::Uninitialized { .. }
+            | StreamError::StateTopic { .. }
             | StreamError::Log { .. } => false,
-            StreamError::Delivery { source, .. } => !is_permanent(source),
+            StreamError::Delivery { source, .. } | StreamError::Transaction { source, .. } => {
+                !is_permanent(source)
+            }
             StreamError::Canceled { .. }
             | StreamError::CreateTopic { .. }
             | StreamError::Unreachable { .. } => true,

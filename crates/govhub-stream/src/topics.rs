@@ -68,6 +68,18 @@ impl Topics {
         format!("{}identity.v1", self.prefix)
     }
 
+    /// The hub's state (cursors, fingerprints, identity decisions) with exactly-once:
+    /// `govhub.state.v1` (compacted, one partition; govhub's own, not for subscribers).
+    pub fn state(&self) -> String {
+        format!("{}state.v1", self.prefix)
+    }
+
+    /// Where the instances of one hub elect the active one (no records; one
+    /// partition): `govhub.cluster.v1`.
+    pub fn cluster(&self) -> String {
+        format!("{}cluster.v1", self.prefix)
+    }
+
     /// A subscriber's view of a record kind and version, e.g.
     /// `govhub.view.urban_app.health.encounter.v1`.
     pub fn view(&self, subscriber: &str, kind_and_version: &str) -> String {

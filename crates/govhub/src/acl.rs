@@ -4,8 +4,11 @@
 //!
 //! - govhub's principal may create, write, describe and read every topic under the
 //!   topic prefix (a prefixed pattern), write idempotently (the producer's
-//!   `enable.idempotence`; govhub uses no transactions, so no transactional ids), and
-//!   read with its reader group (`govhub-reader`, used by `dlq` and `tail`).
+//!   `enable.idempotence`), use its transactional id (`<prefix>hub`, with
+//!   `exactly_once`) and the group its instances elect the active one in (the same
+//!   name), and read with its reader group (`govhub-reader`, used by `dlq`, `tail` and
+//!   the state topic's restore). The state topic is under the prefix:
+//!   nobody else may read it.
 //! - Each view subscriber, as `User:<subscriber>`, may read and describe its own view
 //!   topics (`<prefix>view.<subscriber>.`) and use consumer groups whose names start
 //!   with its name; where another subscriber's name starts with its name too, that
@@ -74,7 +77,7 @@ pub fn commands(
     );
     let _ = writeln!(
         out,
-        "# govhub ({principal}): its topics, idempotent producing, its reader group."
+        "# govhub ({principal}): its topics, idempotent and transactional producing, its reader group."
     );
     let _ = writeln!(
         out,
@@ -85,6 +88,19 @@ pub fn commands(
         out,
         "{tool} --allow-principal {principal} --operation IdempotentWrite --cluster"
     );
+    if kafka.exactly_once {
+        let _ = writeln!(
+            out,
+            "{tool} --allow-principal {principal} --operation Write --operation Describe \
+             --transactional-id {}",
+            crate::state_topic::transactional_id(&topics)
+        );
+        let _ = writeln!(
+            out,
+            "{tool} --allow-principal {principal} --operation Read --group {}",
+            crate::cluster::group(&topics)
+        );
+    }
     let _ = writeln!(
         out,
         "{tool} --allow-principal {principal} --operation Read --group {READER_GROUP}"
@@ -150,6 +166,8 @@ mod tests {
         let expected = [
             "--allow-principal User:govhub --operation Create --operation Write --operation Describe --operation Read --topic city. --resource-pattern-type prefixed",
             "--allow-principal User:govhub --operation IdempotentWrite --cluster",
+            "--allow-principal User:govhub --operation Write --operation Describe --transactional-id city.hub",
+            "--allow-principal User:govhub --operation Read --group city.hub",
             "--allow-principal User:govhub --operation Read --group govhub-reader",
             "--allow-principal User:urban --operation Read --operation Describe --topic city.view.urban. --resource-pattern-type prefixed",
             "--allow-principal User:urban --operation Read --group urban --resource-pattern-type prefixed",

@@ -50,6 +50,9 @@ pub enum DlqError {
     /// The identity state could not be opened or written.
     #[error(transparent)]
     Identity(#[from] ResolveError),
+    /// The state store and the Kafka state topic could not be brought to agree.
+    #[error(transparent)]
+    StateTopic(#[from] crate::state_topic::StateTopicError),
 }
 
 /// Every dead letter in the configured sink's dead-letter topic, oldest first. Entries
@@ -119,14 +122,21 @@ pub async fn replay(
 ) -> Result<ReplayReport, DlqError> {
     let _lock = DataDirLock::acquire(&config.data_dir)?;
     let mut store = StateStore::open(&config.data_dir)?;
+    let topics = config
+        .topics()
+        .map_err(|p| DlqError::Config(p.to_string()))?;
+    let mut sink = HubSink::from_config(config)?;
+    // With exactly-once, the store agrees with the state topic before identity state is
+    // read from it, and the replay's state goes in the replay's transaction.
+    if sink.is_transactional() {
+        sink.prepare(&[], &[]).await?;
+        sink.open_state(&topics, &mut store).await?;
+    }
     let mut core = Core::open(
         &mut store,
         config.connectors.keys().map(String::as_str),
         &config.identity,
     )?;
-    let topics = config
-        .topics()
-        .map_err(|p| DlqError::Config(p.to_string()))?;
     let views = crate::views::Views::build(&config.views, standard, &topics, &|var| {
         std::env::var(var).ok()
     })
@@ -197,12 +207,12 @@ pub async fn replay(
         }
     }
     if !events.is_empty() {
-        let mut sink = HubSink::from_config(config)?;
         let mut topic_names: Vec<String> = events.iter().map(|e| e.topic.clone()).collect();
         topic_names.sort();
         topic_names.dedup();
         sink.prepare(&topic_names, &[publisher.topics().person()])
             .await?;
+        sink.attach_state(&store, &mut commit, &mut events)?;
         sink.write(events).await?;
         store.commit(&commit)?;
     }

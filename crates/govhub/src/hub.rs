@@ -18,6 +18,7 @@ use crate::pipeline::{Counts, PipelineError};
 use crate::runtime::resolve::Core;
 use crate::runtime::{self, Connector, Finished, Mode, Shared, Timings};
 use crate::sink::HubSink;
+use crate::state_topic::Agreement;
 use crate::status::{SinkProbe, Status};
 use crate::views::Views;
 
@@ -39,6 +40,9 @@ pub enum BuildError {
     /// The state store under the data directory could not be opened.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The state store and the Kafka state topic could not be brought to agree.
+    #[error(transparent)]
+    StateTopic(Box<crate::state_topic::StateTopicError>),
     /// The identity state or model could not be loaded.
     #[error(transparent)]
     Identity(#[from] ResolveError),
@@ -52,6 +56,12 @@ pub enum BuildError {
          Move those three away to start afresh: every record is read again, and published again under the same event ids"
     )]
     OldState(String),
+}
+
+impl From<crate::state_topic::StateTopicError> for BuildError {
+    fn from(e: crate::state_topic::StateTopicError) -> Self {
+        BuildError::StateTopic(Box::new(e))
+    }
 }
 
 /// The parts a run takes and gives back.
@@ -125,6 +135,31 @@ impl Hub {
         let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
         refuse_old_state(&config.data_dir)?;
         let mut store = StateStore::open(&config.data_dir)?;
+        let mut sink = HubSink::from_config(config)?;
+        let mut topic_names = vec![topics.dlq(), topics.identity(), topics.person()];
+        for connector in config.connectors.values() {
+            if let Some(schema) = standard.latest(&connector.kind) {
+                topic_names.push(topics.kind(&schema.topic_suffix()));
+            }
+        }
+        topic_names.extend(views.topics());
+        // Two connectors of one kind share a topic: ask for it once.
+        topic_names.sort();
+        topic_names.dedup();
+        sink.prepare(&topic_names, &[topics.person()]).await?;
+        // Before any cursor is read: with exactly-once, the store may be rebuilt.
+        match sink.open_state(&topics, &mut store).await? {
+            None => {}
+            Some(Agreement::Current(write)) => {
+                tracing::info!(state_topic = %topics.state(), write, "exactly-once: the state store is current with the state topic");
+            }
+            Some(Agreement::Restored { write, records }) => {
+                tracing::warn!(state_topic = %topics.state(), write, records, "exactly-once: the state store was behind the state topic and was rebuilt from it");
+            }
+            Some(Agreement::Seeded { records }) => {
+                tracing::info!(state_topic = %topics.state(), records, "exactly-once: the empty state topic was filled from this data directory");
+            }
+        }
         let lines = store.sharing_log()?;
         views
             .log()
@@ -133,13 +168,8 @@ impl Hub {
                 path: store.path().display().to_string(),
                 message: e.to_string(),
             })?;
-        let mut sink = HubSink::from_config(config)?;
         let mut connectors = Vec::new();
-        let mut topic_names = vec![topics.dlq(), topics.identity(), topics.person()];
         for (name, connector) in &config.connectors {
-            if let Some(schema) = standard.latest(&connector.kind) {
-                topic_names.push(topics.kind(&schema.topic_suffix()));
-            }
             let cursor = store.cursor(name)?;
             let source = HttpSource::with_env(name, connector.clone(), cursor, env)?;
             connectors.push(Connector::new(
@@ -150,11 +180,6 @@ impl Hub {
                 &connector.kind,
             ));
         }
-        topic_names.extend(views.topics());
-        // Two connectors of one kind share a topic: ask for it once.
-        topic_names.sort();
-        topic_names.dedup();
-        sink.prepare(&topic_names, &[topics.person()]).await?;
         let core = Core::open(
             &mut store,
             config.connectors.keys().map(String::as_str),

@@ -8,6 +8,7 @@ pub mod acl;
 pub mod admin;
 pub mod asyncapi;
 pub mod chaos;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod dlq;
@@ -19,6 +20,7 @@ pub mod pipeline;
 pub mod runtime;
 pub mod sample;
 pub mod sink;
+pub mod state_topic;
 pub mod status;
 #[cfg(test)]
 mod testing;

@@ -15,6 +15,11 @@ pub struct KafkaSinkConfig {
     #[serde(default = "yes")]
     pub create_topics: bool,
     /// How long to keep retrying a record before its delivery fails, in milliseconds.
+    /// With a `transactional_id` the effective timeout is at most the transaction
+    /// timeout, [`TRANSACTION_TIMEOUT_MS`]: librdkafka refuses a producer whose
+    /// `message.timeout.ms` exceeds `transaction.timeout.ms`, and a record still
+    /// undelivered when the coordinator aborts the transaction could not be committed
+    /// anyway.
     #[serde(default = "default_delivery_timeout_ms")]
     pub delivery_timeout_ms: u32,
     /// Extra librdkafka producer properties (e.g. `security.protocol`,
@@ -23,6 +28,18 @@ pub struct KafkaSinkConfig {
     /// `${VAR}` as a whole (e.g. `sasl.password`) is read from the environment.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// Exactly-once (default): each write is one Kafka transaction holding its events
+    /// and the hub's state changes (the `state.v1` topic), so `read_committed`
+    /// consumers see every event once, across crashes. `false`: at-least-once, a record
+    /// written just before a crash may arrive twice under the same `ce_id`.
+    #[serde(default = "yes")]
+    pub exactly_once: bool,
+    /// Makes the producer transactional under this id (`transactional.id`): each
+    /// `write_each` is then one transaction, stored whole or not at all, and a newer
+    /// producer with the same id fences this one off. The hub derives it from its topic
+    /// prefix when `exactly_once` is on, so it is no setting of the configuration file.
+    #[serde(skip)]
+    pub transactional_id: Option<String>,
 }
 
 fn yes() -> bool {
@@ -31,6 +48,14 @@ fn yes() -> bool {
 fn default_delivery_timeout_ms() -> u32 {
     120_000
 }
+
+/// `transaction.timeout.ms` of a transactional producer: how long the coordinator lets a
+/// transaction stay open before it aborts it (the broker's `transaction.max.timeout.ms`,
+/// 15 minutes by default, must allow it).
+pub const TRANSACTION_TIMEOUT_MS: u32 = 60_000;
+
+/// Producer properties govhub sets from `transactional_id`.
+const TRANSACTIONAL: &[&str] = &["transactional.id", "transaction.timeout.ms"];
 
 /// Properties the delivery guarantee depends on; user properties cannot change them.
 const GUARANTEES: &[(&str, &str)] = &[
@@ -47,6 +72,18 @@ impl KafkaSinkConfig {
             create_topics: true,
             delivery_timeout_ms: default_delivery_timeout_ms(),
             properties: BTreeMap::new(),
+            exactly_once: true,
+            transactional_id: None,
+        }
+    }
+
+    /// How long librdkafka keeps retrying a record: `delivery_timeout_ms`, capped at
+    /// [`TRANSACTION_TIMEOUT_MS`] when the producer is transactional.
+    pub fn effective_delivery_timeout_ms(&self) -> u32 {
+        if self.transactional_id.is_some() {
+            self.delivery_timeout_ms.min(TRANSACTION_TIMEOUT_MS)
+        } else {
+            self.delivery_timeout_ms
         }
     }
 
@@ -61,6 +98,14 @@ impl KafkaSinkConfig {
                 problems.push((
                     format!("properties.{key}"),
                     "is fixed by govhub's delivery guarantee; remove it".into(),
+                ));
+            }
+        }
+        for key in TRANSACTIONAL {
+            if self.properties.contains_key(*key) {
+                problems.push((
+                    format!("properties.{key}"),
+                    "is set by govhub (transactions follow the hub's cluster id); remove it".into(),
                 ));
             }
         }
@@ -107,12 +152,14 @@ impl KafkaSinkConfig {
         config
     }
 
-    /// The librdkafka producer configuration.
+    /// The librdkafka producer configuration; with a `transactional_id`, a transactional
+    /// producer whose `message.timeout.ms` (the user's or `delivery_timeout_ms`) is at
+    /// most the transaction timeout.
     pub(crate) fn client_config(&self) -> ClientConfig {
         // Built on the connection settings themselves: their `config_map()` view
         // replaces secrets such as `sasl.password` with a placeholder.
         let mut config = self.connection_config();
-        let timeout = self.delivery_timeout_ms.to_string();
+        let timeout = self.effective_delivery_timeout_ms().to_string();
         let defaults = [
             ("linger.ms", "5"),
             ("compression.type", "lz4"),
@@ -125,6 +172,18 @@ impl KafkaSinkConfig {
         }
         for (key, value) in GUARANTEES {
             config.set(*key, *value);
+        }
+        if let Some(id) = &self.transactional_id {
+            config.set("transactional.id", id);
+            config.set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS.to_string());
+            // A `message.timeout.ms` of the user's above the transaction timeout would make
+            // librdkafka refuse to create the producer; 0 (no limit) would outlive the
+            // transaction. An unreadable value is left for librdkafka to report.
+            if let Some(Ok(ms)) = config.get("message.timeout.ms").map(str::parse::<u32>)
+                && (ms == 0 || ms > TRANSACTION_TIMEOUT_MS)
+            {
+                config.set("message.timeout.ms", TRANSACTION_TIMEOUT_MS.to_string());
+            }
         }
         config
     }
@@ -157,5 +216,95 @@ mod tests {
             config.connection_config().log_level,
             RDKafkaLogLevel::Debug
         ));
+    }
+
+    #[test]
+    fn a_transactional_producer_gets_its_id_and_a_message_timeout_within_the_transaction() {
+        let mut config = KafkaSinkConfig::new("broker:9092");
+        let plain = config.client_config();
+        assert_eq!(plain.get("transactional.id"), None);
+        assert_eq!(plain.get("transaction.timeout.ms"), None);
+        assert_eq!(config.effective_delivery_timeout_ms(), 120_000);
+
+        config.transactional_id = Some("govhub-cluster-1".to_owned());
+        let client = config.client_config();
+        assert_eq!(client.get("transactional.id"), Some("govhub-cluster-1"));
+        assert_eq!(client.get("transaction.timeout.ms"), Some("60000"));
+        // The default 120 s delivery timeout is capped at the transaction's 60 s.
+        assert_eq!(client.get("message.timeout.ms"), Some("60000"));
+        assert_eq!(client.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.effective_delivery_timeout_ms(), 60_000);
+
+        config.delivery_timeout_ms = 30_000;
+        assert_eq!(
+            config.client_config().get("message.timeout.ms"),
+            Some("30000")
+        );
+        assert_eq!(config.effective_delivery_timeout_ms(), 30_000);
+
+        // A user's longer (or unlimited) message timeout is capped too, a shorter one kept.
+        for (set, expected) in [("90000", "60000"), ("0", "60000"), ("20000", "20000")] {
+            config
+                .properties
+                .insert("message.timeout.ms".to_owned(), set.to_owned());
+            assert_eq!(
+                config.client_config().get("message.timeout.ms"),
+                Some(expected),
+                "{set}"
+            );
+        }
+
+        // librdkafka refuses a transactional producer whose message timeout exceeds the
+        // transaction's; the capped configuration it accepts.
+        config
+            .properties
+            .insert("message.timeout.ms".to_owned(), "90000".to_owned());
+        let mut uncapped = config.client_config();
+        uncapped.set("message.timeout.ms", "90000");
+        let refused = uncapped
+            .create::<rdkafka::producer::BaseProducer>()
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("transaction.timeout.ms"),
+            "{refused}"
+        );
+        let sink = crate::KafkaSink::new(config).unwrap();
+        assert!(sink.is_transactional());
+    }
+
+    #[test]
+    fn the_transactional_properties_are_govhubs_alone() {
+        let mut config = KafkaSinkConfig::new("broker:9092");
+        config.properties.extend([
+            ("transactional.id".to_owned(), "mine".to_owned()),
+            ("transaction.timeout.ms".to_owned(), "900000".to_owned()),
+        ]);
+        let problems = config.problems();
+        let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "properties.transactional.id",
+                "properties.transaction.timeout.ms"
+            ]
+        );
+        assert!(problems.iter().all(|(_, m)| m.contains("set by govhub")));
+        let error = crate::KafkaSink::new(config).unwrap_err();
+        assert!(
+            error.to_string().contains("properties.transactional.id"),
+            "{error}"
+        );
+
+        // Not a setting of the configuration file, in either direction.
+        let read = serde_json::from_value::<KafkaSinkConfig>(serde_json::json!({
+            "bootstrap_servers": "broker:9092",
+            "transactional_id": "mine",
+        }));
+        assert!(read.is_err());
+        let mut config = KafkaSinkConfig::new("broker:9092");
+        config.transactional_id = Some("govhub-cluster-1".to_owned());
+        let written = serde_json::to_value(&config).unwrap();
+        assert!(written.get("transactional_id").is_none(), "{written}");
     }
 }

@@ -176,6 +176,10 @@ impl ClientContext for KafkaContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         let code = error.rdkafka_error_code();
+        // A reader asked to be told where a partition ends: news, not an error.
+        if code == Some(RDKafkaErrorCode::PartitionEOF) {
+            return;
+        }
         if code == Some(RDKafkaErrorCode::AllBrokersDown) {
             let cause = lock(&self.shared.last_cause)
                 .clone()

@@ -1,9 +1,13 @@
+//! Reading a topic back for operator commands: as it is at the time of the call, and
+//! only what read_committed consumers see.
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::KafkaSinkConfig;
@@ -13,6 +17,11 @@ use crate::{LogEntry, StreamError};
 /// Reads a whole topic as it is now: every partition from `from` (next offset per
 /// partition, default the beginning) up to its high watermark at the time of the call.
 ///
+/// The reader is read_committed: it sees only records of committed transactions (and
+/// every record of a producer that is not transactional), and stops at a transaction
+/// still open. Offsets of aborted records and of transaction markers are skipped, so
+/// entries' offsets may have gaps.
+///
 /// For operator commands (`dlq`, `tail`), not for the hot path: it blocks, so callers
 /// run it on a blocking thread.
 pub fn read_topic(
@@ -21,6 +30,82 @@ pub fn read_topic(
     from: &BTreeMap<i32, i64>,
     timeout: Duration,
 ) -> Result<Vec<LogEntry>, StreamError> {
+    let deadline = Instant::now() + timeout;
+    let read = read_range(config, topic, deadline, |partition, low, _| {
+        from.get(&partition).copied().unwrap_or(low)
+    })?;
+    Ok(read.entries)
+}
+
+/// Reads the last `last` records of every partition of `topic`, read_committed, as
+/// [`read_topic`] does.
+///
+/// `last` counts records, not offsets: the end of a transactionally written partition
+/// is a commit marker, which takes an offset but is never read. The read starts at
+/// `max(low, high - last)` and, where that yields fewer than `last` records (markers,
+/// aborted records), starts again further back, up to the beginning.
+pub fn read_topic_tail(
+    config: &KafkaSinkConfig,
+    topic: &str,
+    last: i64,
+    timeout: Duration,
+) -> Result<Vec<LogEntry>, StreamError> {
+    let deadline = Instant::now() + timeout;
+    let last = last.max(0);
+    let mut window = last;
+    loop {
+        let read = read_range(config, topic, deadline, |_, _, high| {
+            high.saturating_sub(window)
+        })?;
+        let mut counts: BTreeMap<i32, i64> = BTreeMap::new();
+        for entry in &read.entries {
+            *counts.entry(entry.partition).or_default() += 1;
+        }
+        let short = read
+            .starts
+            .iter()
+            .any(|(p, (low, start))| start > low && counts.get(p).copied().unwrap_or(0) < last);
+        if !short || last == 0 {
+            return Ok(keep_last(read.entries, last));
+        }
+        window = window.saturating_mul(2);
+    }
+}
+
+/// The last `last` of each partition's `entries`, sorted by partition and offset.
+fn keep_last(entries: Vec<LogEntry>, last: i64) -> Vec<LogEntry> {
+    let last = usize::try_from(last).unwrap_or(usize::MAX);
+    let mut by_partition: BTreeMap<i32, Vec<LogEntry>> = BTreeMap::new();
+    for entry in entries {
+        by_partition.entry(entry.partition).or_default().push(entry);
+    }
+    by_partition
+        .into_values()
+        .flat_map(|mut entries| {
+            let skip = entries.len().saturating_sub(last);
+            entries.drain(..skip);
+            entries
+        })
+        .collect()
+}
+
+/// What [`read_range`] read.
+struct Read {
+    /// The records, sorted by partition and offset.
+    entries: Vec<LogEntry>,
+    /// Per partition: its low watermark and the offset the read started at.
+    starts: BTreeMap<i32, (i64, i64)>,
+}
+
+/// Reads every partition of `topic`, read_committed, from `start(partition, low, high)`
+/// (raised to the low watermark) to the end as it is at the time of the call, failing
+/// after `deadline`.
+fn read_range(
+    config: &KafkaSinkConfig,
+    topic: &str,
+    deadline: Instant,
+    start: impl Fn(i32, i64, i64) -> i64,
+) -> Result<Read, StreamError> {
     let unreachable = |source: KafkaError| StreamError::Unreachable {
         servers: config.bootstrap_servers.clone(),
         source,
@@ -30,8 +115,14 @@ pub fn read_topic(
         .set("group.id", "govhub-reader")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
+        // Only committed transactions; the end is the last stable offset.
+        .set("isolation.level", "read_committed")
+        // Reaching that end is reported: the last offsets below the high watermark may be
+        // transaction markers or aborted records, which are never delivered.
+        .set("enable.partition.eof", "true")
         .create_with_context(KafkaContext::new(&config.bootstrap_servers))
         .map_err(StreamError::KafkaConfig)?;
+    let timeout = deadline.saturating_duration_since(Instant::now());
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(unreachable)?;
@@ -44,11 +135,13 @@ pub fn read_topic(
     let mut assignment = TopicPartitionList::new();
     let mut high = BTreeMap::new();
     let mut next = BTreeMap::new();
+    let mut starts = BTreeMap::new();
     for &partition in &partitions {
         let (low, hi) = consumer
             .fetch_watermarks(topic, partition, timeout)
             .map_err(unreachable)?;
-        let start = from.get(&partition).copied().unwrap_or(low).max(low);
+        let start = start(partition, low, hi).max(low);
+        starts.insert(partition, (low, start));
         if start < hi {
             assignment
                 .add_partition_offset(topic, partition, Offset::Offset(start))
@@ -58,10 +151,12 @@ pub fn read_topic(
         }
     }
     if high.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Read {
+            entries: Vec::new(),
+            starts,
+        });
     }
     consumer.assign(&assignment).map_err(unreachable)?;
-    let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
     while next.iter().any(|(p, n)| *n < high[p]) {
         if Instant::now() > deadline {
@@ -72,7 +167,22 @@ pub fn read_topic(
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
-        let message = message.map_err(unreachable)?;
+        let message = match message {
+            Ok(message) => message,
+            // Nothing more to read in that partition now: whatever lies between here and
+            // the high watermark taken above is a marker, aborted, or in a transaction
+            // still open.
+            Err(KafkaError::PartitionEOF(partition)) => {
+                if let Some(&hi) = high.get(&partition) {
+                    next.insert(partition, hi);
+                }
+                continue;
+            }
+            // The broker went away for a moment (restarted, a leader moved): librdkafka
+            // reconnects and fetches on; the deadline bounds the wait.
+            Err(e) if is_transient(&e) => continue,
+            Err(e) => return Err(unreachable(e)),
+        };
         next.insert(message.partition(), message.offset() + 1);
         if message.offset() >= high.get(&message.partition()).copied().unwrap_or(0) {
             continue;
@@ -107,5 +217,24 @@ pub fn read_topic(
         });
     }
     out.sort_by_key(|e| (e.partition, e.offset));
-    Ok(out)
+    Ok(Read {
+        entries: out,
+        starts,
+    })
+}
+
+/// Consumer errors that librdkafka recovers from by itself.
+fn is_transient(error: &KafkaError) -> bool {
+    error.rdkafka_error_code().is_some_and(|code| {
+        matches!(
+            code,
+            RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::NetworkException
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::NotLeaderForPartition
+        )
+    })
 }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use govhub::hub::Hub;
 use govhub::lock::DataDirLock;
+use govhub::sink::HubSink;
+use govhub_core::Sink;
 use govhub_resolve::{Commit, StateStore};
 use tokio_util::sync::CancellationToken;
 
@@ -60,6 +62,21 @@ pub async fn run(
     if republish {
         reset.forget.push(connector.to_owned());
     }
+    // With exactly-once, the reset goes to the state topic first, in a transaction of
+    // its own: a store rebuilt from the topic must not undo it.
+    let mut sink = HubSink::from_config(&config).context("backfill")?;
+    if sink.is_transactional() {
+        let topics = config.topics().map_err(|p| anyhow::anyhow!("{p}"))?;
+        sink.prepare(&[], &[]).await.context("backfill")?;
+        sink.open_state(&topics, &mut store)
+            .await
+            .context("backfill")?;
+        let mut events = Vec::new();
+        sink.attach_state(&store, &mut reset, &mut events)
+            .context("resetting the cursor")?;
+        sink.write(events).await.context("resetting the cursor")?;
+    }
+    drop(sink);
     // Cursor and forgotten fingerprints in one commit: never one without the other.
     store.commit(&reset).context("resetting the cursor")?;
     drop(store);

@@ -3,10 +3,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use govhub::hub::{BuildError, Hub};
+use govhub_stream::kafka::Role;
 use tokio_util::sync::CancellationToken;
 
 use super::serve::{ServeArgs, Signals, bind_admin, check_admin, start_admin, until_signal};
@@ -36,6 +38,29 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
         Ok(s) => Arc::new(s),
         Err(code) => return Ok(code),
     };
+    // With exactly-once on Kafka, the instances of this hub elect the active one; this
+    // one starts its hub only once it holds the role.
+    let mut election = None;
+    if let Some(kafka) = config.kafka.as_ref().filter(|k| k.exactly_once && !once) {
+        let topics = config.topics().map_err(|p| anyhow::anyhow!("{p}"))?;
+        let group = govhub::cluster::group(&topics);
+        let mut joined = govhub::cluster::join(kafka, &topics)
+            .await
+            .context("joining the other instances of this hub")?;
+        tracing::info!(%group, "joined the instances of this hub; waiting for the group's assignment");
+        let mut role = Role::Joining;
+        while role != Role::Active {
+            tokio::select! {
+                now = joined.changed_from(role) => role = now,
+                () = signals.recv() => return Ok(ExitCode::SUCCESS),
+            }
+            if role == Role::Standby {
+                tracing::info!(%group, "standing by: another instance of this hub is active; this one takes over when that one stops or dies");
+            }
+        }
+        tracing::info!(%group, "this instance is active");
+        election = Some(joined);
+    }
     let mut hub = match Hub::build(&config, standard).await {
         Ok(hub) => hub,
         Err(e @ BuildError::Config(_)) => {
@@ -48,6 +73,27 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     let admin =
         listener.map(|l| start_admin(l, status.clone(), hub.persons(), hub.sharing_log(), &config));
     let stop = CancellationToken::new();
+    // Losing the role (another instance was given it) stops this hub as SIGTERM would;
+    // were it not told, its next commit would fail, fenced.
+    let finished = CancellationToken::new();
+    let lost = Arc::new(AtomicBool::new(false));
+    let watcher = election.map(|mut election| {
+        let (stop, finished, lost) = (stop.clone(), finished.clone(), lost.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = election.changed_from(Role::Active) => {
+                    tracing::warn!("this instance lost the active role to another; stopping");
+                    lost.store(true, Ordering::Relaxed);
+                    stop.cancel();
+                }
+                () = finished.cancelled() => {}
+            }
+            // Dropped here: leaving the group hands the role over at once.
+            tokio::task::spawn_blocking(move || drop(election))
+                .await
+                .ok();
+        })
+    });
     let work = async {
         if once {
             let mut counts = Default::default();
@@ -60,6 +106,14 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     let outcome = until_signal(work, &mut signals, &stop, &status, deadline).await;
     if let Some(admin) = admin {
         admin.stop().await;
+    }
+    finished.cancel();
+    if let Some(watcher) = watcher {
+        watcher.await.ok();
+    }
+    if lost.load(Ordering::Relaxed) {
+        eprintln!("error: another instance of this hub took the active role; this one stopped");
+        return Ok(ExitCode::FAILURE);
     }
     match outcome {
         Ok(Ok(counts)) => {

@@ -74,6 +74,11 @@ pub(super) async fn run(
             .log()
             .count(sealed.iter().flat_map(|s| &s.sent), day);
         commit.sharing = sharing.rows();
+        // With exactly-once, the state changes go in the same transaction as the events.
+        if let Err(e) = sink.attach_state(&store, &mut commit, &mut batch) {
+            fatal = Some(state_error(&e));
+            break;
+        }
         match write(&mut sink, batch, &shared, mode, &stop).await {
             Ok(true) => {}
             Ok(false) => break,
@@ -97,12 +102,7 @@ pub(super) async fn run(
         };
         shared.timings.add(Stage::Commit, started);
         if let Err(e) = result {
-            fatal = Some(PipelineError {
-                stage: "state",
-                message: e.to_string(),
-                class: ErrorClass::Internal,
-                retryable: false,
-            });
+            fatal = Some(state_error(&e));
             break;
         }
         shared.views.log().apply(sharing);
@@ -132,6 +132,15 @@ pub(super) async fn run(
     }
 }
 
+fn state_error(e: &govhub_resolve::StateError) -> PipelineError {
+    PipelineError {
+        stage: "state",
+        message: e.to_string(),
+        class: ErrorClass::Internal,
+        retryable: false,
+    }
+}
+
 /// Writes `events` until the sink has confirmed every one. An event the sink refuses
 /// for itself alone (too large, say) is replaced by its dead letter; a write refused as
 /// a whole (the broker is down) is retried as it was — the same events, ids and person
@@ -148,11 +157,45 @@ async fn write(
     let mut attempts = 0;
     // Whether `events` are dead letters standing in for refused events already.
     let mut standing_in = false;
+    // In a transaction: which events are such stand-ins.
+    let mut stand_ins = vec![false; events.len()];
     while !events.is_empty() {
         let started = Instant::now();
         let result = sink.write_each(&events).await;
         shared.timings.add(Stage::Write, started);
         match result {
+            Ok(refused) if sink.is_transactional() => {
+                shared.status.set_sink_waiting(None);
+                wait = Duration::from_millis(500);
+                attempts = 0;
+                if refused.iter().all(Option::is_none) {
+                    break;
+                }
+                // A refused transaction wrote nothing: all of it again, each refused
+                // event replaced by its dead letter.
+                let (mut again, mut marks) = (Vec::with_capacity(events.len()), Vec::new());
+                for ((event, reason), stand_in) in events.iter().zip(refused).zip(stand_ins) {
+                    match reason {
+                        None => {
+                            again.push(event.clone());
+                            marks.push(stand_in);
+                        }
+                        Some(reason) if stand_in => {
+                            tracing::error!(topic = %event.topic, reason = %reason, "the sink refused a dead letter too; it is lost");
+                        }
+                        Some(reason) => {
+                            tracing::warn!(topic = %event.topic, reason = %reason, "the sink refused one event; its dead letter goes instead");
+                            again.push(
+                                shared
+                                    .publisher
+                                    .refused(event, &format!("refused by the sink: {reason}")),
+                            );
+                            marks.push(true);
+                        }
+                    }
+                }
+                (events, stand_ins) = (again, marks);
+            }
             Ok(refused) => {
                 shared.status.set_sink_waiting(None);
                 wait = Duration::from_millis(500);

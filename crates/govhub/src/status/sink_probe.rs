@@ -23,7 +23,7 @@ impl SinkProbe {
     /// The probe of `sink`.
     pub fn of(sink: &HubSink) -> Self {
         match sink {
-            HubSink::Kafka(kafka) => SinkProbe::Kafka(kafka.probe()),
+            HubSink::Kafka(kafka, _) => SinkProbe::Kafka(kafka.probe()),
             HubSink::Log(log) => SinkProbe::Log(log.dir().to_owned()),
         }
     }

@@ -1,0 +1,182 @@
+//! Which of several hubs on the same topics is the active one, decided by Kafka's group
+//! membership: every instance joins the consumer group `<prefix>hub` on a coordination
+//! topic of one partition, and the member the group coordinator assigns that partition
+//! to is active. When it leaves (a graceful stop leaves the group at once) or dies (its
+//! heartbeats stop for `session.timeout.ms`), the coordinator assigns the partition to
+//! another member, which becomes active. Assignments are cooperative-sticky: a member
+//! joining does not take the role from the one holding it.
+//!
+//! The group picks who should write; it does not make writing safe on its own (an
+//! instance cut off from the coordinator may not know yet that it lost the role). What
+//! does is the transactional id all instances share: the new active instance's
+//! `init_transactions` fences the old one, whose next commit fails.
+//!
+//! No record is ever written to the coordination topic: the group is used for its
+//! assignments alone.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use tokio::sync::watch;
+
+use super::KafkaSinkConfig;
+use super::context::KafkaContext;
+use crate::StreamError;
+
+/// How long the coordinator waits for a silent member before it gives its partition to
+/// another: the failover time after a crash, less the restore. The broker's
+/// `group.min.session.timeout.ms` (6 s by default) is the least it accepts.
+pub const SESSION_TIMEOUT_MS: u32 = 6_000;
+
+/// Where this instance stands in the election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Joined, no assignment yet.
+    Joining,
+    /// Another member holds the partition.
+    Standby,
+    /// This instance holds it.
+    Active,
+}
+
+/// The consumer's context: librdkafka's logs go where the sink's go; assignments are
+/// told to the [`Election`].
+struct ElectionContext {
+    inner: KafkaContext,
+    role: watch::Sender<Role>,
+}
+
+impl ClientContext for ElectionContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.inner.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.inner.error(error, reason);
+    }
+}
+
+impl ConsumerContext for ElectionContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // Cooperative rebalancing: an assignment or revocation names only the
+        // partitions that move, often none.
+        match rebalance {
+            Rebalance::Assign(partitions) if partitions.count() > 0 => {
+                self.role.send_replace(Role::Active);
+            }
+            Rebalance::Assign(_) => {
+                self.role.send_if_modified(|role| {
+                    let joining = *role == Role::Joining;
+                    if joining {
+                        *role = Role::Standby;
+                    }
+                    joining
+                });
+            }
+            Rebalance::Revoke(partitions) if partitions.count() > 0 => {
+                self.role.send_replace(Role::Standby);
+            }
+            Rebalance::Revoke(_) | Rebalance::Error(_) => {}
+        }
+    }
+}
+
+/// This instance's membership of the election; leaves the group when dropped.
+pub struct Election {
+    role: watch::Receiver<Role>,
+    stop: Arc<AtomicBool>,
+    poller: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Election {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Election")
+            .field("role", &*self.role.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Election {
+    /// Joins group `group` on `topic` (one partition, created beforehand). Membership
+    /// is kept by a thread of its own, polling the consumer, until the election is
+    /// dropped.
+    pub fn join(
+        config: &KafkaSinkConfig,
+        topic: &str,
+        group: &str,
+    ) -> Result<Election, StreamError> {
+        let (tx, rx) = watch::channel(Role::Joining);
+        let context = ElectionContext {
+            inner: KafkaContext::new(&config.bootstrap_servers),
+            role: tx,
+        };
+        let session = SESSION_TIMEOUT_MS.to_string();
+        let heartbeat = (SESSION_TIMEOUT_MS / 6).to_string();
+        let consumer: BaseConsumer<ElectionContext> = config
+            .connection_config()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("session.timeout.ms", &session)
+            .set("heartbeat.interval.ms", &heartbeat)
+            .set("allow.auto.create.topics", "false")
+            // Sticky: an instance joining leaves the active one its partition, so the
+            // role moves only when its holder leaves or dies.
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .create_with_context(context)
+            .map_err(StreamError::KafkaConfig)?;
+        consumer
+            .subscribe(&[topic])
+            .map_err(|source| StreamError::Unreachable {
+                servers: config.bootstrap_servers.clone(),
+                source,
+            })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let poller = std::thread::Builder::new()
+            .name("govhub-election".into())
+            .spawn(move || {
+                // The coordination topic holds no records: polling serves the group's
+                // heartbeats and rebalances, whose callbacks run in here.
+                while !stopping.load(Ordering::Relaxed) {
+                    let _ = consumer.poll(Duration::from_millis(200));
+                }
+                // Dropping the consumer leaves the group: the partition moves at once.
+                drop(consumer);
+            })
+            .map_err(|e| StreamError::KafkaConfig(KafkaError::ClientCreation(e.to_string())))?;
+        Ok(Election {
+            role: rx,
+            stop,
+            poller: Some(poller),
+        })
+    }
+
+    /// Where this instance stands now.
+    pub fn role(&self) -> Role {
+        *self.role.borrow()
+    }
+
+    /// Waits until this instance's role is no longer `role`, and returns the new one.
+    pub async fn changed_from(&mut self, role: Role) -> Role {
+        match self.role.wait_for(|now| *now != role).await {
+            Ok(now) => *now,
+            // The polling thread is gone: the membership with it.
+            Err(_) => Role::Standby,
+        }
+    }
+}
+
+impl Drop for Election {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(poller) = self.poller.take() {
+            let _ = poller.join();
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Exactly-once with Kafka: the state store's changes travel in the same Kafka
+//! transaction as the events they belong to, as records of the compacted state topic
+//! `<prefix>state.v1` ([`govhub_resolve::changelog`]).
+//!
+//! A write is one transaction: its departmental events, dead letters, identity
+//! decisions, golden records, view events and the state records (cursors,
+//! fingerprints, decisions, the write's number last). Only once the broker committed
+//! it does the local store commit the same changes. So the topic is never behind the
+//! events, and the local store is at most one write behind the topic: a hub that died
+//! in between, or starts with an empty data directory, rebuilds its store from the
+//! topic before it reads a cursor ([`StateTopic::open`]), and resumes exactly after the
+//! last committed write. A transaction the hub did not commit is aborted by the next
+//! start's `init_transactions`; `read_committed` consumers never see it.
+//!
+//! The transactional id is `<prefix>hub`: a second hub on the same topics fences the
+//! first, whose next commit fails and stops it (never two writers).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use govhub_core::OutEvent;
+use govhub_resolve::{ChangeRecord, Commit, StateError, StateStore};
+use govhub_stream::{KafkaSink, KafkaSinkConfig, LogEntry, StreamError, Topics, kafka};
+
+/// How long reading the state topic may take at start-up.
+const READ_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long `init_transactions` may wait for the transaction coordinator.
+const INIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Records read from the topic's end to find its last write number.
+const TAIL: i64 = 64;
+/// State records per transaction when filling an empty topic from a store.
+const SEED_CHUNK: usize = 5_000;
+
+/// The transactional id of the hub writing the topics of `topics`.
+pub fn transactional_id(topics: &Topics) -> String {
+    format!("{}hub", topics.prefix())
+}
+
+/// Why the store and the state topic could not be brought to agree.
+#[derive(Debug, thiserror::Error)]
+pub enum StateTopicError {
+    /// The broker could not be read or written.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// The local store could not be read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The local store holds writes the topic does not.
+    #[error(
+        "the state store in this data directory is at write {local}, ahead of the state topic {topic} ({remote}): \
+         the topic was deleted or belongs to another hub. Point `topic_prefix` at this hub's topics, or move \
+         the data directory's state/ away to start from the topic"
+    )]
+    Ahead {
+        /// The state topic.
+        topic: String,
+        /// The local store's last write.
+        local: u64,
+        /// The topic's last write, in words.
+        remote: String,
+    },
+}
+
+/// How the store came to agree with the topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agreement {
+    /// Both at the same write (`None`: both empty).
+    Current(Option<u64>),
+    /// The store was rebuilt from the topic's records, up to write `write`.
+    Restored {
+        /// The topic's last write.
+        write: Option<u64>,
+        /// Records read.
+        records: usize,
+    },
+    /// The empty topic was filled from a store that ran without it.
+    Seeded {
+        /// Records written.
+        records: usize,
+    },
+}
+
+/// The state topic of a running hub: where each write's state records go.
+#[derive(Debug)]
+pub struct StateTopic {
+    topic: String,
+    /// The number the next write gets.
+    next_write: u64,
+    /// What [`StateTopic::open`] found and did.
+    pub agreement: Agreement,
+}
+
+impl StateTopic {
+    /// With a transactional Kafka sink: creates the state topic if missing, fences any
+    /// earlier producer of this hub (aborting its open transaction), and makes `store`
+    /// agree with the topic — rebuilt from it when behind or empty, or the topic filled
+    /// from the store when the topic is empty. `None` for other sinks.
+    pub async fn open(
+        kafka: &mut KafkaSink,
+        topics: &Topics,
+        store: &mut StateStore,
+    ) -> Result<Option<StateTopic>, StateTopicError> {
+        if !kafka.is_transactional() {
+            return Ok(None);
+        }
+        let topic = topics.state();
+        kafka.ensure_single_partition_topic(&topic).await?;
+        kafka.init_transactions(INIT_TIMEOUT).await?;
+        let config = kafka.config().clone();
+        let tail = read(&config, &topic, Some(TAIL)).await?;
+        let mut remote = last_write(&tail);
+        let mut all = None;
+        if remote.is_none() && !tail.is_empty() {
+            // The last records were all of aborted writes: look at the whole topic.
+            let entries = read(&config, &topic, None).await?;
+            remote = last_write(&entries);
+            all = Some(entries);
+        }
+        let local = store.changelog_write()?;
+        let agreement = match (local, remote) {
+            (local, remote) if local == remote && (local.is_some() || store.is_empty()) => {
+                Agreement::Current(local)
+            }
+            (None, None) => {
+                let records = store.export(1)?;
+                let count = records.len();
+                for chunk in records.chunks(SEED_CHUNK) {
+                    write_state(kafka, &topic, chunk).await?;
+                }
+                store.commit(&Commit {
+                    changelog_write: Some(1),
+                    ..Commit::default()
+                })?;
+                Agreement::Seeded { records: count }
+            }
+            (Some(local), remote) if remote.is_none_or(|r| r < local) => {
+                return Err(StateTopicError::Ahead {
+                    topic,
+                    local,
+                    remote: remote.map_or_else(|| "empty".to_owned(), |r| format!("write {r}")),
+                });
+            }
+            _ => {
+                let entries = match all {
+                    Some(entries) => entries,
+                    None => read(&config, &topic, None).await?,
+                };
+                let records = entries.len();
+                let write = store.restore(entries.into_iter().map(record_of))?;
+                Agreement::Restored { write, records }
+            }
+        };
+        let next_write = store.changelog_write()?.map_or(1, |w| w + 1);
+        Ok(Some(StateTopic {
+            topic,
+            next_write,
+            agreement,
+        }))
+    }
+
+    /// Numbers `commit` as the next write and appends its state records to `events`,
+    /// the `w` record last: the transaction that writes `events` then commits both.
+    pub fn attach(
+        &mut self,
+        store: &StateStore,
+        commit: &mut Commit,
+        events: &mut Vec<OutEvent>,
+    ) -> Result<(), StateError> {
+        let write = self.next_write;
+        commit.changelog_write = Some(write);
+        let records = store.changelog(commit, write)?;
+        events.extend(records.into_iter().map(|r| event_of(&self.topic, r)));
+        self.next_write += 1;
+        Ok(())
+    }
+}
+
+/// Writes `records` alone in one transaction.
+async fn write_state(
+    kafka: &mut KafkaSink,
+    topic: &str,
+    records: &[ChangeRecord],
+) -> Result<(), StreamError> {
+    let events: Vec<OutEvent> = records.iter().map(|r| event_of(topic, r.clone())).collect();
+    let refused = kafka.write_each(&events).await?;
+    if let Some(reason) = refused.into_iter().flatten().next() {
+        return Err(StreamError::Rejected {
+            topic: topic.to_owned(),
+            reason,
+        });
+    }
+    Ok(())
+}
+
+/// A state record as an event of the state topic (no value: a tombstone).
+fn event_of(topic: &str, record: ChangeRecord) -> OutEvent {
+    OutEvent {
+        topic: topic.to_owned(),
+        key: Some(record.key),
+        headers: Vec::new(),
+        value: record.value.unwrap_or_default(),
+    }
+}
+
+/// A record read back from the state topic.
+fn record_of(entry: LogEntry) -> ChangeRecord {
+    ChangeRecord {
+        key: entry.key.unwrap_or_default(),
+        value: match entry.value {
+            serde_json::Value::Null => None,
+            // Re-serializing parsed JSON cannot fail.
+            value => Some(serde_json::to_vec(&value).unwrap_or_default()),
+        },
+    }
+}
+
+fn last_write(entries: &[LogEntry]) -> Option<u64> {
+    entries
+        .iter()
+        .rev()
+        .filter(|e| e.key.as_deref() == Some(govhub_resolve::changelog::WRITE_KEY))
+        .find_map(|e| e.value.as_u64())
+}
+
+/// Reads the state topic, committed records only: its last `tail` records, or all.
+async fn read(
+    config: &KafkaSinkConfig,
+    topic: &str,
+    tail: Option<i64>,
+) -> Result<Vec<LogEntry>, StreamError> {
+    let (config, topic) = (config.clone(), topic.to_owned());
+    tokio::task::spawn_blocking(move || match tail {
+        Some(last) => kafka::read_topic_tail(&config, &topic, last, READ_TIMEOUT),
+        None => kafka::read_topic(&config, &topic, &BTreeMap::new(), READ_TIMEOUT),
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}

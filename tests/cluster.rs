@@ -1,0 +1,275 @@
+//! Several hubs on the same topics, as separate `govhub run` processes against the
+//! four simulated departments and the local broker: one is active, the others stand by.
+//! The active one is killed (`kill -9`) in the middle of its sync; a standby takes over
+//! (its store rebuilt from the state topic), a third instance joins later without taking
+//! the role, and at the end every record is on its topic exactly once for a
+//! `read_committed` consumer (kcat), `govhub verify` passes, and the records are grouped
+//! into the same persons as by a single instance's `run --once` on other topics. The
+//! takeover time is printed.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use govhub::chaos::ExpectedRun;
+use govhub::config::HubConfig;
+use govhub::demo::EXAMPLE_CONFIG;
+use govhub_sim::{Departments, Faults, Ports};
+use govhub_stream::KafkaSinkConfig;
+use govhub_tests::{random_prefix, read_topic_with_kcat, require_broker, topics_with_prefix};
+
+/// The `govhub` binary of the build this test belongs to (`<target>/<profile>/`).
+fn govhub_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    let bin = profile_dir.join("govhub");
+    assert!(
+        bin.is_file(),
+        "no govhub binary at {}: run this test through `cargo test --workspace`, which builds it",
+        bin.display()
+    );
+    bin
+}
+
+/// A `govhub run` process and its log.
+struct Instance {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Instance {
+    fn start(
+        name: &'static str,
+        config: &Path,
+        env: &BTreeMap<String, String>,
+        dir: &Path,
+    ) -> Instance {
+        let log = dir.join(format!("{name}.log"));
+        let out = File::create(&log).unwrap();
+        let child = Command::new(govhub_binary())
+            .args(["run", "--admin", "off", "--config"])
+            .arg(config)
+            .envs(env)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Instance { name, child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log has `count` lines containing `text`.
+    async fn wait_for(&mut self, text: &str, count: usize, timeout: Duration) -> Instant {
+        let started = Instant::now();
+        loop {
+            if self.log().matches(text).count() >= count {
+                return Instant::now();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before {text:?}:\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "{} did not log {text:?} {count} times in {timeout:?}:\n{}",
+                self.name,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends SIGTERM (a graceful stop) and waits for the exit.
+fn terminate(instance: &mut Instance) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .args(["-TERM", &instance.child.id().to_string()])
+        .status();
+    instance.child.wait().unwrap()
+}
+
+const ACTIVE: &str = "this instance is active";
+const STANDBY: &str = "standing by";
+const CAUGHT_UP: &str = "caught up with the source";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_from_a_killed_hub_and_every_event_arrives_once() {
+    let servers = require_broker();
+    // Slow departments (40 ms a page, pages of 10): a sync of some seconds, so that the
+    // kill strikes in the middle of it.
+    let departments = Departments::new(53, 2_000).with_faults(Faults {
+        latency: Duration::from_millis(40),
+        ..Faults::default()
+    });
+    let running = departments.start(Ports::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = random_prefix();
+
+    // One config per instance: the same topics, a data directory each (on one machine
+    // they cannot share one).
+    let write_config = |name: &str| -> (PathBuf, BTreeMap<String, String>) {
+        let text = EXAMPLE_CONFIG
+            .replace("page_size = 100", "page_size = 10")
+            .replace("page_size = 200", "page_size = 10");
+        let mut config = HubConfig::parse(&text, "example").unwrap();
+        config.data_dir = dir.path().join(format!("{name}-data"));
+        config.topic_prefix.clone_from(&prefix);
+        config.kafka = Some(KafkaSinkConfig::new(&servers));
+        let env = govhub::demo::point_at(&mut config, &running);
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+        (path, env)
+    };
+    let (config_a, env) = write_config("a");
+    let (config_b, _) = write_config("b");
+    let (config_c, _) = write_config("c");
+
+    let mut a = Instance::start("a", &config_a, &env, dir.path());
+    a.wait_for(ACTIVE, 1, Duration::from_secs(60)).await;
+    let mut b = Instance::start("b", &config_b, &env, dir.path());
+    b.wait_for(STANDBY, 1, Duration::from_secs(60)).await;
+    // A sync well under way, not finished: kill the active instance.
+    a.wait_for("hub ready", 1, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let done_before = a.log().matches(CAUGHT_UP).count();
+    assert!(
+        done_before < 4,
+        "the active hub caught up before the kill; the test needs a longer sync:\n{}",
+        a.log()
+    );
+    let _ = a.child.kill();
+    let killed = Instant::now();
+    let _ = a.child.wait();
+
+    let took_over = b.wait_for(ACTIVE, 1, Duration::from_secs(120)).await;
+    b.wait_for(
+        "exactly-once: the state store was behind the state topic and was rebuilt from it",
+        1,
+        Duration::from_secs(120),
+    )
+    .await;
+    let ready = b.wait_for("hub ready", 1, Duration::from_secs(120)).await;
+    println!(
+        "takeover: {:.1} s from kill -9 to the standby being active, {:.1} s to its hub ready (store rebuilt)",
+        (took_over - killed).as_secs_f64(),
+        (ready - killed).as_secs_f64()
+    );
+    // A third instance joins while the second works: it stands by, the role stays.
+    let mut c = Instance::start("c", &config_c, &env, dir.path());
+    c.wait_for(STANDBY, 1, Duration::from_secs(60)).await;
+    // Connectors that had caught up before the kill find nothing new (logged at DEBUG).
+    b.wait_for(CAUGHT_UP, 4 - done_before, Duration::from_secs(300))
+        .await;
+    assert!(
+        !c.log().contains(ACTIVE),
+        "the joining instance took the role:\n{}",
+        c.log()
+    );
+
+    // A graceful stop hands the role over at once (the group is left, not timed out).
+    let stopped = Instant::now();
+    assert!(terminate(&mut b).success(), "{}", b.log());
+    c.wait_for(ACTIVE, 1, Duration::from_secs(60)).await;
+    println!(
+        "handover after a graceful stop: {:.1} s",
+        stopped.elapsed().as_secs_f64()
+    );
+    assert!(terminate(&mut c).success(), "{}", c.log());
+
+    // What a downstream consumer reads: every event once.
+    let mut events = 0;
+    for topic in topics_with_prefix(&servers, &prefix) {
+        if topic.ends_with("state.v1") {
+            continue;
+        }
+        let rows = read_topic_with_kcat(&servers, &topic);
+        let mut ids: Vec<&str> = rows.iter().map(|(_, id, _)| id.as_str()).collect();
+        ids.sort_unstable();
+        let total = ids.len();
+        ids.dedup();
+        assert_eq!(
+            total,
+            ids.len(),
+            "{topic}: {} events read twice",
+            total - ids.len()
+        );
+        events += total;
+    }
+    assert!(events > 2_000, "{events} events");
+
+    // And from the topics alone: every record arrived, was resolved, and persons hold.
+    let expected = dir.path().join("expected.json");
+    let config = HubConfig::parse(EXAMPLE_CONFIG, "example").unwrap();
+    let standard = govhub_schema::Standard::embedded().unwrap();
+    ExpectedRun::of(&departments, &config, &standard, "none")
+        .unwrap()
+        .write(&expected)
+        .unwrap();
+    // Persons as one instance alone makes them: a clean `run --once` on other topics.
+    let clean_prefix = random_prefix();
+    let clean_config = {
+        let (path, _) = write_config("clean");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(&prefix, &clean_prefix);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let clean = Command::new(govhub_binary())
+        .args(["run", "--once", "--admin", "off", "--config"])
+        .arg(&clean_config)
+        .envs(&env)
+        .output()
+        .unwrap();
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    let verify = Command::new(govhub_binary())
+        .args([
+            "verify",
+            "--bootstrap-servers",
+            &servers,
+            "--topic-prefix",
+            &prefix,
+        ])
+        .args(["--compare", &clean_prefix, "--expected"])
+        .arg(&expected)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(report.contains("duplicates: 0"), "{report}");
+    assert!(
+        report.contains(" 0 records grouped differently"),
+        "{report}"
+    );
+}
