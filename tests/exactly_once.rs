@@ -160,3 +160,47 @@ async fn a_hub_fenced_by_a_newer_one_on_the_same_topics_cannot_commit() {
         .sum();
     assert_eq!(on_kind_topics as u64, counts.published, "{written:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_from_before_fills_the_empty_topic_and_one_ahead_of_its_topic_is_refused()
+{
+    let servers = require_broker();
+    let departments = Departments::new(47, 200);
+    let running = departments.start(Ports::default()).await.unwrap();
+    let prefix = random_prefix();
+    let (old_dir, new_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+
+    // A hub that ran at-least-once: its state is in its data directory alone.
+    let (mut config, env) = hub_config(&servers, &prefix, old_dir.path(), &running);
+    config.kafka.as_mut().unwrap().exactly_once = false;
+    let mut before = build(&config, &env).await;
+    assert!(sync(&mut before).await.unwrap().published > 100);
+    drop(before);
+    let published = delivered(&servers, &prefix);
+
+    // Exactly-once on: the empty state topic is filled from the directory, and the
+    // records it had published are recognised.
+    config.kafka.as_mut().unwrap().exactly_once = true;
+    let mut seeded = build(&config, &env).await;
+    assert_eq!(sync(&mut seeded).await.unwrap().published, 0);
+    drop(seeded);
+    // A new machine rebuilds the same state from the topic.
+    let (fresh, env) = hub_config(&servers, &prefix, new_dir.path(), &running);
+    let mut restored = build(&fresh, &env).await;
+    assert_eq!(sync(&mut restored).await.unwrap().published, 0);
+    drop(restored);
+    assert_eq!(delivered(&servers, &prefix), published);
+
+    // The same directory pointed at other topics: its store is ahead of their empty
+    // state topic, which is an error naming it, not a silent fresh start.
+    config.topic_prefix = random_prefix();
+    let standard = Arc::new(Standard::embedded().unwrap());
+    let refused = Hub::build_with_env(&config, standard, &|var| env.get(var).cloned())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("ahead of the state topic") && refused.contains(&config.topic_prefix),
+        "{refused}"
+    );
+}

@@ -202,100 +202,144 @@ impl StateStore {
     /// Replaces everything in this store by what `records`, the state topic's committed
     /// records in topic order, say: the latest value of each key, every identity
     /// decision in order, and the last write number. Returns that write number (`None`
-    /// for an empty topic).
-    ///
-    /// The store is emptied first and the write number is written last, so a restore
-    /// cut short leaves a store that does not claim to be current: the next start
-    /// restores again.
+    /// for an empty topic). See [`Restore`] to feed records as they are read.
     pub fn restore(
         &mut self,
         records: impl IntoIterator<Item = ChangeRecord>,
     ) -> Result<Option<u64>, StateError> {
-        // A topic not yet compacted holds a key several times: keep the latest.
-        let mut latest: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
-        let mut journal: Vec<Vec<u8>> = Vec::new();
-        let mut write = None;
+        let mut restore = Restore::begin(self)?;
         for record in records {
-            if let Some(n) = record.write_number() {
-                write = Some(n);
-            } else if record.key.starts_with("j/") {
-                journal.extend(record.value);
-            } else {
-                latest.insert(record.key, record.value);
-            }
+            restore.add(record)?;
         }
+        restore.finish()
+    }
+}
 
-        let keyspaces = [
-            &self.cursors,
-            &self.fingerprints,
-            &self.journal,
-            &self.replayed,
-            &self.meta,
-            &self.sharing,
-        ];
-        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
-        for keyspace in keyspaces {
+/// A restore from the state topic under way: the store was emptied, and records are
+/// added in topic order, written a chunk at a time, so memory stays bounded however
+/// long the topic is. The write number goes in last ([`Restore::finish`]): a restore
+/// cut short leaves a store that does not claim to be current, and the next start
+/// restores again.
+#[derive(Debug)]
+pub struct Restore<'a> {
+    store: &'a mut StateStore,
+    /// Keys of the chunk with their latest value (`None`: deleted); a topic not yet
+    /// compacted holds a key several times.
+    chunk: BTreeMap<String, Option<Vec<u8>>>,
+    /// Identity decisions of the chunk, in order.
+    journal: Vec<Vec<u8>>,
+    /// The last write number seen.
+    write: Option<u64>,
+}
+
+impl<'a> Restore<'a> {
+    /// Empties `store` and starts restoring into it.
+    pub fn begin(store: &'a mut StateStore) -> Result<Restore<'a>, StateError> {
+        let mut batch = store.db.batch().durability(Some(PersistMode::SyncAll));
+        for keyspace in [
+            &store.cursors,
+            &store.fingerprints,
+            &store.journal,
+            &store.replayed,
+            &store.meta,
+            &store.sharing,
+        ] {
             for row in keyspace.iter() {
-                let key = row.key().map_err(|e| self.err(e))?;
+                let key = row.key().map_err(|e| store.err(e))?;
                 batch.remove(keyspace, key);
             }
         }
-        batch.commit().map_err(|e| self.err(e))?;
+        batch.commit().map_err(|e| store.err(e))?;
+        store.next_seq = 0;
+        Ok(Restore {
+            store,
+            chunk: BTreeMap::new(),
+            journal: Vec::new(),
+            write: None,
+        })
+    }
 
-        let mut rows: Vec<(&Keyspace, Vec<u8>, Vec<u8>)> = Vec::new();
-        for (key, value) in &latest {
-            let Some(value) = value else { continue };
+    /// Adds the next record of the topic.
+    pub fn add(&mut self, record: ChangeRecord) -> Result<(), StateError> {
+        if let Some(n) = record.write_number() {
+            self.write = Some(n);
+        } else if record.key.starts_with("j/") {
+            self.journal.extend(record.value);
+        } else {
+            self.chunk.insert(record.key, record.value);
+        }
+        if self.chunk.len() + self.journal.len() >= RESTORE_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the restored store's write number: it is current.
+    pub fn finish(mut self) -> Result<Option<u64>, StateError> {
+        self.flush()?;
+        if let Some(write) = self.write {
+            let store = &mut *self.store;
+            let mut batch = store.db.batch().durability(Some(PersistMode::SyncAll));
+            batch.insert(&store.meta, LOCAL_WRITE_KEY, write.to_be_bytes());
+            batch.commit().map_err(|e| store.err(e))?;
+        }
+        Ok(self.write)
+    }
+
+    /// Writes the chunk; later chunks overwrite what earlier ones wrote.
+    fn flush(&mut self) -> Result<(), StateError> {
+        let store = &mut *self.store;
+        let mut batch = store.db.batch().durability(Some(PersistMode::SyncAll));
+        for (key, value) in std::mem::take(&mut self.chunk) {
             let Some((tag, rest)) = key.split_once('/') else {
-                return Err(self.err(format!("state topic: unknown key form {key:?}")));
+                return Err(store.err(format!("state topic: unknown key form {key:?}")));
             };
-            let row = match tag {
-                "c" => (&self.cursors, rest.as_bytes().to_vec(), value.clone()),
+            let (keyspace, k, v): (&Keyspace, Vec<u8>, Option<Vec<u8>>) = match tag {
+                "c" => (&store.cursors, rest.as_bytes().to_vec(), value),
                 "f" => {
-                    let parsed = rest.rsplit_once('/').and_then(|(connector, hash)| {
-                        let hash = u64::from_str_radix(hash, 16).ok()?;
-                        let id: String = serde_json::from_slice(value).ok()?;
-                        let id = u128::from_str_radix(&id, 16).ok()?;
-                        Some((connector, hash, id))
-                    });
-                    let Some((connector, hash, id)) = parsed else {
-                        return Err(
-                            self.err("state topic: a fingerprint record has the wrong form")
-                        );
+                    let Some((connector, hash)) = rest
+                        .rsplit_once('/')
+                        .and_then(|(c, h)| Some((c, u64::from_str_radix(h, 16).ok()?)))
+                    else {
+                        return Err(store.err("state topic: a fingerprint key has the wrong form"));
                     };
                     let mut k = connector.as_bytes().to_vec();
                     k.push(0);
                     k.extend_from_slice(&hash.to_be_bytes());
-                    (&self.fingerprints, k, id.to_be_bytes().to_vec())
+                    let id = match value {
+                        None => None,
+                        Some(value) => {
+                            let id = serde_json::from_slice::<String>(&value)
+                                .ok()
+                                .and_then(|id| u128::from_str_radix(&id, 16).ok());
+                            let Some(id) = id else {
+                                return Err(store
+                                    .err("state topic: a fingerprint value has the wrong form"));
+                            };
+                            Some(id.to_be_bytes().to_vec())
+                        }
+                    };
+                    (&store.fingerprints, k, id)
                 }
-                "r" => (&self.replayed, rest.as_bytes().to_vec(), Vec::new()),
-                "m" => (&self.meta, rest.as_bytes().to_vec(), value.clone()),
-                "s" => (
-                    &self.sharing,
-                    rest.replace('/', "\0").into_bytes(),
-                    value.clone(),
+                "r" => (
+                    &store.replayed,
+                    rest.as_bytes().to_vec(),
+                    value.map(|_| Vec::new()),
                 ),
-                _ => return Err(self.err(format!("state topic: unknown key form {key:?}"))),
+                "m" => (&store.meta, rest.as_bytes().to_vec(), value),
+                "s" => (&store.sharing, rest.replace('/', "\0").into_bytes(), value),
+                _ => return Err(store.err(format!("state topic: unknown key form {key:?}"))),
             };
-            rows.push(row);
-        }
-        let count = journal.len() as u64;
-        for (seq, entry) in journal.into_iter().enumerate() {
-            rows.push((&self.journal, (seq as u64).to_be_bytes().to_vec(), entry));
-        }
-        for chunk in rows.chunks(RESTORE_CHUNK) {
-            let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
-            for (keyspace, key, value) in chunk {
-                batch.insert(keyspace, key.as_slice(), value.as_slice());
+            match v {
+                Some(v) => batch.insert(keyspace, k, v),
+                None => batch.remove(keyspace, k),
             }
-            batch.commit().map_err(|e| self.err(e))?;
         }
-        if let Some(write) = write {
-            let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
-            batch.insert(&self.meta, LOCAL_WRITE_KEY, write.to_be_bytes());
-            batch.commit().map_err(|e| self.err(e))?;
+        for entry in std::mem::take(&mut self.journal) {
+            batch.insert(&store.journal, store.next_seq.to_be_bytes(), entry);
+            store.next_seq += 1;
         }
-        self.next_seq = count;
-        Ok(write)
+        batch.commit().map_err(|e| store.err(e))
     }
 }
 
@@ -445,6 +489,46 @@ mod tests {
         assert_eq!(restored.restore(Vec::new()).unwrap(), None);
         assert_eq!(restored.cursor("edu").unwrap(), None);
         assert_eq!(restored.changelog_write().unwrap(), None);
+    }
+
+    #[test]
+    fn a_restore_longer_than_a_chunk_keeps_the_latest_value_of_each_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateStore::open(dir.path()).unwrap();
+        let fingerprint =
+            |hash: u64, id: u128| ChangeRecord::put(fingerprint_key("edu", hash), quoted_hex(id));
+        let mut topic: Vec<ChangeRecord> = (0..RESTORE_CHUNK as u64)
+            .map(|h| fingerprint(h, 1))
+            .collect();
+        // In the next chunk: one key changed, one deleted, decisions on both sides.
+        topic.insert(
+            10,
+            ChangeRecord::put(
+                journal_key(1, 0),
+                serde_json::to_vec(&entry("H1", "p1")).unwrap(),
+            ),
+        );
+        topic.push(fingerprint(7, 2));
+        topic.push(ChangeRecord {
+            key: fingerprint_key("edu", 8),
+            value: None,
+        });
+        topic.push(ChangeRecord::put(
+            journal_key(2, 0),
+            serde_json::to_vec(&entry("H2", "p1")).unwrap(),
+        ));
+        topic.push(write_record(2));
+        assert_eq!(store.restore(topic).unwrap(), Some(2));
+        let fingerprints = store.fingerprints("edu").unwrap();
+        assert_eq!(fingerprints.len(), RESTORE_CHUNK - 1);
+        assert_eq!(
+            (fingerprints[&7], fingerprints.get(&8), fingerprints[&9]),
+            (2, None, 1)
+        );
+        assert_eq!(
+            store.journal().unwrap(),
+            vec![entry("H1", "p1"), entry("H2", "p1")]
+        );
     }
 
     #[test]

@@ -15,10 +15,10 @@
 //! The transactional id is `<prefix>hub`: a second hub on the same topics fences the
 //! first, whose next commit fails and stops it (never two writers).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use govhub_core::OutEvent;
+use govhub_resolve::changelog::Restore;
 use govhub_resolve::{ChangeRecord, Commit, StateError, StateStore};
 use govhub_stream::{KafkaSink, KafkaSinkConfig, LogEntry, StreamError, Topics, kafka};
 
@@ -107,14 +107,11 @@ impl StateTopic {
         kafka.ensure_single_partition_topic(&topic).await?;
         kafka.init_transactions(INIT_TIMEOUT).await?;
         let config = kafka.config().clone();
-        let tail = read(&config, &topic, Some(TAIL)).await?;
+        let tail = read_tail(&config, &topic).await?;
         let mut remote = last_write(&tail);
-        let mut all = None;
         if remote.is_none() && !tail.is_empty() {
-            // The last records were all of aborted writes: look at the whole topic.
-            let entries = read(&config, &topic, None).await?;
-            remote = last_write(&entries);
-            all = Some(entries);
+            // The last records were all of aborted writes: look through the whole topic.
+            remote = whole_topic_last_write(&config, &topic).await?;
         }
         let local = store.changelog_write()?;
         let agreement = match (local, remote) {
@@ -141,12 +138,7 @@ impl StateTopic {
                 });
             }
             _ => {
-                let entries = match all {
-                    Some(entries) => entries,
-                    None => read(&config, &topic, None).await?,
-                };
-                let records = entries.len();
-                let write = store.restore(entries.into_iter().map(record_of))?;
+                let (write, records) = restore(&config, &topic, store)?;
                 Agreement::Restored { write, records }
             }
         };
@@ -222,17 +214,57 @@ fn last_write(entries: &[LogEntry]) -> Option<u64> {
         .find_map(|e| e.value.as_u64())
 }
 
-/// Reads the state topic, committed records only: its last `tail` records, or all.
-async fn read(
+/// The last records of the state topic (committed ones only).
+async fn read_tail(config: &KafkaSinkConfig, topic: &str) -> Result<Vec<LogEntry>, StreamError> {
+    let (config, topic) = (config.clone(), topic.to_owned());
+    tokio::task::spawn_blocking(move || kafka::read_topic_tail(&config, &topic, TAIL, READ_TIMEOUT))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// The last write number in the whole state topic.
+async fn whole_topic_last_write(
     config: &KafkaSinkConfig,
     topic: &str,
-    tail: Option<i64>,
-) -> Result<Vec<LogEntry>, StreamError> {
+) -> Result<Option<u64>, StreamError> {
     let (config, topic) = (config.clone(), topic.to_owned());
-    tokio::task::spawn_blocking(move || match tail {
-        Some(last) => kafka::read_topic_tail(&config, &topic, last, READ_TIMEOUT),
-        None => kafka::read_topic(&config, &topic, &BTreeMap::new(), READ_TIMEOUT),
+    tokio::task::spawn_blocking(move || {
+        let mut last = None;
+        kafka::read_topic_each(&config, &topic, READ_TIMEOUT, &mut |entry| {
+            if let Some(write) = last_write(std::slice::from_ref(&entry)) {
+                last = Some(write);
+            }
+        })
+        .map(|()| last)
     })
     .await
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// Rebuilds `store` from the state topic, reading and writing a chunk at a time:
+/// the write number restored and the records read. Blocks: it runs at start-up,
+/// before anything else needs the thread.
+fn restore(
+    config: &KafkaSinkConfig,
+    topic: &str,
+    store: &mut StateStore,
+) -> Result<(Option<u64>, usize), StateTopicError> {
+    let mut run = || {
+        let mut restore = Restore::begin(store)?;
+        let (mut records, mut failed) = (0, None);
+        kafka::read_topic_each(config, topic, READ_TIMEOUT, &mut |entry| {
+            records += 1;
+            if failed.is_none() {
+                failed = restore.add(record_of(entry)).err();
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        Ok((restore.finish()?, records))
+    };
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+        _ => run(),
+    }
 }

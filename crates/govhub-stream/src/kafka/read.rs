@@ -31,10 +31,30 @@ pub fn read_topic(
     timeout: Duration,
 ) -> Result<Vec<LogEntry>, StreamError> {
     let deadline = Instant::now() + timeout;
-    let read = read_range(config, topic, deadline, |partition, low, _| {
-        from.get(&partition).copied().unwrap_or(low)
-    })?;
-    Ok(read.entries)
+    let mut entries = Vec::new();
+    read_range(
+        config,
+        topic,
+        deadline,
+        |partition, low, _| from.get(&partition).copied().unwrap_or(low),
+        &mut |entry| entries.push(entry),
+    )?;
+    entries.sort_by_key(|e| (e.partition, e.offset));
+    Ok(entries)
+}
+
+/// [`read_topic`] from the beginning, handing each record to `each` as it is read
+/// (in offset order within each partition) instead of collecting them: for topics too
+/// long to hold in memory at once, such as the state topic.
+pub fn read_topic_each(
+    config: &KafkaSinkConfig,
+    topic: &str,
+    timeout: Duration,
+    each: &mut dyn FnMut(LogEntry),
+) -> Result<(), StreamError> {
+    let deadline = Instant::now() + timeout;
+    read_range(config, topic, deadline, |_, low, _| low, each)?;
+    Ok(())
 }
 
 /// Reads the last `last` records of every partition of `topic`, read_committed, as
@@ -54,19 +74,23 @@ pub fn read_topic_tail(
     let last = last.max(0);
     let mut window = last;
     loop {
-        let read = read_range(config, topic, deadline, |_, _, high| {
-            high.saturating_sub(window)
-        })?;
+        let mut entries = Vec::new();
+        let starts = read_range(
+            config,
+            topic,
+            deadline,
+            |_, _, high| high.saturating_sub(window),
+            &mut |entry| entries.push(entry),
+        )?;
         let mut counts: BTreeMap<i32, i64> = BTreeMap::new();
-        for entry in &read.entries {
+        for entry in &entries {
             *counts.entry(entry.partition).or_default() += 1;
         }
-        let short = read
-            .starts
+        let short = starts
             .iter()
             .any(|(p, (low, start))| start > low && counts.get(p).copied().unwrap_or(0) < last);
         if !short || last == 0 {
-            return Ok(keep_last(read.entries, last));
+            return Ok(keep_last(entries, last));
         }
         window = window.saturating_mul(2);
     }
@@ -89,23 +113,17 @@ fn keep_last(entries: Vec<LogEntry>, last: i64) -> Vec<LogEntry> {
         .collect()
 }
 
-/// What [`read_range`] read.
-struct Read {
-    /// The records, sorted by partition and offset.
-    entries: Vec<LogEntry>,
-    /// Per partition: its low watermark and the offset the read started at.
-    starts: BTreeMap<i32, (i64, i64)>,
-}
-
 /// Reads every partition of `topic`, read_committed, from `start(partition, low, high)`
-/// (raised to the low watermark) to the end as it is at the time of the call, failing
-/// after `deadline`.
+/// (raised to the low watermark) to the end as it is at the time of the call, handing
+/// each record to `each` (in offset order within a partition), failing after
+/// `deadline`. Returns where the read of each partition started.
 fn read_range(
     config: &KafkaSinkConfig,
     topic: &str,
     deadline: Instant,
     start: impl Fn(i32, i64, i64) -> i64,
-) -> Result<Read, StreamError> {
+    each: &mut dyn FnMut(LogEntry),
+) -> Result<Starts, StreamError> {
     let unreachable = |source: KafkaError| StreamError::Unreachable {
         servers: config.bootstrap_servers.clone(),
         source,
@@ -151,13 +169,9 @@ fn read_range(
         }
     }
     if high.is_empty() {
-        return Ok(Read {
-            entries: Vec::new(),
-            starts,
-        });
+        return Ok(starts);
     }
     consumer.assign(&assignment).map_err(unreachable)?;
-    let mut out = Vec::new();
     while next.iter().any(|(p, n)| *n < high[p]) {
         if Instant::now() > deadline {
             return Err(unreachable(KafkaError::ClientCreation(format!(
@@ -199,7 +213,7 @@ fn read_range(
             })
             .unwrap_or_default();
         let payload = message.payload().unwrap_or_default();
-        out.push(LogEntry {
+        each(LogEntry {
             partition: message.partition(),
             offset: u64::try_from(message.offset()).unwrap_or_default(),
             key: message
@@ -216,12 +230,11 @@ fn read_range(
             },
         });
     }
-    out.sort_by_key(|e| (e.partition, e.offset));
-    Ok(Read {
-        entries: out,
-        starts,
-    })
+    Ok(starts)
 }
+
+/// Per partition read: its low watermark and the offset the read started at.
+type Starts = BTreeMap<i32, (i64, i64)>;
 
 /// Consumer errors that librdkafka recovers from by itself.
 fn is_transient(error: &KafkaError) -> bool {
