@@ -32,6 +32,10 @@
 #   KEEP=1           keep the work directory (configs, logs, expected outcome); it is
 #                    also kept when the verdict is FAIL
 #
+# With exactly-once, each round's hub first waits to become its instances' active one
+# (after a kill -9 until the killed one's session times out, about 6 s), and the kill
+# window opens then.
+#
 # Steps: `govhub sim --faults default --expected FILE` on free ports; a hub config from
 # deploy/govhub.example.toml pointed at the simulators, the broker, a random topic prefix
 # and a fresh data directory; KILLS times `govhub run --admin off`, a random 0.5-4 s, kill
@@ -205,9 +209,24 @@ STARTED_RUNS=1
 KILLED=0
 EXITED=0
 RESTARTS=0
+ACTIVE_LINES=0
+WAITS=()
 for ((round = 1; round <= KILLS; round++)); do
   "$GOVHUB_BIN" run --config "$WORK/chaos.toml" --admin off >>"$WORK/hub.log" 2>&1 &
   HUB_PID=$!
+  if [[ "$EXACTLY_ONCE" == 1 ]]; then
+    # An exactly-once hub starts once its instances' group makes it the active one:
+    # after a kill -9, when the killed instance's session has timed out (6 s). The kill
+    # window opens then, so that kills strike hubs at work.
+    started_at=$(date +%s%N)
+    for _ in $(seq 600); do
+      (( $(grep -c 'this instance is active' "$WORK/hub.log") > ACTIVE_LINES )) && break
+      kill -0 "$HUB_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    ACTIVE_LINES=$(grep -c 'this instance is active' "$WORK/hub.log" || true)
+    WAITS+=($(( ($(date +%s%N) - started_at) / 1000000 )))
+  fi
   if [[ -n "${RESTART_AT[$round]:-}" ]] && local_broker; then
     pause_ms 500 2000
     say "round $round: stopping the broker under the hub"
@@ -234,6 +253,9 @@ for ((round = 1; round <= KILLS; round++)); do
   HUB_PID=""
 done
 say "$KILLED hubs killed, $EXITED exited by themselves, $RESTARTS broker restarts"
+if ((${#WAITS[@]})); then
+  say "waits to become the active instance after a restart, ms: min $(printf '%s\n' "${WAITS[@]}" | sort -n | head -1), median $(printf '%s\n' "${WAITS[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'), max $(printf '%s\n' "${WAITS[@]}" | sort -n | tail -1)"
+fi
 
 # Catch up, then the clean run; each must finish.
 once() { # config log

@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -73,25 +72,27 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     let admin =
         listener.map(|l| start_admin(l, status.clone(), hub.persons(), hub.sharing_log(), &config));
     let stop = CancellationToken::new();
-    // Losing the role (another instance was given it) stops this hub as SIGTERM would;
-    // were it not told, its next commit would fail, fenced.
+    // The group may take the role away while this hub runs: when another instance gets
+    // it, that one's start fences this hub, whose next commit fails and stops it. When
+    // no other instance takes over (the broker restarted, the group re-formed), this hub
+    // goes on. Its membership lasts until the hub has stopped.
     let finished = CancellationToken::new();
-    let lost = Arc::new(AtomicBool::new(false));
     let watcher = election.map(|mut election| {
-        let (stop, finished, lost) = (stop.clone(), finished.clone(), lost.clone());
+        let finished = finished.clone();
         tokio::spawn(async move {
-            tokio::select! {
-                _ = election.changed_from(Role::Active) => {
-                    tracing::warn!("this instance lost the active role to another; stopping");
-                    lost.store(true, Ordering::Relaxed);
-                    stop.cancel();
+            let mut role = Role::Active;
+            loop {
+                tokio::select! {
+                    now = election.changed_from(role) => role = now,
+                    () = finished.cancelled() => break,
                 }
-                () = finished.cancelled() => {}
+                match role {
+                    Role::Active => tracing::info!("this instance is active again"),
+                    _ => tracing::warn!("the group took the active role from this instance; it goes on until another instance takes over and fences it"),
+                }
             }
             // Dropped here: leaving the group hands the role over at once.
-            tokio::task::spawn_blocking(move || drop(election))
-                .await
-                .ok();
+            tokio::task::spawn_blocking(move || drop(election)).await.ok();
         })
     });
     let work = async {
@@ -110,10 +111,6 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     finished.cancel();
     if let Some(watcher) = watcher {
         watcher.await.ok();
-    }
-    if lost.load(Ordering::Relaxed) {
-        eprintln!("error: another instance of this hub took the active role; this one stopped");
-        return Ok(ExitCode::FAILURE);
     }
     match outcome {
         Ok(Ok(counts)) => {
