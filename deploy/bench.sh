@@ -4,7 +4,8 @@
 # the reference measured in the same run.
 #
 # Usage:
-#   deploy/bench.sh [--residents N] [--reps R] [--sinks log|kafka|both] [--seed S]
+#   deploy/bench.sh [--residents N] [--reps R] [--sinks log|kafka|kafka-alo|both|delivery]
+#                   [--seed S]
 #                   [--kafka HOST:PORT] [--perf] [--keep] [--work-dir DIR]
 #
 #   --residents N   synthetic residents (env BENCH_RESIDENTS, default 350000). The four
@@ -13,7 +14,9 @@
 #   --reps R        repetitions (env BENCH_REPS, default 3). Each repetition runs every
 #                   sink once (the order alternates between repetitions), each against a
 #                   freshly started simulator, then the kcat reference.
-#   --sinks S       log, kafka or both (env BENCH_SINKS, default both)
+#   --sinks S       log, kafka (exactly-once, the default), kafka-alo (at-least-once,
+#                   `exactly_once = false`), both (log and kafka) or delivery (kafka and
+#                   kafka-alo) (env BENCH_SINKS, default both)
 #   --seed S        population seed (env BENCH_SEED, default 2026)
 #   --kafka ADDR    broker (env BENCH_KAFKA, default 127.0.0.1:9092)
 #   --perf          after the timed repetitions, one extra (untimed) kafka run (log run
@@ -104,8 +107,10 @@ done
 case "$SINKS" in
   log) SINK_LIST=(log) ;;
   kafka) SINK_LIST=(kafka) ;;
+  kafka-alo) SINK_LIST=(kafka-alo) ;;
   both) SINK_LIST=(log kafka) ;;
-  *) die "--sinks must be log, kafka or both, not '$SINKS'" ;;
+  delivery) SINK_LIST=(kafka kafka-alo) ;;
+  *) die "--sinks must be log, kafka, kafka-alo, both or delivery, not '$SINKS'" ;;
 esac
 [[ "$RESIDENTS" =~ ^[1-9][0-9]*$ ]] || die "--residents must be a positive integer"
 [[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps must be a positive integer"
@@ -222,6 +227,7 @@ write_config() {
     /^topic_prefix[ \t]*=/ { print "topic_prefix = \"" prefix "\""; next }
     inkafka && sink == "log" { next }
     inkafka && /^bootstrap_servers[ \t]*=/ { print "bootstrap_servers = \"" kafka "\""; next }
+    inkafka && sink == "kafka-alo" && /^exactly_once[ \t]*=/ { print "exactly_once = false"; next }
     /^url[ \t]*=/ {
       split(table, t, ".")
       if (t[1] == "connectors" && (t[2] in url)) { print "url = \"" url[t[2]] "\""; done[t[2]] = 1; next }
@@ -262,9 +268,11 @@ topic_count() {
   echo "$total"
 }
 
-# Topics of the broker starting with $1.
+# Event topics of the broker starting with $1 (not govhub's own state and coordination
+# topics).
 topics_with_prefix() {
-  kcat -b "$KAFKA" -L 2>/dev/null | awk -v p="$1" '$1 == "topic" { t = $2; gsub(/"/, "", t); if (index(t, p) == 1) print t }' | sort
+  kcat -b "$KAFKA" -L 2>/dev/null | awk -v p="$1" '$1 == "topic" { t = $2; gsub(/"/, "", t); if (index(t, p) == 1) print t }' \
+    | grep -vE '(state|cluster)\.v1$' | sort
 }
 
 # Dumps every topic of prefix $1 into $2/<topic>.tsv (key TAB value) and
@@ -273,7 +281,7 @@ dump_kafka() {
   local prefix="$1" out="$2" t total=0 n
   mkdir -p "$out"
   for t in $(topics_with_prefix "$prefix"); do
-    kcat -b "$KAFKA" -C -t "$t" -o beginning -e -q -f '%k\t%s\n' >"$out/$t.tsv"
+    kcat -b "$KAFKA" -C -t "$t" -o beginning -e -q -X isolation.level=read_committed -f '%k\t%s\n' >"$out/$t.tsv"
     kcat -b "$KAFKA" -C -t "$t" -o beginning -c 1 -e -q -J \
       | jq -r '(.headers // []) as $h | range(0; $h | length; 2) | "\($h[.])=\($h[. + 1])"' >"$out/$t.headers"
     n="$(wc -l <"$out/$t.tsv")"
@@ -366,7 +374,7 @@ run_attempt() {
   mkdir -p "$dir"
   prefix="bench-$RUN_ID-r$rep-$sink.$RANDOM."
   rm -rf "$dir"; mkdir -p "$dir"
-  [[ "$sink" == kafka ]] && wait_broker
+  [[ "$sink" == kafka* ]] && wait_broker
   say "rep $rep/$REPS $sink: starting govhub sim ($RESIDENTS residents)"
   start_sim "$dir"
   expected="$(sed -n 's/^records: \([0-9]*\) students, \([0-9]*\) encounters, [0-9]* households (\([0-9]*\) members), \([0-9]*\) grid cases.*/\1 \2 \3 \4/p' "$dir/sim.out" | awk '{print $1 + $2 + $3 + $4}')"
@@ -395,7 +403,7 @@ run_attempt() {
   if [[ -n "$stage" ]]; then
     printf 'rep %s %s: %s\n' "$rep" "$sink" "$stage" >>"$STAGES"
   fi
-  if [[ "$sink" == kafka ]]; then
+  if [[ "$sink" == kafka* ]]; then
     events="$(dump_kafka "$prefix" "$dir/dump")"
     cat "$dir/dump/counts.txt" >&2
   else
@@ -425,9 +433,9 @@ for rep in $(seq "$REPS"); do
   for sink in "${order[@]}"; do
     run_once "$rep" "$sink"
     LINES[$sink]="$RUN_LINE"
-    if [[ $sink == kafka ]]; then
+    if [[ $sink == kafka* ]]; then
       ref_dump="$RUN_DIR/dump"
-    elif [[ $BROKER == 1 && " ${SINK_LIST[*]} " != *" kafka "* ]]; then
+    elif [[ $BROKER == 1 && " ${SINK_LIST[*]} " != *" kafka"* ]]; then
       ref_dump="$RUN_DIR/logdump"
       dump_log "$RUN_DIR/data/log" "$ref_dump" >/dev/null
     fi
@@ -473,9 +481,9 @@ awk -F'\t' '
   NR == 1 { next }
   { rows++; s[rows] = $2; seen[$2] = 1; for (c = 1; c <= NF; c++) v[rows, c] = $c; v[rows, 12] = $12 / 1024 }
   END {
-    printf "%-6s %-19s %-19s %-13s %-19s %-19s %-15s %-15s\n", "sink", "rec/s", "ev/s", "cpu_us/rec", "rss_MB (max)", "kcat_msg/s", "ratio_ev", "ratio_rec"
+    printf "%-9s %-19s %-19s %-13s %-19s %-19s %-15s %-15s\n", "sink", "rec/s", "ev/s", "cpu_us/rec", "rss_MB (max)", "kcat_msg/s", "ratio_ev", "ratio_rec"
     for (sk in seen)
-      printf "%-6s %-19s %-19s %-13s %-19s %-19s %-15s %-15s\n", sk, stat(13, sk), stat(14, sk), stat(15, sk), stat(12, sk), stat(18, sk), stat(19, sk), stat(20, sk)
+      printf "%-9s %-19s %-19s %-13s %-19s %-19s %-15s %-15s\n", sk, stat(13, sk), stat(14, sk), stat(15, sk), stat(12, sk), stat(18, sk), stat(19, sk), stat(20, sk)
   }' "$RESULTS"
 echo
 echo "ratio_ev = govhub events written/s ÷ kcat -P messages/s; ratio_rec = govhub records pulled/s ÷ kcat messages/s"
