@@ -51,11 +51,12 @@ impl Instance {
         config: &Path,
         env: &BTreeMap<String, String>,
         dir: &Path,
+        admin: &str,
     ) -> Instance {
         let log = dir.join(format!("{name}.log"));
         let out = File::create(&log).unwrap();
         let child = Command::new(govhub_binary())
-            .args(["run", "--admin", "off", "--config"])
+            .args(["run", "--admin", admin, "--config"])
             .arg(config)
             .envs(env)
             .env("RUST_LOG", "info")
@@ -103,6 +104,39 @@ impl Drop for Instance {
     }
 }
 
+/// `GET path` on 127.0.0.1:`port`: the status code and the body.
+fn get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (code, body)
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Sends SIGTERM (a graceful stop) and waits for the exit.
 fn terminate(instance: &mut Instance) -> std::process::ExitStatus {
     let _ = Command::new("kill")
@@ -147,10 +181,24 @@ async fn a_standby_takes_over_from_a_killed_hub_and_every_event_arrives_once() {
     let (config_b, _) = write_config("b");
     let (config_c, _) = write_config("c");
 
-    let mut a = Instance::start("a", &config_a, &env, dir.path());
+    let mut a = Instance::start("a", &config_a, &env, dir.path(), "off");
     a.wait_for(ACTIVE, 1, Duration::from_secs(60)).await;
-    let mut b = Instance::start("b", &config_b, &env, dir.path());
+    let b_admin = free_port();
+    let mut b = Instance::start(
+        "b",
+        &config_b,
+        &env,
+        dir.path(),
+        &format!("127.0.0.1:{b_admin}"),
+    );
     b.wait_for(STANDBY, 1, Duration::from_secs(60)).await;
+    b.wait_for("standing by: probes only", 1, Duration::from_secs(10))
+        .await;
+    // Standing by, its admin address is alive but not ready, and serves nothing else.
+    assert_eq!(get(b_admin, "/healthz").0, 200);
+    let (code, body) = get(b_admin, "/readyz");
+    assert!(code == 503 && body.contains("standby"), "{code} {body}");
+    assert_eq!(get(b_admin, "/api/connectors").0, 503);
     // A sync well under way, not finished: kill the active instance.
     a.wait_for("hub ready", 1, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -169,6 +217,13 @@ async fn a_standby_takes_over_from_a_killed_hub_and_every_event_arrives_once() {
     );
 
     let took_over = b.wait_for(ACTIVE, 1, Duration::from_secs(120)).await;
+    b.wait_for("admin server listening addr=", 1, Duration::from_secs(60))
+        .await;
+    let (code, body) = get(b_admin, "/api/connectors");
+    assert!(
+        code == 200 && body.contains("education"),
+        "the active hub's API: {code} {body}"
+    );
     b.wait_for(
         "exactly-once: the state store was behind the state topic and was rebuilt from it",
         1,
@@ -182,7 +237,7 @@ async fn a_standby_takes_over_from_a_killed_hub_and_every_event_arrives_once() {
         (ready - killed).as_secs_f64()
     );
     // A third instance joins while the second works: it stands by, the role stays.
-    let mut c = Instance::start("c", &config_c, &env, dir.path());
+    let mut c = Instance::start("c", &config_c, &env, dir.path(), "off");
     c.wait_for(STANDBY, 1, Duration::from_secs(60)).await;
     // Each connector the killed hub had not finished (those it had find nothing new,
     // logged at DEBUG; one whose last batch died uncommitted is read again, and counts).

@@ -48,8 +48,8 @@ pub enum StreamError {
         source: KafkaError,
     },
     /// A step of a Kafka transaction failed (`step`: init, begin, commit, abort) for a
-    /// reason that does not end the producer: the transaction was aborted or is
-    /// finished by the next write, which may then succeed.
+    /// reason that does not end the producer: the transaction was aborted (an abort that
+    /// timed out is finished by the next write), and the next write may succeed.
     #[error(
         "kafka sink: transaction {step} failed for transactional id {transactional_id}: {source}"
     )]

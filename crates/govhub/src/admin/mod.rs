@@ -321,6 +321,77 @@ impl AdminListener {
     }
 }
 
+/// Why an instance standing by answers nothing but its probes.
+pub const STANDBY: &str = "standby: another instance of this hub is active";
+
+/// The admin router of an instance standing by for the active one
+/// ([`crate::cluster`]): `/healthz` answers, `/readyz` says it is not ready and why,
+/// every other route answers 503, so a load balancer sends operators to the active
+/// instance. The same `Host` rule and security headers as [`app`].
+pub fn standby_app(addr: SocketAddr, allowed_hosts: &[String]) -> Router {
+    use axum::middleware::{from_fn, from_fn_with_state};
+
+    let hosts = Hosts::new(addr, allowed_hosts);
+    let not_ready = json!({"ready": false, "reasons": [STANDBY]});
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(not_ready)).into_response()
+            }),
+        )
+        .fallback(|| async { AppError::Unavailable(STANDBY.into()) })
+        .layer(from_fn_with_state(hosts, guard::host))
+        .layer(from_fn(guard::security_headers))
+}
+
+/// The admin server of an instance standing by; [`StandbyServer::stop`] gives the
+/// address back for the full server once the instance is active.
+#[derive(Debug)]
+pub struct StandbyServer {
+    server: AdminServer,
+    stop: tokio_util::sync::CancellationToken,
+    token: Option<Token>,
+}
+
+impl AdminListener {
+    /// Serves [`standby_app`] until [`StandbyServer::stop`].
+    pub fn serve_standby(self, allowed_hosts: &[String]) -> StandbyServer {
+        let router = standby_app(self.addr, allowed_hosts);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let shutdown = stop.clone().cancelled_owned();
+        let listener = self.listener;
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        });
+        tracing::info!(addr = %self.addr, "admin server listening, standing by: probes only");
+        StandbyServer {
+            server: AdminServer {
+                addr: self.addr,
+                task,
+            },
+            stop,
+            token: self.token,
+        }
+    }
+}
+
+impl StandbyServer {
+    /// Stops answering and binds the same address again, for the active instance's
+    /// server.
+    pub async fn stop(self) -> Result<AdminListener, ServeError> {
+        self.stop.cancel();
+        let addr = self.server.local_addr();
+        if let Err(e) = self.server.stopped().await {
+            tracing::warn!(error = %e, "the standby admin server failed");
+        }
+        bind(addr, self.token).await
+    }
+}
+
 /// A running admin server.
 #[derive(Debug)]
 pub struct AdminServer {

@@ -29,7 +29,7 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     if let Err(code) = check_admin(admin_addr, &config.admin) {
         return Ok(code);
     }
-    let listener = match bind_admin(admin_addr).await {
+    let mut listener = match bind_admin(admin_addr).await {
         Ok(listener) => listener,
         Err(code) => return Ok(code),
     };
@@ -48,6 +48,8 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
             .context("joining the other instances of this hub")?;
         tracing::info!(%group, "joined the instances of this hub; waiting for the group's assignment");
         let mut role = Role::Joining;
+        // While standing by, the admin address answers its probes (not ready) alone.
+        let mut standby = None;
         while role != Role::Active {
             tokio::select! {
                 now = joined.changed_from(role) => role = now,
@@ -55,9 +57,20 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
             }
             if role == Role::Standby {
                 tracing::info!(%group, "standing by: another instance of this hub is active; this one takes over when that one stops or dies");
+                if let Some(l) = listener.take() {
+                    standby = Some(l.serve_standby(&config.admin.allowed_hosts));
+                }
             }
         }
         tracing::info!(%group, "this instance is active");
+        if let Some(standby) = standby {
+            listener = Some(
+                standby
+                    .stop()
+                    .await
+                    .context("taking the admin address back from the standby server")?,
+            );
+        }
         election = Some(joined);
     }
     let mut hub = match Hub::build(&config, standard).await {
