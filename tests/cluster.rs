@@ -1,7 +1,7 @@
 //! Several hubs on the same topics, as separate `govhub run` processes against the
 //! four simulated departments and the local broker: one is active, the others stand by.
 //! The active one is killed (`kill -9`) in the middle of its sync; a standby takes over
-//! (its store rebuilt from the state topic), a third instance joins later without taking
+//! (its store kept current from the state topic while it stood by), a third instance joins later without taking
 //! the role, and at the end every record is on its topic exactly once for a
 //! `read_committed` consumer (kcat), `govhub verify` passes, and the records are grouped
 //! into the same persons as by a single instance's `run --once` on other topics. The
@@ -224,15 +224,21 @@ async fn a_standby_takes_over_from_a_killed_hub_and_every_event_arrives_once() {
         code == 200 && body.contains("education"),
         "the active hub's API: {code} {body}"
     );
-    b.wait_for(
-        "exactly-once: the state store was behind the state topic and was rebuilt from it",
-        1,
-        Duration::from_secs(120),
-    )
-    .await;
     let ready = b.wait_for("hub ready", 1, Duration::from_secs(120)).await;
+    // It followed the topic while standing by: at most the last writes to read.
+    let log = b.log();
+    let agreed = log
+        .lines()
+        .find(|l| l.contains("exactly-once: the state store"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        agreed.contains("caught up with it") || agreed.contains("is current"),
+        "the standby's store was not kept current: {agreed}\n{log}"
+    );
+    println!("at takeover: {agreed}");
     println!(
-        "takeover: {:.1} s from kill -9 to the standby being active, {:.1} s to its hub ready (store rebuilt)",
+        "takeover: {:.1} s from kill -9 to the standby being active, {:.1} s to its hub ready",
         (took_over - killed).as_secs_f64(),
         (ready - killed).as_secs_f64()
     );

@@ -33,6 +33,10 @@ pub const WRITE_KEY: &str = "w";
 /// Where the local store keeps the number of the last write it committed.
 pub(crate) const LOCAL_WRITE_KEY: &str = "changelog_write";
 
+/// Where the local store keeps the state topic's offset it has read up to, when it
+/// was last restored or caught up from the topic.
+const LOCAL_OFFSET_KEY: &str = "changelog_offset";
+
 /// Rows written per local batch while restoring.
 const RESTORE_CHUNK: usize = 100_000;
 
@@ -88,6 +92,20 @@ impl StateStore {
                 <[u8; 8]>::try_from(v.as_ref())
                     .map(u64::from_be_bytes)
                     .map_err(|_| self.err("the changelog write number has the wrong length"))
+            })
+            .transpose()
+    }
+
+    /// The state topic's offset this store was last restored or caught up to (the next
+    /// offset to read), if ever. Writes committed since may lie after it: reading on
+    /// from there is safe, as [`Restore::resume`] skips what the store holds.
+    pub fn changelog_offset(&self) -> Result<Option<i64>, StateError> {
+        let value = self.meta.get(LOCAL_OFFSET_KEY).map_err(|e| self.err(e))?;
+        value
+            .map(|v| {
+                <[u8; 8]>::try_from(v.as_ref())
+                    .map(i64::from_be_bytes)
+                    .map_err(|_| self.err("the changelog offset has the wrong length"))
             })
             .transpose()
     }
@@ -211,7 +229,7 @@ impl StateStore {
         for record in records {
             restore.add(record)?;
         }
-        restore.finish()
+        restore.finish(None)
     }
 }
 
@@ -230,6 +248,8 @@ pub struct Restore<'a> {
     journal: Vec<Vec<u8>>,
     /// The last write number seen.
     write: Option<u64>,
+    /// Identity decisions of writes up to this one are in the store already.
+    held: Option<u64>,
 }
 
 impl<'a> Restore<'a> {
@@ -256,6 +276,22 @@ impl<'a> Restore<'a> {
             chunk: BTreeMap::new(),
             journal: Vec::new(),
             write: None,
+            held: None,
+        })
+    }
+
+    /// Goes on from what `store` holds, for records read from some offset up to which
+    /// it was current (or earlier): keys take their values again in topic order, which
+    /// ends at the latest, and identity decisions of writes the store holds already are
+    /// skipped, so none is applied twice.
+    pub fn resume(store: &'a mut StateStore) -> Result<Restore<'a>, StateError> {
+        let held = store.changelog_write()?;
+        Ok(Restore {
+            store,
+            chunk: BTreeMap::new(),
+            journal: Vec::new(),
+            write: held,
+            held,
         })
     }
 
@@ -263,8 +299,13 @@ impl<'a> Restore<'a> {
     pub fn add(&mut self, record: ChangeRecord) -> Result<(), StateError> {
         if let Some(n) = record.write_number() {
             self.write = Some(n);
-        } else if record.key.starts_with("j/") {
-            self.journal.extend(record.value);
+        } else if let Some(rest) = record.key.strip_prefix("j/") {
+            let write = rest
+                .split_once('/')
+                .and_then(|(w, _)| u64::from_str_radix(w, 16).ok());
+            if write.is_none_or(|w| self.held.is_none_or(|held| w > held)) {
+                self.journal.extend(record.value);
+            }
         } else {
             self.chunk.insert(record.key, record.value);
         }
@@ -274,15 +315,19 @@ impl<'a> Restore<'a> {
         Ok(())
     }
 
-    /// Writes the restored store's write number: it is current.
-    pub fn finish(mut self) -> Result<Option<u64>, StateError> {
+    /// Writes the restored store's write number (it is current) and, when given, the
+    /// topic's offset it was read up to (the next to read).
+    pub fn finish(mut self, next_offset: Option<i64>) -> Result<Option<u64>, StateError> {
         self.flush()?;
+        let store = &mut *self.store;
+        let mut batch = store.db.batch().durability(Some(PersistMode::SyncAll));
         if let Some(write) = self.write {
-            let store = &mut *self.store;
-            let mut batch = store.db.batch().durability(Some(PersistMode::SyncAll));
             batch.insert(&store.meta, LOCAL_WRITE_KEY, write.to_be_bytes());
-            batch.commit().map_err(|e| store.err(e))?;
         }
+        if let Some(offset) = next_offset {
+            batch.insert(&store.meta, LOCAL_OFFSET_KEY, offset.to_be_bytes());
+        }
+        batch.commit().map_err(|e| store.err(e))?;
         Ok(self.write)
     }
 
@@ -529,6 +574,34 @@ mod tests {
             store.journal().unwrap(),
             vec![entry("H1", "p1"), entry("H2", "p1")]
         );
+    }
+
+    #[test]
+    fn resuming_from_an_earlier_offset_applies_no_decision_twice() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut source = StateStore::open(a.path()).unwrap();
+        let topic = commit_all(&mut source, history());
+        // A follower restored the first write alone, then the topic grew.
+        let first_write_ends = topic
+            .iter()
+            .position(|r| r.write_number() == Some(1))
+            .unwrap();
+        let mut follower = StateStore::open(b.path()).unwrap();
+        let mut restore = Restore::begin(&mut follower).unwrap();
+        for record in topic[..=first_write_ends].iter().cloned() {
+            restore.add(record).unwrap();
+        }
+        restore.finish(Some(3)).unwrap();
+        assert_eq!(follower.changelog_offset().unwrap(), Some(3));
+        // Catching up from an offset before where it stood: the whole topic again.
+        let mut resume = Restore::resume(&mut follower).unwrap();
+        for record in topic {
+            resume.add(record).unwrap();
+        }
+        assert_eq!(resume.finish(Some(9)).unwrap(), Some(2));
+        assert_eq!(contents(&follower), contents(&source));
+        assert_eq!(follower.journal().unwrap().len(), 3, "no decision twice");
+        assert_eq!(follower.changelog_offset().unwrap(), Some(9));
     }
 
     #[test]

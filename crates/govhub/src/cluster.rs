@@ -34,3 +34,51 @@ pub async fn join(kafka: &KafkaSinkConfig, topics: &Topics) -> Result<Election, 
     admin.ensure_single_partition_topic(&topic).await?;
     Election::join(kafka, &topic, &group(topics))
 }
+
+/// While this instance stands by: keeps the state store in `data_dir` current with the
+/// state topic of the hub writing `topics` (every second), so that taking over reads
+/// only what was written since. Holds the data directory's lock until `stop`, then
+/// releases it for the hub; trouble is logged and tried again, never fatal, as the
+/// hub's own start-up rebuilds what a standby could not.
+pub async fn follow(
+    kafka: KafkaSinkConfig,
+    topics: Topics,
+    data_dir: std::path::PathBuf,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let opened = crate::lock::DataDirLock::acquire(&data_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|lock| {
+            govhub_resolve::StateStore::open(&data_dir)
+                .map(|store| (lock, store))
+                .map_err(|e| e.to_string())
+        });
+    let (lock, mut store) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            tracing::warn!(error = %e, "standing by without following the state topic");
+            return;
+        }
+    };
+    loop {
+        match crate::state_topic::catch_up(&kafka, &topics, &mut store).await {
+            Ok(crate::state_topic::Agreement::Current(_)) => {}
+            Ok(agreement) => tracing::debug!(
+                ?agreement,
+                "standby: the state store followed the state topic"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "standby: cannot follow the state topic; trying again")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(FOLLOW_EVERY) => {}
+            () = stop.cancelled() => break,
+        }
+    }
+    drop(store);
+    drop(lock);
+}
+
+/// How often a standby reads what the active instance wrote.
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);

@@ -153,6 +153,9 @@ impl Hub {
             Some(Agreement::Current(write)) => {
                 tracing::info!(state_topic = %topics.state(), write, "exactly-once: the state store is current with the state topic");
             }
+            Some(Agreement::CaughtUp { write, records }) => {
+                tracing::info!(state_topic = %topics.state(), write, records, "exactly-once: the state store was behind the state topic and caught up with it");
+            }
             Some(Agreement::Restored { write, records }) => {
                 tracing::warn!(state_topic = %topics.state(), write, records, "exactly-once: the state store was behind the state topic and was rebuilt from it");
             }

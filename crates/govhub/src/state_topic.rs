@@ -15,6 +15,7 @@
 //! The transactional id is `<prefix>hub`: a second hub on the same topics fences the
 //! first, whose next commit fails and stops it (never two writers).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use govhub_core::OutEvent;
@@ -66,6 +67,14 @@ pub enum StateTopicError {
 pub enum Agreement {
     /// Both at the same write (`None`: both empty).
     Current(Option<u64>),
+    /// The store was behind and read the records written since it was last read from
+    /// the topic, up to write `write`.
+    CaughtUp {
+        /// The topic's last write.
+        write: Option<u64>,
+        /// Records read.
+        records: usize,
+    },
     /// The store was rebuilt from the topic's records, up to write `write`.
     Restored {
         /// The topic's last write.
@@ -106,42 +115,7 @@ impl StateTopic {
         let topic = topics.state();
         kafka.ensure_single_partition_topic(&topic).await?;
         kafka.init_transactions(INIT_TIMEOUT).await?;
-        let config = kafka.config().clone();
-        let tail = read_tail(&config, &topic).await?;
-        let mut remote = last_write(&tail);
-        if remote.is_none() && !tail.is_empty() {
-            // The last records were all of aborted writes: look through the whole topic.
-            remote = whole_topic_last_write(&config, &topic).await?;
-        }
-        let local = store.changelog_write()?;
-        let agreement = match (local, remote) {
-            (local, remote) if local == remote && (local.is_some() || store.is_empty()) => {
-                Agreement::Current(local)
-            }
-            (None, None) => {
-                let records = store.export(1)?;
-                let count = records.len();
-                for chunk in records.chunks(SEED_CHUNK) {
-                    write_state(kafka, &topic, chunk).await?;
-                }
-                store.commit(&Commit {
-                    changelog_write: Some(1),
-                    ..Commit::default()
-                })?;
-                Agreement::Seeded { records: count }
-            }
-            (Some(local), remote) if remote.is_none_or(|r| r < local) => {
-                return Err(StateTopicError::Ahead {
-                    topic,
-                    local,
-                    remote: remote.map_or_else(|| "empty".to_owned(), |r| format!("write {r}")),
-                });
-            }
-            _ => {
-                let (write, records) = restore(&config, &topic, store)?;
-                Agreement::Restored { write, records }
-            }
-        };
+        let agreement = agree(kafka, &topic, store).await?;
         let next_write = store.changelog_write()?.map_or(1, |w| w + 1);
         Ok(Some(StateTopic {
             topic,
@@ -165,6 +139,83 @@ impl StateTopic {
         self.next_write += 1;
         Ok(())
     }
+}
+
+/// Brings `store` to agree with the state topic: nothing when current; caught up from
+/// the offset it was last read to, or rebuilt whole, when behind; the empty topic filled
+/// from it (with `seed`, the hub's fenced-in producer) when it ran without the topic.
+async fn agree_with(
+    config: &KafkaSinkConfig,
+    topic: &str,
+    store: &mut StateStore,
+    seed: Option<&mut KafkaSink>,
+) -> Result<Agreement, StateTopicError> {
+    let tail = read_tail(config, topic).await?;
+    let mut remote = last_write(&tail);
+    if remote.is_none() && !tail.is_empty() {
+        // The last records were all of aborted writes: look through the whole topic.
+        remote = whole_topic_last_write(config, topic).await?;
+    }
+    let local = store.changelog_write()?;
+    Ok(match (local, remote) {
+        (local, remote) if local == remote && (local.is_some() || store.is_empty()) => {
+            Agreement::Current(local)
+        }
+        (None, None) => {
+            let Some(kafka) = seed else {
+                // A standby does not write: the active instance fills the topic.
+                return Ok(Agreement::Current(None));
+            };
+            let records = store.export(1)?;
+            let count = records.len();
+            for chunk in records.chunks(SEED_CHUNK) {
+                write_state(kafka, topic, chunk).await?;
+            }
+            store.commit(&Commit {
+                changelog_write: Some(1),
+                ..Commit::default()
+            })?;
+            Agreement::Seeded { records: count }
+        }
+        (Some(local), remote) if remote.is_none_or(|r| r < local) => {
+            return Err(StateTopicError::Ahead {
+                topic: topic.to_owned(),
+                local,
+                remote: remote.map_or_else(|| "empty".to_owned(), |r| format!("write {r}")),
+            });
+        }
+        (local, _) => {
+            let from = match local {
+                Some(_) => store.changelog_offset()?,
+                None => None,
+            };
+            let (write, records) = restore(config, topic, store, from)?;
+            match from {
+                Some(_) => Agreement::CaughtUp { write, records },
+                None => Agreement::Restored { write, records },
+            }
+        }
+    })
+}
+
+/// [`agree_with`] for the hub itself, which may fill an empty topic.
+async fn agree(
+    kafka: &mut KafkaSink,
+    topic: &str,
+    store: &mut StateStore,
+) -> Result<Agreement, StateTopicError> {
+    let config = kafka.config().clone();
+    agree_with(&config, topic, store, Some(kafka)).await
+}
+
+/// Brings a standby's `store` up to the state topic of the hub writing `topics`, so
+/// that it has little to read when it takes over. Writes nothing to Kafka.
+pub async fn catch_up(
+    config: &KafkaSinkConfig,
+    topics: &Topics,
+    store: &mut StateStore,
+) -> Result<Agreement, StateTopicError> {
+    agree_with(config, &topics.state(), store, None).await
 }
 
 /// Writes `records` alone in one transaction.
@@ -230,29 +281,40 @@ async fn whole_topic_last_write(
     let (config, topic) = (config.clone(), topic.to_owned());
     tokio::task::spawn_blocking(move || {
         let mut last = None;
-        kafka::read_topic_each(&config, &topic, READ_TIMEOUT, &mut |entry| {
-            if let Some(write) = last_write(std::slice::from_ref(&entry)) {
-                last = Some(write);
-            }
-        })
-        .map(|()| last)
+        kafka::read_topic_each(
+            &config,
+            &topic,
+            &BTreeMap::new(),
+            READ_TIMEOUT,
+            &mut |entry| {
+                if let Some(write) = last_write(std::slice::from_ref(&entry)) {
+                    last = Some(write);
+                }
+            },
+        )
+        .map(|_| last)
     })
     .await
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
-/// Rebuilds `store` from the state topic, reading and writing a chunk at a time:
-/// the write number restored and the records read. Blocks: it runs at start-up,
-/// before anything else needs the thread.
+/// Rebuilds `store` from the state topic, or with `from` goes on from that offset
+/// ([`Restore::resume`]), reading and writing a chunk at a time: the write number
+/// reached and the records read. Blocks, on a thread that may.
 fn restore(
     config: &KafkaSinkConfig,
     topic: &str,
     store: &mut StateStore,
+    from: Option<i64>,
 ) -> Result<(Option<u64>, usize), StateTopicError> {
     let mut run = || {
-        let mut restore = Restore::begin(store)?;
+        let mut restore = match from {
+            Some(_) => Restore::resume(store)?,
+            None => Restore::begin(store)?,
+        };
+        let start: BTreeMap<i32, i64> = from.map(|o| (0, o)).into_iter().collect();
         let (mut records, mut failed) = (0, None);
-        kafka::read_topic_each(config, topic, READ_TIMEOUT, &mut |entry| {
+        let ends = kafka::read_topic_each(config, topic, &start, READ_TIMEOUT, &mut |entry| {
             records += 1;
             if failed.is_none() {
                 failed = restore.add(record_of(entry)).err();
@@ -261,7 +323,8 @@ fn restore(
         if let Some(e) = failed {
             return Err(e.into());
         }
-        Ok((restore.finish()?, records))
+        // One partition: where the next catch-up goes on.
+        Ok((restore.finish(ends.get(&0).copied())?, records))
     };
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),

@@ -43,18 +43,29 @@ pub fn read_topic(
     Ok(entries)
 }
 
-/// [`read_topic`] from the beginning, handing each record to `each` as it is read
-/// (in offset order within each partition) instead of collecting them: for topics too
-/// long to hold in memory at once, such as the state topic.
+/// [`read_topic`], handing each record to `each` as it is read (in offset order within
+/// each partition) instead of collecting them: for topics too long to hold in memory at
+/// once, such as the state topic. Returns, per partition read, the offset the read
+/// ended at (the next one to read).
 pub fn read_topic_each(
     config: &KafkaSinkConfig,
     topic: &str,
+    from: &BTreeMap<i32, i64>,
     timeout: Duration,
     each: &mut dyn FnMut(LogEntry),
-) -> Result<(), StreamError> {
+) -> Result<BTreeMap<i32, i64>, StreamError> {
     let deadline = Instant::now() + timeout;
-    read_range(config, topic, deadline, |_, low, _| low, each)?;
-    Ok(())
+    let starts = read_range(
+        config,
+        topic,
+        deadline,
+        |partition, low, _| from.get(&partition).copied().unwrap_or(low),
+        each,
+    )?;
+    Ok(starts
+        .into_iter()
+        .map(|(p, (_, _, end))| (p, end))
+        .collect())
 }
 
 /// Reads the last `last` records of every partition of `topic`, read_committed, as
@@ -88,7 +99,7 @@ pub fn read_topic_tail(
         }
         let short = starts
             .iter()
-            .any(|(p, (low, start))| start > low && counts.get(p).copied().unwrap_or(0) < last);
+            .any(|(p, (low, start, _))| start > low && counts.get(p).copied().unwrap_or(0) < last);
         if !short || last == 0 {
             return Ok(keep_last(entries, last));
         }
@@ -116,7 +127,7 @@ fn keep_last(entries: Vec<LogEntry>, last: i64) -> Vec<LogEntry> {
 /// Reads every partition of `topic`, read_committed, from `start(partition, low, high)`
 /// (raised to the low watermark) to the end as it is at the time of the call, handing
 /// each record to `each` (in offset order within a partition), failing after
-/// `deadline`. Returns where the read of each partition started.
+/// `deadline`. Returns where the read of each partition started and ended.
 fn read_range(
     config: &KafkaSinkConfig,
     topic: &str,
@@ -159,7 +170,7 @@ fn read_range(
             .fetch_watermarks(topic, partition, timeout)
             .map_err(unreachable)?;
         let start = start(partition, low, hi).max(low);
-        starts.insert(partition, (low, start));
+        starts.insert(partition, (low, start, start));
         if start < hi {
             assignment
                 .add_partition_offset(topic, partition, Offset::Offset(start))
@@ -201,6 +212,9 @@ fn read_range(
         if message.offset() >= high.get(&message.partition()).copied().unwrap_or(0) {
             continue;
         }
+        if let Some((_, _, end)) = starts.get_mut(&message.partition()) {
+            *end = message.offset() + 1;
+        }
         let headers = message
             .headers()
             .map(|hs| {
@@ -233,8 +247,10 @@ fn read_range(
     Ok(starts)
 }
 
-/// Per partition read: its low watermark and the offset the read started at.
-type Starts = BTreeMap<i32, (i64, i64)>;
+/// Per partition read: its low watermark, the offset the read started at, and the one
+/// after the last record it delivered (where a later read goes on: what lies beyond is
+/// a marker, aborted, or of a transaction still open, which may commit later).
+type Starts = BTreeMap<i32, (i64, i64, i64)>;
 
 /// Consumer errors that librdkafka recovers from by itself.
 fn is_transient(error: &KafkaError) -> bool {

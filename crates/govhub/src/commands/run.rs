@@ -48,21 +48,35 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
             .context("joining the other instances of this hub")?;
         tracing::info!(%group, "joined the instances of this hub; waiting for the group's assignment");
         let mut role = Role::Joining;
-        // While standing by, the admin address answers its probes (not ready) alone.
-        let mut standby = None;
+        // While standing by, the admin address answers its probes (not ready) alone,
+        // and the state store follows the state topic.
+        let (mut standby, mut follower) = (None, None);
         while role != Role::Active {
             tokio::select! {
                 now = joined.changed_from(role) => role = now,
                 () = signals.recv() => return Ok(ExitCode::SUCCESS),
             }
-            if role == Role::Standby {
+            if role == Role::Standby && follower.is_none() {
                 tracing::info!(%group, "standing by: another instance of this hub is active; this one takes over when that one stops or dies");
                 if let Some(l) = listener.take() {
                     standby = Some(l.serve_standby(&config.admin.allowed_hosts));
                 }
+                let stop = CancellationToken::new();
+                let task = tokio::spawn(govhub::cluster::follow(
+                    kafka.clone(),
+                    topics.clone(),
+                    config.data_dir.clone(),
+                    stop.clone(),
+                ));
+                follower = Some((stop, task));
             }
         }
         tracing::info!(%group, "this instance is active");
+        // The follower hands over the data directory, its store current or nearly.
+        if let Some((stop, task)) = follower {
+            stop.cancel();
+            task.await.ok();
+        }
         if let Some(standby) = standby {
             listener = Some(
                 standby
