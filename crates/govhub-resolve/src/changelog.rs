@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use fjall::{Keyspace, PersistMode};
 
-use crate::state::{Commit, StateError, StateStore};
+use crate::state::{Commit, StateError, StateStore, fingerprint_row};
 
 /// The key of the write-number record, last in every write.
 pub const WRITE_KEY: &str = "w";
@@ -86,28 +86,18 @@ impl StateStore {
     /// The number of the last write to the state topic this store committed; `None`
     /// when it committed none (a new store, or one that never ran with the topic).
     pub fn changelog_write(&self) -> Result<Option<u64>, StateError> {
-        let value = self.meta.get(LOCAL_WRITE_KEY).map_err(|e| self.err(e))?;
-        value
-            .map(|v| {
-                <[u8; 8]>::try_from(v.as_ref())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| self.err("the changelog write number has the wrong length"))
-            })
-            .transpose()
+        Ok(self
+            .meta_8(LOCAL_WRITE_KEY, "changelog write number")?
+            .map(u64::from_be_bytes))
     }
 
     /// The state topic's offset this store was last restored or caught up to (the next
     /// offset to read), if ever. Writes committed since may lie after it: reading on
     /// from there is safe, as [`Restore::resume`] skips what the store holds.
     pub fn changelog_offset(&self) -> Result<Option<i64>, StateError> {
-        let value = self.meta.get(LOCAL_OFFSET_KEY).map_err(|e| self.err(e))?;
-        value
-            .map(|v| {
-                <[u8; 8]>::try_from(v.as_ref())
-                    .map(i64::from_be_bytes)
-                    .map_err(|_| self.err("the changelog offset has the wrong length"))
-            })
-            .transpose()
+        Ok(self
+            .meta_8(LOCAL_OFFSET_KEY, "changelog offset")?
+            .map(i64::from_be_bytes))
     }
 
     /// `commit`, to be committed as write number `write` (its `changelog_write`), as
@@ -256,14 +246,7 @@ impl<'a> Restore<'a> {
     /// Empties `store` and starts restoring into it.
     pub fn begin(store: &'a mut StateStore) -> Result<Restore<'a>, StateError> {
         let mut batch = store.db.batch().durability(Some(PersistMode::SyncAll));
-        for keyspace in [
-            &store.cursors,
-            &store.fingerprints,
-            &store.journal,
-            &store.replayed,
-            &store.meta,
-            &store.sharing,
-        ] {
+        for keyspace in store.keyspaces() {
             for row in keyspace.iter() {
                 let key = row.key().map_err(|e| store.err(e))?;
                 batch.remove(keyspace, key);
@@ -348,9 +331,7 @@ impl<'a> Restore<'a> {
                     else {
                         return Err(store.err("state topic: a fingerprint key has the wrong form"));
                     };
-                    let mut k = connector.as_bytes().to_vec();
-                    k.push(0);
-                    k.extend_from_slice(&hash.to_be_bytes());
+                    let k = fingerprint_row(connector, hash);
                     let id = match value {
                         None => None,
                         Some(value) => {
@@ -393,29 +374,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::identity::{Entry, Observation, RecordRef};
-
-    fn entry(id: &str, person: &str) -> Entry {
-        Entry::Record {
-            observation: Box::new(Observation {
-                record: RecordRef {
-                    department: "health".into(),
-                    connector: "health".into(),
-                    source_record_id: id.into(),
-                },
-                at_ms: 0,
-                name: None,
-                resident_id: None,
-                resident_id_unverified: None,
-                sex: None,
-                birth_date: None,
-                phone: None,
-                division_code: None,
-            }),
-            person: person.into(),
-            version: None,
-        }
-    }
+    use crate::state::tests::entry;
 
     /// What a store holds, in comparable form.
     fn contents(store: &StateStore) -> impl PartialEq + std::fmt::Debug {

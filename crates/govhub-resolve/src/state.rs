@@ -242,8 +242,8 @@ impl StateStore {
         Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// Whether the store holds nothing at all.
-    pub fn is_empty(&self) -> bool {
+    /// Every keyspace of the store.
+    pub(crate) fn keyspaces(&self) -> [&Keyspace; 6] {
         [
             &self.cursors,
             &self.fingerprints,
@@ -252,8 +252,24 @@ impl StateStore {
             &self.meta,
             &self.sharing,
         ]
-        .iter()
-        .all(|keyspace| keyspace.first_key_value().is_none())
+    }
+
+    /// Whether the store holds nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.keyspaces()
+            .iter()
+            .all(|keyspace| keyspace.first_key_value().is_none())
+    }
+
+    /// An eight-byte value of the `meta` keyspace (`what` names it in an error).
+    pub(crate) fn meta_8(&self, key: &str, what: &str) -> Result<Option<[u8; 8]>, StateError> {
+        let value = self.meta.get(key).map_err(|e| self.err(e))?;
+        value
+            .map(|v| {
+                <[u8; 8]>::try_from(v.as_ref())
+                    .map_err(|_| self.err(format!("the {what} has the wrong length")))
+            })
+            .transpose()
     }
 
     /// Every line of the data-sharing log, as committed (JSON), in key order.
@@ -287,11 +303,12 @@ impl StateStore {
             }
         }
         for (connector, published) in &commit.fingerprints {
-            let prefix = fingerprint_prefix(connector);
             for (key, id) in published {
-                let mut k = prefix.clone();
-                k.extend_from_slice(&key.to_be_bytes());
-                batch.insert(&self.fingerprints, k, id.to_be_bytes());
+                batch.insert(
+                    &self.fingerprints,
+                    fingerprint_row(connector, *key),
+                    id.to_be_bytes(),
+                );
             }
         }
         let first = self.next_seq;
@@ -333,6 +350,13 @@ fn fingerprint_prefix(connector: &str) -> Vec<u8> {
     prefix
 }
 
+/// The key a fingerprint of `connector` is stored under: its prefix and the hash.
+pub(crate) fn fingerprint_row(connector: &str, hash: u64) -> Vec<u8> {
+    let mut row = fingerprint_prefix(connector);
+    row.extend_from_slice(&hash.to_be_bytes());
+    row
+}
+
 fn seq_of(key: &[u8]) -> u64 {
     <[u8; 8]>::try_from(key).map_or(0, u64::from_be_bytes)
 }
@@ -346,13 +370,14 @@ fn encode(entries: &[Entry]) -> Vec<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
     use crate::identity::{Observation, RecordRef};
 
-    fn entry(id: &str, person: &str) -> Entry {
+    /// A decision filing record `id` under `person`, for the store's tests.
+    pub(crate) fn entry(id: &str, person: &str) -> Entry {
         Entry::Record {
             observation: Box::new(Observation {
                 record: RecordRef {
