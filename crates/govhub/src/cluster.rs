@@ -24,12 +24,9 @@ pub fn group(topics: &Topics) -> String {
 /// coordination topic if missing.
 pub async fn join(kafka: &KafkaSinkConfig, topics: &Topics) -> Result<Election, StreamError> {
     let topic = topics.cluster();
-    // A plain client for the topic: the hub's transactional producer is built only
-    // once this instance is active.
-    let mut admin = KafkaSink::new(KafkaSinkConfig {
-        transactional_id: None,
-        ..kafka.clone()
-    })?;
+    // The config's own settings make a plain client: only the hub's sink, built once
+    // this instance is active, gets the transactional id.
+    let mut admin = KafkaSink::new(kafka.clone())?;
     admin.check_reachable(Duration::from_secs(10)).await?;
     admin.ensure_single_partition_topic(&topic).await?;
     Election::join(kafka, &topic, &group(topics))

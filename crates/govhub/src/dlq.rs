@@ -125,7 +125,7 @@ pub async fn replay(
     let topics = config
         .topics()
         .map_err(|p| DlqError::Config(p.to_string()))?;
-    let mut sink = HubSink::from_config(config)?;
+    let mut sink = HubSink::from_config(config, &topics)?;
     // With exactly-once, the store agrees with the state topic before identity state is
     // read from it, and the replay's state goes in the replay's transaction.
     if sink.is_transactional() {

@@ -135,7 +135,7 @@ impl Hub {
         let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
         refuse_old_state(&config.data_dir)?;
         let mut store = StateStore::open(&config.data_dir)?;
-        let mut sink = HubSink::from_config(config)?;
+        let mut sink = HubSink::from_config(config, &topics)?;
         let mut topic_names = vec![topics.dlq(), topics.identity(), topics.person()];
         for connector in config.connectors.values() {
             if let Some(schema) = standard.latest(&connector.kind) {

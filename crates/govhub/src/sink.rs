@@ -21,14 +21,14 @@ pub enum HubSink {
 
 impl HubSink {
     /// The sink `config` asks for: Kafka with `[kafka]` (transactional unless
-    /// `exactly_once = false`), else the embedded log under `<data_dir>/log`.
-    pub fn from_config(config: &HubConfig) -> Result<Self, StreamError> {
+    /// `exactly_once = false`, under the transactional id of the hub writing `topics`),
+    /// else the embedded log under `<data_dir>/log`.
+    pub fn from_config(config: &HubConfig, topics: &Topics) -> Result<Self, StreamError> {
         Ok(match &config.kafka {
             Some(kafka) => {
                 let mut kafka = kafka.clone();
                 if kafka.exactly_once {
-                    let topics = config.topics().unwrap_or_else(|_| Topics::default());
-                    kafka.transactional_id = Some(transactional_id(&topics));
+                    kafka.transactional_id = Some(transactional_id(topics));
                 }
                 HubSink::Kafka(KafkaSink::new(kafka)?, None)
             }

@@ -257,12 +257,15 @@ fn record_of(entry: LogEntry) -> ChangeRecord {
     }
 }
 
+/// The write number `entry` carries, if it is the `w` record.
+fn write_of(entry: &LogEntry) -> Option<u64> {
+    (entry.key.as_deref() == Some(govhub_resolve::changelog::WRITE_KEY))
+        .then(|| entry.value.as_u64())
+        .flatten()
+}
+
 fn last_write(entries: &[LogEntry]) -> Option<u64> {
-    entries
-        .iter()
-        .rev()
-        .filter(|e| e.key.as_deref() == Some(govhub_resolve::changelog::WRITE_KEY))
-        .find_map(|e| e.value.as_u64())
+    entries.iter().rev().find_map(write_of)
 }
 
 /// The last records of the state topic (committed ones only).
@@ -287,9 +290,7 @@ async fn whole_topic_last_write(
             &BTreeMap::new(),
             READ_TIMEOUT,
             &mut |entry| {
-                if let Some(write) = last_write(std::slice::from_ref(&entry)) {
-                    last = Some(write);
-                }
+                last = write_of(&entry).or(last);
             },
         )
         .map(|_| last)

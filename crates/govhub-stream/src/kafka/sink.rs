@@ -481,7 +481,7 @@ impl KafkaSink {
                 return Err(self.abandon(failure).await);
             }
             if retriable {
-                tracing::warn!(target: super::LOG_TARGET, error = %failure, "the transaction's commit timed out; resuming it");
+                tracing::warn!(target: LOG_TARGET, error = %failure, "the transaction's commit timed out; resuming it");
                 continue;
             }
             // Neither retriable nor abortable: a new `begin` reveals the state.

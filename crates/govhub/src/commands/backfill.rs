@@ -64,9 +64,9 @@ pub async fn run(
     }
     // With exactly-once, the reset goes to the state topic first, in a transaction of
     // its own: a store rebuilt from the topic must not undo it.
-    let mut sink = HubSink::from_config(&config).context("backfill")?;
+    let topics = config.topics().map_err(|p| anyhow::anyhow!("{p}"))?;
+    let mut sink = HubSink::from_config(&config, &topics).context("backfill")?;
     if sink.is_transactional() {
-        let topics = config.topics().map_err(|p| anyhow::anyhow!("{p}"))?;
         sink.prepare(&[], &[]).await.context("backfill")?;
         sink.open_state(&topics, &mut store)
             .await

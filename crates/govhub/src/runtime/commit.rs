@@ -155,67 +155,45 @@ async fn write(
 ) -> Result<bool, PipelineError> {
     let mut wait = Duration::from_millis(500);
     let mut attempts = 0;
-    // Whether `events` are dead letters standing in for refused events already.
-    let mut standing_in = false;
-    // In a transaction: which events are such stand-ins.
+    // Which events are dead letters standing in for refused events already.
     let mut stand_ins = vec![false; events.len()];
     while !events.is_empty() {
         let started = Instant::now();
         let result = sink.write_each(&events).await;
         shared.timings.add(Stage::Write, started);
         match result {
-            Ok(refused) if sink.is_transactional() => {
+            Ok(refused) => {
                 shared.status.set_sink_waiting(None);
                 wait = Duration::from_millis(500);
                 attempts = 0;
                 if refused.iter().all(Option::is_none) {
                     break;
                 }
-                // A refused transaction wrote nothing: all of it again, each refused
-                // event replaced by its dead letter.
-                let (mut again, mut marks) = (Vec::with_capacity(events.len()), Vec::new());
-                for ((event, reason), stand_in) in events.iter().zip(refused).zip(stand_ins) {
+                // What was not refused is written, unless the write was one transaction,
+                // which a refusal aborts whole: then it goes again.
+                let again_accepted = sink.is_transactional();
+                let (mut again, mut marks) = (Vec::new(), Vec::new());
+                for ((event, reason), stand_in) in events.into_iter().zip(refused).zip(stand_ins) {
                     match reason {
-                        None => {
-                            again.push(event.clone());
+                        None if again_accepted => {
+                            again.push(event);
                             marks.push(stand_in);
                         }
+                        None => {}
                         Some(reason) if stand_in => {
+                            // Even the small dead letter is refused: nothing more can
+                            // be written for it, and retrying would never end.
                             tracing::error!(topic = %event.topic, reason = %reason, "the sink refused a dead letter too; it is lost");
                         }
                         Some(reason) => {
                             tracing::warn!(topic = %event.topic, reason = %reason, "the sink refused one event; its dead letter goes instead");
-                            again.push(
-                                shared
-                                    .publisher
-                                    .refused(event, &format!("refused by the sink: {reason}")),
-                            );
+                            let letter = format!("refused by the sink: {reason}");
+                            again.push(shared.publisher.refused(&event, &letter));
                             marks.push(true);
                         }
                     }
                 }
                 (events, stand_ins) = (again, marks);
-            }
-            Ok(refused) => {
-                shared.status.set_sink_waiting(None);
-                wait = Duration::from_millis(500);
-                attempts = 0;
-                events = refused
-                    .into_iter()
-                    .zip(&events)
-                    .filter_map(|(reason, event)| {
-                        let reason = reason?;
-                        if standing_in {
-                            // Even the small dead letter is refused: nothing more can
-                            // be written for it, and retrying would never end.
-                            tracing::error!(topic = %event.topic, reason = %reason, "the sink refused a dead letter too; it is lost");
-                            return None;
-                        }
-                        tracing::warn!(topic = %event.topic, reason = %reason, "the sink refused one event; its dead letter goes instead");
-                        Some(shared.publisher.refused(event, &format!("refused by the sink: {reason}")))
-                    })
-                    .collect();
-                standing_in = true;
             }
             Err(e) => {
                 attempts += 1;

@@ -50,8 +50,13 @@ impl SharingDay {
     /// The line's key in the state store: subscriber, kind and day, NUL-separated
     /// (none of them can hold a NUL), so keys sort as the report does.
     fn key(&self) -> String {
-        format!("{}\0{}\0{}", self.subscriber, self.kind, self.day)
+        line_key(&self.subscriber, &self.kind, &self.day)
     }
+}
+
+/// The key of a line: subscriber, kind and day, NUL-separated.
+fn line_key(subscriber: &str, kind: &str, day: &str) -> String {
+    format!("{subscriber}\0{kind}\0{day}")
 }
 
 /// The lines a write changes, counted but not yet in the log.
@@ -112,7 +117,7 @@ impl SharingLog {
         let day = day.to_string();
         let mut changed: BTreeMap<String, SharingDay> = BTreeMap::new();
         for s in sent {
-            let key = format!("{}\0{}\0{}", s.subscriber, s.kind, day);
+            let key = line_key(&s.subscriber, &s.kind, &day);
             let line = changed.entry(key).or_insert_with_key(|key| {
                 days.get(key).cloned().unwrap_or_else(|| SharingDay {
                     subscriber: s.subscriber.clone(),
