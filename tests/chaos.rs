@@ -14,23 +14,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use govhub_tests::govhub_binary;
+
 /// The script gets this long before it is stopped (it stops everything it started).
 const DEADLINE: Duration = Duration::from_secs(300);
 
 fn workspace() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_owned()
-}
-
-/// The `govhub` binary of the build this test belongs to: a test runs from
-/// `<target>/<profile>/deps/`, and cargo puts the binary in `<target>/<profile>/`.
-fn govhub_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."));
-    profile_dir.join("govhub")
 }
 
 /// The port of the local broker, from `GOVHUB_TEST_KAFKA` if it names one on 127.0.0.1.
@@ -50,12 +41,6 @@ fn local_broker_port() -> String {
 #[test]
 fn the_hub_survives_kills_and_a_broker_restart() {
     let bin = govhub_binary();
-    assert!(
-        bin.is_file(),
-        "no govhub binary at {}: run this test through `cargo test --workspace`, \
-         which builds it",
-        bin.display()
-    );
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out_path = dir.path().join("chaos.out");
     let out = File::create(&out_path).expect("the output file");

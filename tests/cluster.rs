@@ -20,23 +20,7 @@ use govhub::config::HubConfig;
 use govhub::demo::EXAMPLE_CONFIG;
 use govhub_sim::{Departments, Faults, Ports};
 use govhub_stream::KafkaSinkConfig;
-use govhub_tests::{random_prefix, read_topic_with_kcat, require_broker, topics_with_prefix};
-
-/// The `govhub` binary of the build this test belongs to (`<target>/<profile>/`).
-fn govhub_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."));
-    let bin = profile_dir.join("govhub");
-    assert!(
-        bin.is_file(),
-        "no govhub binary at {}: run this test through `cargo test --workspace`, which builds it",
-        bin.display()
-    );
-    bin
-}
+use govhub_tests::{events_read, govhub_binary, random_prefix, require_broker};
 
 /// A `govhub run` process and its log.
 struct Instance {
@@ -272,24 +256,15 @@ async fn a_standby_takes_over_from_a_killed_hub_and_every_event_arrives_once() {
     assert!(terminate(&mut c).success(), "{}", c.log());
 
     // What a downstream consumer reads: every event once.
-    let mut events = 0;
-    for topic in topics_with_prefix(&servers, &prefix) {
-        if topic.ends_with("state.v1") {
-            continue;
-        }
-        let rows = read_topic_with_kcat(&servers, &topic);
-        let mut ids: Vec<&str> = rows.iter().map(|(_, id, _)| id.as_str()).collect();
-        ids.sort_unstable();
-        let total = ids.len();
-        ids.dedup();
+    let read = events_read(&servers, &prefix);
+    for (topic, line) in &read {
         assert_eq!(
-            total,
-            ids.len(),
+            line.read_twice, 0,
             "{topic}: {} events read twice",
-            total - ids.len()
+            line.read_twice
         );
-        events += total;
     }
+    let events: usize = read.values().map(|line| line.events).sum();
     assert!(events > 2_000, "{events} events");
 
     // And from the topics alone: every record arrived, was resolved, and persons hold.

@@ -16,7 +16,7 @@ use govhub::pipeline::Counts;
 use govhub_schema::Standard;
 use govhub_sim::{Departments, Ports, RunningDepartments};
 use govhub_stream::KafkaSinkConfig;
-use govhub_tests::{random_prefix, read_topic_with_kcat, require_broker, topics_with_prefix};
+use govhub_tests::{events_read, random_prefix, require_broker, topics_with_prefix};
 use tokio_util::sync::CancellationToken;
 
 /// The example config at the simulators, the broker, `prefix` and `data_dir`, and the
@@ -56,23 +56,13 @@ async fn sync(hub: &mut Hub) -> Result<Counts, String> {
 /// Per topic of `prefix` (but the state topic), the events a `read_committed` consumer
 /// reads and how many of them repeat an event id read before.
 fn delivered(servers: &str, prefix: &str) -> BTreeMap<String, (usize, usize)> {
-    let mut out = BTreeMap::new();
-    for topic in topics_with_prefix(servers, prefix) {
-        if topic.ends_with("state.v1") {
-            continue;
-        }
-        let rows = read_topic_with_kcat(servers, &topic);
-        let mut ids: Vec<&str> = rows.iter().map(|(_, id, _)| id.as_str()).collect();
-        assert!(
-            ids.iter().all(|id| !id.is_empty()),
-            "{topic}: an event without ce_id"
-        );
-        ids.sort_unstable();
-        let total = ids.len();
-        ids.dedup();
-        out.insert(topic, (total, total - ids.len()));
-    }
-    out
+    events_read(servers, prefix)
+        .into_iter()
+        .map(|(topic, line)| {
+            assert_eq!(line.without_id, 0, "{topic}: an event without ce_id");
+            (topic, (line.events, line.read_twice))
+        })
+        .collect()
 }
 
 fn duplicates(delivered: &BTreeMap<String, (usize, usize)>) -> usize {

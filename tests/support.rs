@@ -2,6 +2,7 @@
 //! topic prefixes, and reading topics back with rdkafka and with kcat.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -120,4 +121,60 @@ pub fn topics_with_prefix(servers: &str, prefix: &str) -> Vec<String> {
         .collect();
     topics.sort();
     topics
+}
+
+/// The `govhub` binary of the build the calling test belongs to: a test runs from
+/// `<target>/<profile>/deps/`, and cargo puts the binary in `<target>/<profile>/`.
+/// Fails the test, saying how to build it, when it is not there.
+pub fn govhub_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    let bin = profile_dir.join("govhub");
+    assert!(
+        bin.is_file(),
+        "no govhub binary at {}: run this test through `cargo test --workspace`, which builds it",
+        bin.display()
+    );
+    bin
+}
+
+/// What a downstream consumer (kcat, `read_committed`) reads on each topic of `prefix`
+/// but govhub's own state topic: the events, how many of them repeat an event id read
+/// before, and how many carry no event id.
+pub fn events_read(servers: &str, prefix: &str) -> BTreeMap<String, EventsRead> {
+    let mut out = BTreeMap::new();
+    for topic in topics_with_prefix(servers, prefix) {
+        if topic.ends_with("state.v1") {
+            continue;
+        }
+        let rows = read_topic_with_kcat(servers, &topic);
+        let mut ids: Vec<&str> = rows.iter().map(|(_, id, _)| id.as_str()).collect();
+        let without_id = ids.iter().filter(|id| id.is_empty()).count();
+        ids.sort_unstable();
+        let events = ids.len();
+        ids.dedup();
+        out.insert(
+            topic,
+            EventsRead {
+                events,
+                read_twice: events - ids.len(),
+                without_id,
+            },
+        );
+    }
+    out
+}
+
+/// One topic's line of [`events_read`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventsRead {
+    /// Events read.
+    pub events: usize,
+    /// Events whose id was read before.
+    pub read_twice: usize,
+    /// Events without a `ce_id`.
+    pub without_id: usize,
 }

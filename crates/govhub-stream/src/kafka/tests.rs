@@ -86,6 +86,20 @@ fn incompressible_json(len: usize) -> Vec<u8> {
     format!("{{\"blob\":\"{blob}\"}}").into_bytes()
 }
 
+/// `outcomes` of a write of `events` events: the broker's size refusal for event `big`
+/// alone, named without its content, and every other event written.
+fn assert_refused_alone(outcomes: &[Option<String>], events: usize, big: usize) {
+    assert_eq!(outcomes.len(), events);
+    for (n, outcome) in outcomes.iter().enumerate() {
+        if n == big {
+            let reason = outcome.as_deref().unwrap_or_default();
+            assert!(reason.starts_with("MessageSizeTooLarge: "), "{reason}");
+            assert!(!reason.contains("blob") && reason.len() < 100, "{reason}");
+        } else {
+            assert_eq!(outcome, &None, "event {n}");
+        }
+    }
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_each_refuses_only_the_oversized_record_and_delivers_the_rest() {
     let servers = require_broker();
@@ -112,16 +126,7 @@ async fn write_each_refuses_only_the_oversized_record_and_delivers_the_rest() {
     let mut sink = KafkaSink::new(KafkaSinkConfig::new(&servers)).unwrap();
     let outcomes = sink.write_each(&events).await.unwrap();
 
-    assert_eq!(outcomes.len(), events.len());
-    for (n, outcome) in outcomes.iter().enumerate() {
-        if n == BIG {
-            let reason = outcome.as_deref().unwrap_or_default();
-            assert!(reason.starts_with("MessageSizeTooLarge: "), "{reason}");
-            assert!(!reason.contains("blob") && reason.len() < 100, "{reason}");
-        } else {
-            assert_eq!(outcome, &None, "event {n}");
-        }
-    }
+    assert_refused_alone(&outcomes, events.len(), BIG);
     assert!(sink.probe().broker_state().connected);
 
     // Every other record is on the topic exactly once; the large one is not.
@@ -394,16 +399,7 @@ async fn a_refused_record_aborts_its_whole_transaction_and_is_named() {
     let mut events = small_events(&topic, 0..12);
     events[BIG].value = incompressible_json(5_000);
     let outcomes = sink.write_each(&events).await.unwrap();
-    assert_eq!(outcomes.len(), events.len());
-    for (n, outcome) in outcomes.iter().enumerate() {
-        if n == BIG {
-            let reason = outcome.as_deref().unwrap_or_default();
-            assert!(reason.starts_with("MessageSizeTooLarge: "), "{reason}");
-            assert!(!reason.contains("blob") && reason.len() < 100, "{reason}");
-        } else {
-            assert_eq!(outcome, &None, "event {n}");
-        }
-    }
+    assert_refused_alone(&outcomes, events.len(), BIG);
     // Nothing of the batch is visible, though the records tried alone were appended (and
     // aborted): the reader skips them and their abort markers, and still ends.
     assert_eq!(committed_keys(&servers, &topic), Vec::<String>::new());
