@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use govhub_core::OutEvent;
-use govhub_resolve::changelog::Restore;
+use govhub_resolve::changelog::{Restore, WRITE_KEY};
 use govhub_resolve::{ChangeRecord, Commit, StateError, StateStore};
 use govhub_stream::{KafkaSink, KafkaSinkConfig, LogEntry, StreamError, Topics, kafka};
 
@@ -102,8 +102,7 @@ pub struct StateTopic {
 impl StateTopic {
     /// With a transactional Kafka sink: creates the state topic if missing, fences any
     /// earlier producer of this hub (aborting its open transaction), and makes `store`
-    /// agree with the topic — rebuilt from it when behind or empty, or the topic filled
-    /// from the store when the topic is empty. `None` for other sinks.
+    /// agree with the topic ([`agree_with`]). `None` for other sinks.
     pub async fn open(
         kafka: &mut KafkaSink,
         topics: &Topics,
@@ -115,7 +114,8 @@ impl StateTopic {
         let topic = topics.state();
         kafka.ensure_single_partition_topic(&topic).await?;
         kafka.init_transactions(INIT_TIMEOUT).await?;
-        let agreement = agree(kafka, &topic, store).await?;
+        let config = kafka.config().clone();
+        let agreement = agree_with(&config, &topic, store, Some(kafka)).await?;
         let next_write = store.changelog_write()?.map_or(1, |w| w + 1);
         Ok(Some(StateTopic {
             topic,
@@ -166,11 +166,15 @@ async fn agree_with(
                 // A standby does not write: the active instance fills the topic.
                 return Ok(Agreement::Current(None));
             };
-            let records = store.export(1)?;
-            let count = records.len();
-            for chunk in records.chunks(SEED_CHUNK) {
+            let events: Vec<OutEvent> = store
+                .export(1)?
+                .into_iter()
+                .map(|r| event_of(topic, r))
+                .collect();
+            for chunk in events.chunks(SEED_CHUNK) {
                 write_state(kafka, topic, chunk).await?;
             }
+            let count = events.len();
             store.commit(&Commit {
                 changelog_write: Some(1),
                 ..Commit::default()
@@ -198,16 +202,6 @@ async fn agree_with(
     })
 }
 
-/// [`agree_with`] for the hub itself, which may fill an empty topic.
-async fn agree(
-    kafka: &mut KafkaSink,
-    topic: &str,
-    store: &mut StateStore,
-) -> Result<Agreement, StateTopicError> {
-    let config = kafka.config().clone();
-    agree_with(&config, topic, store, Some(kafka)).await
-}
-
 /// Brings a standby's `store` up to the state topic of the hub writing `topics`, so
 /// that it has little to read when it takes over. Writes nothing to Kafka.
 pub async fn catch_up(
@@ -218,14 +212,13 @@ pub async fn catch_up(
     agree_with(config, &topics.state(), store, None).await
 }
 
-/// Writes `records` alone in one transaction.
+/// Writes the state records `events` alone in one transaction.
 async fn write_state(
     kafka: &mut KafkaSink,
     topic: &str,
-    records: &[ChangeRecord],
+    events: &[OutEvent],
 ) -> Result<(), StreamError> {
-    let events: Vec<OutEvent> = records.iter().map(|r| event_of(topic, r.clone())).collect();
-    let refused = kafka.write_each(&events).await?;
+    let refused = kafka.write_each(events).await?;
     if let Some(reason) = refused.into_iter().flatten().next() {
         return Err(StreamError::Rejected {
             topic: topic.to_owned(),
@@ -245,21 +238,17 @@ fn event_of(topic: &str, record: ChangeRecord) -> OutEvent {
     }
 }
 
-/// A record read back from the state topic.
-fn record_of(entry: LogEntry) -> ChangeRecord {
+/// A record read back from the state topic, its value as written.
+fn record_of(key: Option<&[u8]>, value: Option<&[u8]>) -> ChangeRecord {
     ChangeRecord {
-        key: entry.key.unwrap_or_default(),
-        value: match entry.value {
-            serde_json::Value::Null => None,
-            // Re-serializing parsed JSON cannot fail.
-            value => Some(serde_json::to_vec(&value).unwrap_or_default()),
-        },
+        key: String::from_utf8_lossy(key.unwrap_or_default()).into_owned(),
+        value: value.map(<[u8]>::to_vec),
     }
 }
 
 /// The write number `entry` carries, if it is the `w` record.
 fn write_of(entry: &LogEntry) -> Option<u64> {
-    (entry.key.as_deref() == Some(govhub_resolve::changelog::WRITE_KEY))
+    (entry.key.as_deref() == Some(WRITE_KEY))
         .then(|| entry.value.as_u64())
         .flatten()
 }
@@ -289,8 +278,10 @@ async fn whole_topic_last_write(
             &topic,
             &BTreeMap::new(),
             READ_TIMEOUT,
-            &mut |entry| {
-                last = write_of(&entry).or(last);
+            &mut |key, value| {
+                if key == Some(WRITE_KEY.as_bytes()) {
+                    last = record_of(key, value).write_number().or(last);
+                }
             },
         )
         .map(|_| last)
@@ -315,12 +306,13 @@ fn restore(
         };
         let start: BTreeMap<i32, i64> = from.map(|o| (0, o)).into_iter().collect();
         let (mut records, mut failed) = (0, None);
-        let ends = kafka::read_topic_each(config, topic, &start, READ_TIMEOUT, &mut |entry| {
-            records += 1;
-            if failed.is_none() {
-                failed = restore.add(record_of(entry)).err();
-            }
-        })?;
+        let ends =
+            kafka::read_topic_each(config, topic, &start, READ_TIMEOUT, &mut |key, value| {
+                records += 1;
+                if failed.is_none() {
+                    failed = restore.add(record_of(key, value)).err();
+                }
+            })?;
         if let Some(e) = failed {
             return Err(e.into());
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -37,22 +37,23 @@ pub fn read_topic(
         topic,
         deadline,
         |partition, low, _| from.get(&partition).copied().unwrap_or(low),
-        &mut |entry| entries.push(entry),
+        &mut |message| entries.push(log_entry(message)),
     )?;
     entries.sort_by_key(|e| (e.partition, e.offset));
     Ok(entries)
 }
 
-/// [`read_topic`], handing each record to `each` as it is read (in offset order within
-/// each partition) instead of collecting them: for topics too long to hold in memory at
-/// once, such as the state topic. Returns, per partition read, the offset the read
-/// ended at (the next one to read).
+/// [`read_topic`], handing each record's key and value, as written (no value: a
+/// tombstone), to `each` as it is read (in offset order within each partition) instead
+/// of collecting entries: for topics too long to hold in memory at once, such as the
+/// state topic, whose values are not parsed on the way. Returns, per partition read,
+/// the offset the read ended at (the next one to read).
 pub fn read_topic_each(
     config: &KafkaSinkConfig,
     topic: &str,
     from: &BTreeMap<i32, i64>,
     timeout: Duration,
-    each: &mut dyn FnMut(LogEntry),
+    each: &mut RawRecordFn<'_>,
 ) -> Result<BTreeMap<i32, i64>, StreamError> {
     let deadline = Instant::now() + timeout;
     let starts = read_range(
@@ -60,7 +61,7 @@ pub fn read_topic_each(
         topic,
         deadline,
         |partition, low, _| from.get(&partition).copied().unwrap_or(low),
-        each,
+        &mut |message| each(message.key(), message.payload()),
     )?;
     Ok(starts
         .into_iter()
@@ -91,7 +92,7 @@ pub fn read_topic_tail(
             topic,
             deadline,
             |_, _, high| high.saturating_sub(window),
-            &mut |entry| entries.push(entry),
+            &mut |message| entries.push(log_entry(message)),
         )?;
         let mut counts: BTreeMap<i32, i64> = BTreeMap::new();
         for entry in &entries {
@@ -133,7 +134,7 @@ fn read_range(
     topic: &str,
     deadline: Instant,
     start: impl Fn(i32, i64, i64) -> i64,
-    each: &mut dyn FnMut(LogEntry),
+    each: &mut dyn FnMut(&BorrowedMessage<'_>),
 ) -> Result<Starts, StreamError> {
     let unreachable = |source: KafkaError| StreamError::Unreachable {
         servers: config.bootstrap_servers.clone(),
@@ -215,36 +216,42 @@ fn read_range(
         if let Some((_, _, end)) = starts.get_mut(&message.partition()) {
             *end = message.offset() + 1;
         }
-        let headers = message
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| {
-                        let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
-                        (h.key.to_owned(), value.into_owned())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let payload = message.payload().unwrap_or_default();
-        each(LogEntry {
-            partition: message.partition(),
-            offset: u64::try_from(message.offset()).unwrap_or_default(),
-            key: message
-                .key()
-                .map(|k| String::from_utf8_lossy(k).into_owned()),
-            headers,
-            // A tombstone (no payload) reads as null.
-            value: if message.payload().is_none() {
-                serde_json::Value::Null
-            } else {
-                serde_json::from_slice(payload).unwrap_or_else(|_| {
-                    serde_json::Value::String(String::from_utf8_lossy(payload).into_owned())
-                })
-            },
-        });
+        each(&message);
     }
     Ok(starts)
+}
+
+/// What [`read_topic_each`] hands each record to: its key and its value, as written.
+pub type RawRecordFn<'a> = dyn FnMut(Option<&[u8]>, Option<&[u8]>) + 'a;
+
+/// A record as an entry: headers and key as text, the value parsed as JSON (a value
+/// that is not JSON as a string, a tombstone as null).
+fn log_entry(message: &BorrowedMessage<'_>) -> LogEntry {
+    let headers = message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| {
+                    let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                    (h.key.to_owned(), value.into_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    LogEntry {
+        partition: message.partition(),
+        offset: u64::try_from(message.offset()).unwrap_or_default(),
+        key: message
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned()),
+        headers,
+        value: match message.payload() {
+            None => serde_json::Value::Null,
+            Some(payload) => serde_json::from_slice(payload).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(payload).into_owned())
+            }),
+        },
+    }
 }
 
 /// Per partition read: its low watermark, the offset the read started at, and the one
