@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use govhub_connect::{ConnectError, HttpSource};
+use govhub_core::Classified;
 use govhub_resolve::identity::{IdentityStats, ResolveError};
 use govhub_resolve::{StateError, StateStore};
 use govhub_schema::{SchemaError, Standard};
@@ -18,7 +19,7 @@ use crate::pipeline::{Counts, PipelineError};
 use crate::runtime::resolve::Core;
 use crate::runtime::{self, Connector, Finished, Mode, Shared, Timings};
 use crate::sink::HubSink;
-use crate::state_topic::Agreement;
+use crate::state_topic::{Agreement, StateTopicError};
 use crate::status::{SinkProbe, Status};
 use crate::views::Views;
 
@@ -42,7 +43,7 @@ pub enum BuildError {
     State(#[from] StateError),
     /// The state store and the Kafka state topic could not be brought to agree.
     #[error(transparent)]
-    StateTopic(Box<crate::state_topic::StateTopicError>),
+    StateTopic(Box<StateTopicError>),
     /// The identity state or model could not be loaded.
     #[error(transparent)]
     Identity(#[from] ResolveError),
@@ -58,8 +59,22 @@ pub enum BuildError {
     OldState(String),
 }
 
-impl From<crate::state_topic::StateTopicError> for BuildError {
-    fn from(e: crate::state_topic::StateTopicError) -> Self {
+impl BuildError {
+    /// Whether the broker failed the start for a while (unreachable, a request timed
+    /// out) rather than for good: starting again may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BuildError::Stream(e) => e.retryable(),
+            BuildError::StateTopic(e) => {
+                matches!(&**e, StateTopicError::Stream(e) if e.retryable())
+            }
+            _ => false,
+        }
+    }
+}
+
+impl From<StateTopicError> for BuildError {
+    fn from(e: StateTopicError) -> Self {
         BuildError::StateTopic(Box::new(e))
     }
 }
@@ -383,6 +398,22 @@ mod tests {
 
     use super::*;
     use crate::testing::{Registry, registry};
+
+    #[test]
+    fn only_the_brokers_passing_trouble_is_transient() {
+        let ahead = BuildError::from(StateTopicError::Ahead {
+            topic: "govhub.state.v1".into(),
+            local: 7,
+            remote: "write 5".into(),
+        });
+        assert!(!ahead.is_transient());
+        let old = BuildError::OldState("/var/lib/govhub".into());
+        assert!(!old.is_transient());
+        let timed_out = StreamError::Canceled {
+            topic: "govhub.state.v1".into(),
+        };
+        assert!(BuildError::from(StateTopicError::Stream(timed_out)).is_transient());
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_connector_does_not_hold_the_others_back() {

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use govhub::admin::AdminListener;
+use govhub::config::HubConfig;
 use govhub::hub::{BuildError, Hub};
-use govhub_stream::kafka::Role;
+use govhub_stream::kafka::{Election, Role};
 use tokio_util::sync::CancellationToken;
 
 use super::serve::{ServeArgs, Signals, bind_admin, check_admin, start_admin, until_signal};
@@ -39,65 +41,49 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     };
     // With exactly-once on Kafka, the instances of this hub elect the active one; this
     // one starts its hub only once it holds the role.
-    let mut election = None;
-    if let Some(kafka) = config.kafka.as_ref().filter(|k| k.exactly_once && !once) {
-        let topics = config.topics().map_err(|p| anyhow::anyhow!("{p}"))?;
-        let group = govhub::cluster::group(&topics);
-        let mut joined = govhub::cluster::join(kafka, &topics)
-            .await
-            .context("joining the other instances of this hub")?;
-        tracing::info!(%group, "joined the instances of this hub; waiting for the group's assignment");
-        let mut role = Role::Joining;
-        // While standing by, the admin address answers its probes (not ready) alone,
-        // and the state store follows the state topic.
-        let (mut standby, mut follower) = (None, None);
-        while role != Role::Active {
-            tokio::select! {
-                now = joined.changed_from(role) => role = now,
-                () = signals.recv() => return Ok(ExitCode::SUCCESS),
+    let mut election = match config.kafka.as_ref().filter(|k| k.exactly_once && !once) {
+        Some(kafka) => {
+            let topics = config.topics().map_err(|p| anyhow::anyhow!("{p}"))?;
+            let joined = govhub::cluster::join(kafka, &topics)
+                .await
+                .context("joining the other instances of this hub")?;
+            tracing::info!(group = %govhub::cluster::group(&topics), "joined the instances of this hub; waiting for the group's assignment");
+            Some(joined)
+        }
+        None => None,
+    };
+    let mut wait = Duration::from_secs(1);
+    let mut hub = loop {
+        if let Some(joined) = election.as_mut()
+            && !until_active(joined, &config, &mut listener, &mut signals).await?
+        {
+            return Ok(ExitCode::SUCCESS);
+        }
+        match Hub::build(&config, standard.clone()).await {
+            Ok(hub) => break hub,
+            Err(e @ BuildError::Config(_)) => {
+                eprintln!("{}: {e}", path.display());
+                return Ok(ExitCode::from(CONFIG_ERROR));
             }
-            if role == Role::Standby && follower.is_none() {
-                tracing::info!(%group, "standing by: another instance of this hub is active; this one takes over when that one stops or dies");
-                if let Some(l) = listener.take() {
-                    standby = Some(l.serve_standby(&config.admin.allowed_hosts));
+            // The elected instance met the broker moments ago: one that goes away while
+            // the hub starts (restarted, say) is waited for, as a running hub waits.
+            Err(e) if election.is_some() && e.is_transient() => {
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "the broker failed the hub's start; starting again");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = signals.recv() => return Ok(ExitCode::SUCCESS),
                 }
-                let stop = CancellationToken::new();
-                let task = tokio::spawn(govhub::cluster::follow(
-                    kafka.clone(),
-                    topics.clone(),
-                    config.data_dir.clone(),
-                    stop.clone(),
-                ));
-                follower = Some((stop, task));
+                wait = (wait * 2).min(Duration::from_secs(30));
             }
+            Err(e) => return Err(e).context("starting the hub"),
         }
-        tracing::info!(%group, "this instance is active");
-        // The follower hands over the data directory, its store current or nearly.
-        if let Some((stop, task)) = follower {
-            stop.cancel();
-            task.await.ok();
-        }
-        if let Some(standby) = standby {
-            listener = Some(
-                standby
-                    .stop()
-                    .await
-                    .context("taking the admin address back from the standby server")?,
-            );
-        }
-        election = Some(joined);
-    }
-    let mut hub = match Hub::build(&config, standard).await {
-        Ok(hub) => hub,
-        Err(e @ BuildError::Config(_)) => {
-            eprintln!("{}: {e}", path.display());
-            return Ok(ExitCode::from(CONFIG_ERROR));
-        }
-        Err(e) => return Err(e).context("starting the hub"),
     };
     let status = hub.status();
-    let admin =
-        listener.map(|l| start_admin(l, status.clone(), hub.persons(), hub.sharing_log(), &config));
+    let members = members(&config).filter(|_| election.is_some());
+    let admin = listener.map(|l| {
+        let (persons, sharing) = (hub.persons(), hub.sharing_log());
+        start_admin(l, status.clone(), persons, sharing, &config, members)
+    });
     let stop = CancellationToken::new();
     // The group may take the role away while this hub runs: when another instance gets
     // it, that one's start fences this hub, whose next commit fails and stops it. When
@@ -155,4 +141,70 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Waits until the group makes this instance the active one: `Ok(false)` when a stop
+/// signal comes first. Until then the admin address answers its probes (not ready)
+/// alone, and the state store follows the state topic; both stop once active, and the
+/// listener comes back for the hub's own admin server.
+async fn until_active(
+    joined: &mut Election,
+    config: &HubConfig,
+    listener: &mut Option<AdminListener>,
+    signals: &mut Signals,
+) -> anyhow::Result<bool> {
+    let topics = config.topics().map_err(|p| anyhow::anyhow!("{p}"))?;
+    let group = govhub::cluster::group(&topics);
+    let (mut standby, mut follower) = (None, None);
+    let mut role = joined.role();
+    if role == Role::Active {
+        return Ok(true);
+    }
+    while role != Role::Active {
+        if role == Role::Standby && follower.is_none() {
+            tracing::info!(%group, "standing by: another instance of this hub is active; this one takes over when that one stops or dies");
+            if let Some(l) = listener.take() {
+                let members = members(config).expect("an election runs with Kafka only");
+                standby = Some(l.serve_standby(&config.admin.allowed_hosts, members));
+            }
+            let stop = CancellationToken::new();
+            let kafka = config
+                .kafka
+                .clone()
+                .expect("an election runs with Kafka only");
+            let task = tokio::spawn(govhub::cluster::follow(
+                kafka,
+                topics.clone(),
+                config.data_dir.clone(),
+                stop.clone(),
+            ));
+            follower = Some((stop, task));
+        }
+        tokio::select! {
+            now = joined.changed_from(role) => role = now,
+            () = signals.recv() => return Ok(false),
+        }
+    }
+    tracing::info!(%group, "this instance is active");
+    // The follower hands over the data directory, its store current or nearly.
+    if let Some((stop, task)) = follower {
+        stop.cancel();
+        task.await.ok();
+    }
+    if let Some(standby) = standby {
+        *listener = Some(
+            standby
+                .stop()
+                .await
+                .context("taking the admin address back from the standby server")?,
+        );
+    }
+    Ok(true)
+}
+
+/// The group of this hub's instances, with Kafka.
+fn members(config: &HubConfig) -> Option<govhub::cluster::Members> {
+    let topics = config.topics().ok()?;
+    let kafka = config.kafka.clone()?;
+    Some(govhub::cluster::Members::new(kafka, topics))
 }
