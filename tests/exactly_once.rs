@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use govhub::config::HubConfig;
 use govhub::demo::EXAMPLE_CONFIG;
@@ -126,8 +127,17 @@ async fn a_hub_fenced_by_a_newer_one_on_the_same_topics_cannot_commit() {
     let (new_config, new_env) = hub_config(&servers, &prefix, new_dir.path(), &running);
     let mut new = build(&new_config, &new_env).await;
 
-    let refused = sync(&mut old).await.unwrap_err();
-    assert!(refused.contains("fenced"), "{refused}");
+    // Running as `govhub run` does (retrying a refused write for ever), it stops at
+    // its first write: being fenced is for good.
+    let stop = CancellationToken::new();
+    let (connector, refused) = tokio::time::timeout(Duration::from_secs(120), old.run(&stop))
+        .await
+        .expect("a fenced hub stops instead of retrying")
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("fenced"),
+        "{connector}: {refused}"
+    );
     let nothing = delivered(&servers, &prefix);
     assert!(
         nothing.values().all(|(n, _)| *n == 0),
@@ -192,5 +202,80 @@ async fn a_data_directory_from_before_fills_the_empty_topic_and_one_ahead_of_its
     assert!(
         refused.contains("ahead of the state topic") && refused.contains(&config.topic_prefix),
         "{refused}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_the_broker_refuses_abort_their_transaction_and_only_they_go_to_the_dead_letters() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+
+    let servers = require_broker();
+    let departments = Departments::new(59, 120);
+    let running = departments.start(Ports::default()).await.unwrap();
+    let prefix = random_prefix();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, env) = hub_config(&servers, &prefix, dir.path(), &running);
+    // The encounters' topic takes batches of at most 500 bytes: the broker refuses
+    // every encounter, inside transactions that also hold the other departments'
+    // events, identity decisions, golden records and the state update.
+    let health = config.topics().unwrap().kind("health.encounter.v1");
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &servers)
+        .create()
+        .unwrap();
+    let small =
+        NewTopic::new(&health, 1, TopicReplication::Fixed(1)).set("max.message.bytes", "500");
+    let created = admin
+        .create_topics([&small], &AdminOptions::new())
+        .await
+        .unwrap();
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+
+    let mut hub = build(&config, &env).await;
+    let counts = sync(&mut hub).await.unwrap();
+    let read = delivered(&servers, &prefix);
+    assert_eq!(duplicates(&read), 0, "{read:?}");
+    assert_eq!(read.get(&health).map_or(0, |(n, _)| *n), 0, "{read:?}");
+    let letters = govhub::dlq::read(&config).await.unwrap();
+    let refused: Vec<_> = letters
+        .iter()
+        .filter(|s| s.letter.stage == "sink")
+        .collect();
+    assert!(
+        refused.len() > 20,
+        "{} refused of {counts:?}",
+        refused.len()
+    );
+    assert!(
+        refused.iter().all(|s| s.letter.connector == "health"
+            && s.letter.violations[0]
+                .message
+                .starts_with("refused by the sink")),
+        "only encounters are refused"
+    );
+    // Each refused encounter once, not once per aborted try.
+    let ids: std::collections::BTreeSet<_> =
+        refused.iter().map(|s| &s.letter.source_record_id).collect();
+    assert_eq!(ids.len(), refused.len());
+    // The other departments' events arrived (once, above).
+    let others: usize = [
+        "education.enrollment.v1",
+        "civil-affairs.household-member.v1",
+        "urban-management.grid-case.v1",
+    ]
+    .iter()
+    .map(|kind| read.get(&format!("{prefix}{kind}")).map_or(0, |(n, _)| *n))
+    .sum();
+    assert!(others > 50, "{read:?}");
+
+    // Committed with their dead letters: nothing is tried again.
+    drop(hub);
+    let mut again = build(&config, &env).await;
+    assert_eq!(sync(&mut again).await.unwrap().published, 0);
+    assert_eq!(delivered(&servers, &prefix), read);
+    assert_eq!(
+        govhub::dlq::read(&config).await.unwrap().len(),
+        letters.len()
     );
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use govhub_core::{Classified, ErrorClass, OutEvent};
 use govhub_resolve::{Commit, StateStore};
+use govhub_stream::StreamError;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -144,8 +145,9 @@ fn state_error(e: &govhub_resolve::StateError) -> PipelineError {
 /// Writes `events` until the sink has confirmed every one. An event the sink refuses
 /// for itself alone (too large, say) is replaced by its dead letter; a write refused as
 /// a whole (the broker is down) is retried as it was — the same events, ids and person
-/// ids — with growing waits, for ever (`Continuous`) or a few times (`Once`). Returns
-/// `Ok(false)` when stopped while waiting.
+/// ids — with growing waits, for ever (`Continuous`) or a few times (`Once`); a sink
+/// fenced by a newer instance fails at once. Returns `Ok(false)` when stopped while
+/// waiting.
 async fn write(
     sink: &mut HubSink,
     mut events: Vec<OutEvent>,
@@ -198,7 +200,9 @@ async fn write(
             Err(e) => {
                 attempts += 1;
                 let error = PipelineError::from("sink", &e);
-                if mode == Mode::Once && (attempts >= ONCE_ATTEMPTS || !e.retryable()) {
+                // Fenced, the sink can never write again: another instance took over.
+                let fenced = matches!(e, StreamError::Fenced { .. });
+                if fenced || (mode == Mode::Once && (attempts >= ONCE_ATTEMPTS || !e.retryable())) {
                     return Err(error);
                 }
                 shared.status.set_sink_waiting(Some(error.message.clone()));
