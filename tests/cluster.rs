@@ -112,6 +112,25 @@ fn get(port: u16, path: &str) -> (u16, String) {
     (code, body)
 }
 
+/// The instances `GET /api/cluster` on 127.0.0.1:`port` lists, as process id and
+/// role; the answering instance must be among them.
+fn roles(port: u16) -> Vec<String> {
+    let (code, body) = get(port, "/api/cluster");
+    assert_eq!(code, 200, "{body}");
+    let cluster: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let this = cluster["this_instance"].as_str().unwrap();
+    let instances = cluster["instances"].as_array().unwrap();
+    assert!(instances.iter().any(|i| i["instance"] == this), "{body}");
+    instances
+        .iter()
+        .map(|i| {
+            let name = i["instance"].as_str().unwrap();
+            let pid = name.rsplit('-').next().unwrap();
+            format!("{pid} {}", i["role"].as_str().unwrap())
+        })
+        .collect()
+}
+
 /// A port nothing listens on now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -183,6 +202,12 @@ async fn a_standby_takes_over_from_a_killed_hub_and_every_event_arrives_once() {
     let (code, body) = get(b_admin, "/readyz");
     assert!(code == 503 && body.contains("standby"), "{code} {body}");
     assert_eq!(get(b_admin, "/api/connectors").0, 503);
+    // It shows the cluster: a active, itself standing by.
+    let (a_pid, b_pid) = (a.child.id(), b.child.id());
+    assert_eq!(
+        roles(b_admin),
+        [format!("{a_pid} active"), format!("{b_pid} standby")]
+    );
     // A sync well under way, not finished: kill the active instance.
     a.wait_for("hub ready", 1, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -243,6 +268,12 @@ async fn a_standby_takes_over_from_a_killed_hub_and_every_event_arrives_once() {
         !c.log().contains(ACTIVE),
         "the joining instance took the role:\n{}",
         c.log()
+    );
+    // The killed instance has left the group; the joined one is listed.
+    let c_pid = c.child.id();
+    assert_eq!(
+        roles(b_admin),
+        [format!("{b_pid} active"), format!("{c_pid} standby")]
     );
 
     // A graceful stop hands the role over at once (the group is left, not timed out).

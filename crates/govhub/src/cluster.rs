@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use govhub_stream::kafka::Election;
+use govhub_stream::kafka::{Election, Member};
 use govhub_stream::{KafkaSink, KafkaSinkConfig, StreamError, Topics};
 
 /// The group the instances of the hub writing `topics` join.
@@ -29,7 +29,50 @@ pub async fn join(kafka: &KafkaSinkConfig, topics: &Topics) -> Result<Election, 
     let mut admin = KafkaSink::new(kafka.clone())?;
     admin.check_reachable(Duration::from_secs(10)).await?;
     admin.ensure_single_partition_topic(&topic).await?;
-    Election::join(kafka, &topic, &group(topics))
+    Election::join(kafka, &topic, &group(topics), &instance_name())
+}
+
+/// The name this instance joins the group with, and that `/api/cluster` lists it by:
+/// `<host name>-<process id>`.
+pub fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Where the instances of one hub are listed from: its group on the broker.
+#[derive(Debug, Clone)]
+pub struct Members {
+    kafka: KafkaSinkConfig,
+    topics: Topics,
+}
+
+impl Members {
+    /// The instances of the hub writing `topics` through `kafka`.
+    pub fn new(kafka: KafkaSinkConfig, topics: Topics) -> Self {
+        Members { kafka, topics }
+    }
+
+    /// The group's name.
+    pub fn group(&self) -> String {
+        group(&self.topics)
+    }
+
+    /// The instances, the active one first, as the group coordinator knows them now.
+    pub async fn list(&self) -> Result<Vec<Member>, StreamError> {
+        let (kafka, topic, group) = (self.kafka.clone(), self.topics.cluster(), self.group());
+        tokio::task::spawn_blocking(move || {
+            govhub_stream::kafka::members(&kafka, &topic, &group, Duration::from_secs(5))
+        })
+        .await
+        .map_err(|_| StreamError::Canceled {
+            topic: self.topics.cluster(),
+        })?
+    }
 }
 
 /// While this instance stands by: keeps the state store in `data_dir` current with the
@@ -57,15 +100,30 @@ pub async fn follow(
             return;
         }
     };
+    // A trouble that lasts (the broker away, the store ahead of the topic) is warned
+    // of once, when it starts or changes, then at DEBUG until it is over.
+    let mut trouble: Option<String> = None;
     loop {
         match crate::state_topic::catch_up(&kafka, &topics, &mut store).await {
-            Ok(crate::state_topic::Agreement::Current(_)) => {}
-            Ok(agreement) => tracing::debug!(
-                ?agreement,
-                "standby: the state store followed the state topic"
-            ),
+            Ok(agreement) => {
+                if trouble.take().is_some() {
+                    tracing::info!("standby: following the state topic again");
+                }
+                if !matches!(agreement, crate::state_topic::Agreement::Current(_)) {
+                    tracing::debug!(
+                        ?agreement,
+                        "standby: the state store followed the state topic"
+                    );
+                }
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "standby: cannot follow the state topic; trying again")
+                let now = e.to_string();
+                if trouble.as_ref() == Some(&now) {
+                    tracing::debug!(error = %now, "standby: still cannot follow the state topic");
+                } else {
+                    tracing::warn!(error = %now, "standby: cannot follow the state topic; trying again every second");
+                    trouble = Some(now);
+                }
             }
         }
         tokio::select! {

@@ -117,6 +117,17 @@ async fn every_endpoint_answers_in_process() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"ready": true, "reasons": []}));
 
+    // A hub without a group of instances is its cluster alone.
+    let (status, body) = call(&app, "GET", "/api/cluster", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["group"], Value::Null);
+    let this = govhub::cluster::instance_name();
+    assert_eq!(body["this_instance"], this.as_str());
+    assert_eq!(
+        body["instances"],
+        json!([{"instance": this, "host": null, "role": "active"}])
+    );
+
     let (status, body) = call(&app, "GET", "/api/connectors", "").await;
     assert_eq!(status, StatusCode::OK);
     // Every published enrollment is one pupil: resolved into as many residents.
@@ -392,6 +403,7 @@ async fn beyond_loopback_every_route_but_the_probes_needs_the_token() {
         "/api/connectors/edu_auth",
         "/metrics",
         "/api/dlq",
+        "/api/cluster",
     ] {
         for token in [None, Some("wrong-token")] {
             let response = get(path, token).await.unwrap();
@@ -458,6 +470,44 @@ async fn beyond_loopback_every_route_but_the_probes_needs_the_token() {
         stop.cancel();
         local.stopped().await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_answers_its_probes_and_lists_the_cluster_behind_the_token() {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 9464));
+    let topics = govhub_stream::Topics::new("govhub.").unwrap();
+    // No broker answers there: the group cannot be listed.
+    let members =
+        govhub::cluster::Members::new(govhub_stream::KafkaSinkConfig::new("127.0.0.1:1"), topics);
+    let token = Token::configured(Some("test-token-2"));
+    let app = admin::standby_app(addr, &[], token, members);
+    let (status, _) = call(&app, "GET", "/healthz", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(&app, "GET", "/readyz", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["ready"], false);
+    let (status, body) = call(&app, "GET", "/api/connectors", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body["error"].as_str().unwrap().contains("standby"),
+        "{body}"
+    );
+    let (status, _) = call(&app, "GET", "/api/cluster", "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let request = Request::get("/api/cluster")
+        .header(header::HOST, HOST)
+        .header(header::AUTHORIZATION, "Bearer test-token-2")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = send(&app, request).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("the group coordinator did not answer"),
+        "{body}"
+    );
 }
 
 /// The student registry, answering its first request with 503.

@@ -106,10 +106,12 @@ impl Election {
     /// Joins group `group` on `topic` (one partition, created beforehand). Membership
     /// is kept by a thread of its own, polling the consumer, until the election is
     /// dropped.
+    /// `instance` names this member to the others ([`members`]): its Kafka `client.id`.
     pub fn join(
         config: &KafkaSinkConfig,
         topic: &str,
         group: &str,
+        instance: &str,
     ) -> Result<Election, StreamError> {
         let (tx, rx) = watch::channel(Role::Joining);
         let context = ElectionContext {
@@ -121,6 +123,7 @@ impl Election {
         let consumer: BaseConsumer<ElectionContext> = config
             .connection_config()
             .set("group.id", group)
+            .set("client.id", instance)
             .set("enable.auto.commit", "false")
             .set("session.timeout.ms", &session)
             .set("heartbeat.interval.ms", &heartbeat)
@@ -172,11 +175,129 @@ impl Election {
     }
 }
 
+/// A member of the election as the group coordinator describes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Member {
+    /// The name it joined with (its `client.id`).
+    pub instance: String,
+    /// Its address as the broker sees it.
+    pub host: String,
+    /// Whether it holds the coordination topic's partition.
+    pub active: bool,
+}
+
+/// The members of group `group` electing on `topic`, as the group coordinator knows
+/// them now (a member that died is listed until its session times out). Blocking: one
+/// request to the coordinator, bounded by `timeout`.
+pub fn members(
+    config: &KafkaSinkConfig,
+    topic: &str,
+    group: &str,
+    timeout: Duration,
+) -> Result<Vec<Member>, StreamError> {
+    let consumer: BaseConsumer<KafkaContext> = config
+        .connection_config()
+        .create_with_context(KafkaContext::new(&config.bootstrap_servers))
+        .map_err(StreamError::KafkaConfig)?;
+    let list = consumer
+        .fetch_group_list(Some(group), timeout)
+        .map_err(|source| StreamError::Unreachable {
+            servers: config.bootstrap_servers.clone(),
+            source,
+        })?;
+    let mut members: Vec<Member> = list
+        .groups()
+        .iter()
+        .filter(|g| g.name() == group)
+        .flat_map(|g| g.members())
+        .map(|m| Member {
+            instance: m.client_id().to_owned(),
+            host: m.client_host().trim_start_matches('/').to_owned(),
+            active: m
+                .assignment()
+                .is_some_and(|bytes| assigned_topics(bytes).iter().any(|t| t == topic)),
+        })
+        .collect();
+    members.sort_by(|a, b| (!a.active, &a.instance).cmp(&(!b.active, &b.instance)));
+    Ok(members)
+}
+
+/// The topics with at least one partition in a consumer-protocol assignment (version,
+/// then an array of topic name and partition array; strings and arrays prefixed by
+/// their length, big-endian); what does not parse counts as no assignment.
+fn assigned_topics(bytes: &[u8]) -> Vec<String> {
+    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = bytes.split_at_checked(n)?;
+        *bytes = tail;
+        Some(head)
+    }
+    fn int(bytes: &mut &[u8], n: usize) -> Option<i64> {
+        let head = take(bytes, n)?;
+        Some(head.iter().fold(0i64, |v, b| (v << 8) | i64::from(*b)))
+    }
+    let mut rest = bytes;
+    let mut topics = Vec::new();
+    let parsed = (|| {
+        int(&mut rest, 2)?; // version
+        for _ in 0..int(&mut rest, 4)? {
+            let len = usize::try_from(int(&mut rest, 2)?).ok()?;
+            let name = String::from_utf8(take(&mut rest, len)?.to_vec()).ok()?;
+            let partitions = usize::try_from(int(&mut rest, 4)?).ok()?;
+            take(&mut rest, partitions.checked_mul(4)?)?;
+            if partitions > 0 {
+                topics.push(name);
+            }
+        }
+        Some(())
+    })();
+    if parsed.is_none() {
+        topics.clear();
+    }
+    topics
+}
+
 impl Drop for Election {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(poller) = self.poller.take() {
             let _ = poller.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::assigned_topics;
+
+    /// A consumer-protocol assignment of `topics` (name, partitions), version 1.
+    fn assignment(topics: &[(&str, &[i32])]) -> Vec<u8> {
+        let mut bytes = vec![0, 1];
+        bytes.extend((topics.len() as i32).to_be_bytes());
+        for (name, partitions) in topics {
+            bytes.extend((name.len() as i16).to_be_bytes());
+            bytes.extend(name.as_bytes());
+            bytes.extend((partitions.len() as i32).to_be_bytes());
+            for p in *partitions {
+                bytes.extend(p.to_be_bytes());
+            }
+        }
+        bytes.extend((-1i32).to_be_bytes()); // no user data
+        bytes
+    }
+
+    #[test]
+    fn an_assignment_names_the_topics_it_gives_partitions_of() {
+        let bytes = assignment(&[("govhub.cluster.v1", &[0]), ("other", &[])]);
+        assert_eq!(assigned_topics(&bytes), ["govhub.cluster.v1"]);
+        assert!(assigned_topics(&assignment(&[])).is_empty());
+        assert!(assigned_topics(&assignment(&[("govhub.cluster.v1", &[])])).is_empty());
+    }
+
+    #[test]
+    fn a_cut_assignment_assigns_nothing() {
+        let bytes = assignment(&[("govhub.cluster.v1", &[0])]);
+        for end in 0..bytes.len() - 4 {
+            assert!(assigned_topics(&bytes[..end]).is_empty(), "cut at {end}");
         }
     }
 }

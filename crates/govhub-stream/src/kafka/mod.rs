@@ -13,6 +13,6 @@ mod tests;
 
 pub use config::{KafkaSinkConfig, TRANSACTION_TIMEOUT_MS};
 pub use context::{BrokerState, LOG_TARGET};
-pub use election::{Election, Role, SESSION_TIMEOUT_MS};
+pub use election::{Election, Member, Role, SESSION_TIMEOUT_MS, members};
 pub use read::{read_topic, read_topic_each, read_topic_tail};
 pub use sink::{KafkaProbe, KafkaSink};

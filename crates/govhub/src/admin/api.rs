@@ -10,6 +10,7 @@
 //! GET  /api/dlq?limit=N&payload=true     recent dead letters, newest first
 //! GET  /api/persons/{id}                 the person, a retired id followed to where it went
 //! GET  /api/views                        the sharing log: events and field actions per subscriber, kind, UTC day
+//! GET  /api/cluster                      the instances of this hub, which one is active (also on a standby)
 //! ```
 //!
 //! A POST needs `Content-Type: application/json` and, from a browser, the dashboard's
@@ -268,4 +269,37 @@ async fn views(State(state): State<AdminState>) -> Result<Json<SharingReport>, A
     Ok(Json(SharingReport {
         views: log.report(),
     }))
+}
+
+/// `GET /api/cluster`: the instances of this hub as its group on the broker knows them,
+/// the active one first; without a group (no Kafka, at-least-once, `run --once`) this
+/// instance alone, active. Answered by standbys too, so any instance shows the cluster.
+pub fn cluster<S: Clone + Send + Sync + 'static>(
+    members: Option<crate::cluster::Members>,
+) -> axum::routing::MethodRouter<S> {
+    get(move || async move {
+        let this = crate::cluster::instance_name();
+        let Some(members) = members else {
+            return Ok(Json(serde_json::json!({
+                "group": null,
+                "this_instance": this,
+                "instances": [{"instance": this, "host": null, "role": "active"}],
+            })));
+        };
+        let listed = members.list().await.map_err(|e| {
+            AppError::Unavailable(format!("the group coordinator did not answer: {e}"))
+        })?;
+        let instances: Vec<Value> = listed
+            .into_iter()
+            .map(|m| {
+                let role = if m.active { "active" } else { "standby" };
+                serde_json::json!({"instance": m.instance, "host": m.host, "role": role})
+            })
+            .collect();
+        Ok::<_, AppError>(Json(serde_json::json!({
+            "group": members.group(),
+            "this_instance": this,
+            "instances": instances,
+        })))
+    })
 }

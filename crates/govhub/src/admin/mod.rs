@@ -60,6 +60,8 @@ pub struct AdminState {
     pub addr: SocketAddr,
     /// `Host`s answered besides those of `addr` (`[admin] allowed_hosts`).
     pub allowed_hosts: Vec<String>,
+    /// The group of this hub's instances; `None`: `/api/cluster` lists this one alone.
+    pub cluster: Option<crate::cluster::Members>,
 }
 
 impl AdminState {
@@ -73,7 +75,14 @@ impl AdminState {
             views: None,
             addr: DEFAULT_SOCKET_ADDR,
             allowed_hosts: Vec::new(),
+            cluster: None,
         }
+    }
+
+    /// Lists the instances of `members`' group at `/api/cluster`.
+    pub fn with_cluster(mut self, members: Option<crate::cluster::Members>) -> Self {
+        self.cluster = members;
+        self
     }
 
     /// Answers requests whose `Host` is one of `hosts` too (`[admin] allowed_hosts`).
@@ -173,6 +182,7 @@ pub fn app(state: AdminState) -> Router {
     let hosts = Hosts::new(state.addr, &state.allowed_hosts);
     let mut protected = Router::new()
         .route("/metrics", get(prometheus))
+        .route("/api/cluster", api::cluster(state.cluster.clone()))
         .merge(api::routes());
     if let Some(token) = &state.token {
         protected = protected.layer(from_fn_with_state(token.clone(), auth::require));
@@ -326,13 +336,25 @@ pub const STANDBY: &str = "standby: another instance of this hub is active";
 
 /// The admin router of an instance standing by for the active one
 /// ([`crate::cluster`]): `/healthz` answers, `/readyz` says it is not ready and why,
-/// every other route answers 503, so a load balancer sends operators to the active
-/// instance. The same `Host` rule and security headers as [`app`].
-pub fn standby_app(addr: SocketAddr, allowed_hosts: &[String]) -> Router {
+/// `/api/cluster` lists the instances (behind the token, as on the active one), every
+/// other route answers 503, so a load balancer sends operators to the active instance.
+/// The same `Host` rule and security headers as [`app`].
+pub fn standby_app(
+    addr: SocketAddr,
+    allowed_hosts: &[String],
+    token: Option<Token>,
+    members: crate::cluster::Members,
+) -> Router {
     use axum::middleware::{from_fn, from_fn_with_state};
 
     let hosts = Hosts::new(addr, allowed_hosts);
     let not_ready = json!({"ready": false, "reasons": [STANDBY]});
+    let mut protected = Router::new().route("/api/cluster", api::cluster(Some(members)));
+    if let Some(token) = token {
+        protected = protected.layer(from_fn_with_state(token, auth::require));
+    }
+    let protected =
+        protected.route_layer(from_fn_with_state(hosts.clone(), guard::same_origin_json));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
@@ -341,6 +363,7 @@ pub fn standby_app(addr: SocketAddr, allowed_hosts: &[String]) -> Router {
                 (StatusCode::SERVICE_UNAVAILABLE, axum::Json(not_ready)).into_response()
             }),
         )
+        .merge(protected)
         .fallback(|| async { AppError::Unavailable(STANDBY.into()) })
         .layer(from_fn_with_state(hosts, guard::host))
         .layer(from_fn(guard::security_headers))
@@ -357,8 +380,12 @@ pub struct StandbyServer {
 
 impl AdminListener {
     /// Serves [`standby_app`] until [`StandbyServer::stop`].
-    pub fn serve_standby(self, allowed_hosts: &[String]) -> StandbyServer {
-        let router = standby_app(self.addr, allowed_hosts);
+    pub fn serve_standby(
+        self,
+        allowed_hosts: &[String],
+        members: crate::cluster::Members,
+    ) -> StandbyServer {
+        let router = standby_app(self.addr, allowed_hosts, self.token.clone(), members);
         let stop = tokio_util::sync::CancellationToken::new();
         let shutdown = stop.clone().cancelled_owned();
         let listener = self.listener;

@@ -93,6 +93,7 @@ pub async fn run(
             demo.hub.persons(),
             demo.hub.sharing_log(),
             &demo.config,
+            None,
         )
     });
     if let Some(admin) = &admin {

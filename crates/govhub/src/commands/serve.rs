@@ -207,19 +207,22 @@ pub async fn bind_admin(addr: AdminAddr) -> Result<Option<AdminListener>, ExitCo
 
 /// Serves the admin API on `listener` over `status`, reading dead letters through
 /// `config`, answering its `[admin] allowed_hosts`, asking the hub about persons
-/// through `persons` and reporting its views' `sharing` log.
+/// through `persons`, reporting its views' `sharing` log and listing the instances of
+/// `cluster` (`None`: this one alone).
 pub fn start_admin(
     listener: AdminListener,
     status: Arc<Status>,
     persons: PersonLookup,
     sharing: Arc<govhub::views::SharingLog>,
     config: &HubConfig,
+    cluster: Option<govhub::cluster::Members>,
 ) -> Admin {
     let state = AdminState::new(status)
         .with_dlq(config.clone())
         .with_allowed_hosts(config.admin.allowed_hosts.clone())
         .with_persons(persons)
-        .with_views(sharing);
+        .with_views(sharing)
+        .with_cluster(cluster);
     let stop = CancellationToken::new();
     let shutdown = stop.clone().cancelled_owned();
     let server = listener.serve(state, shutdown);

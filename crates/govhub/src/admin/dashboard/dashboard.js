@@ -1,5 +1,6 @@
 // govhub operator dashboard: polls /api/connectors every 2 s and renders one card per
-// connector, and /api/views for the data-sharing views' log. No framework and nothing loaded from elsewhere. Every value from the server
+// connector, /api/views for the data-sharing views' log and /api/cluster for the
+// hub's instances. No framework and nothing loaded from elsewhere. Every value from the server
 // goes into the page through textContent or an attribute, never as HTML.
 'use strict';
 
@@ -455,6 +456,26 @@
     $('views').dataset.lines = String(rows.length);
   }
 
+  // The instances of a hub run as several (exactly-once on Kafka): which one is active.
+  // A hub alone (no group) hides the panel.
+  function renderCluster(data) {
+    const instances = data?.group && Array.isArray(data.instances) ? data.instances : [];
+    const rows = instances.map((i) => {
+      const tr = document.createElement('tr');
+      const active = i.role === 'active';
+      const role = active ? '运行中 active' : '待命 standby';
+      const name = i.instance === data.this_instance ? `${i.instance} (本实例 this one)` : i.instance;
+      for (const text of [name, i.host, role]) {
+        const td = document.createElement('td');
+        td.textContent = String(text ?? '');
+        tr.append(td);
+      }
+      return tr;
+    });
+    $('cluster-rows').replaceChildren(...rows);
+    $('cluster').hidden = rows.length === 0;
+  }
+
   function showProblem(problem) {
     document.body.classList.toggle('stale', lastData != null);
     renderHub(lastData ? lastData.connectors : null, problem);
@@ -474,6 +495,11 @@
       // A server running no hub has no sharing log (503): the panel stays as it is.
       try {
         renderViews(await api('/api/views'));
+      } catch (e) {
+        if (e instanceof AuthError) throw e;
+      }
+      try {
+        renderCluster(await api('/api/cluster'));
       } catch (e) {
         if (e instanceof AuthError) throw e;
       }
