@@ -10,7 +10,7 @@ use govhub_core::Classified;
 use govhub_resolve::identity::{IdentityStats, ResolveError};
 use govhub_resolve::{StateError, StateStore};
 use govhub_schema::{SchemaError, Standard};
-use govhub_stream::{Publisher, StreamError};
+use govhub_stream::{Publisher, StreamError, Topics};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{HubConfig, Problem};
@@ -122,24 +122,28 @@ impl Hub {
         Self::build_with_env(config, standard, &|var| std::env::var(var).ok()).await
     }
 
-    /// Like [`Hub::build`], but `${VAR}` secrets are looked up through `env` instead of
-    /// the process environment (the demo hands over its simulators' credentials so).
-    pub async fn build_with_env(
+    /// What [`Hub::build`] checks before it connects to anything or touches the data
+    /// directory: the config against `standard`, its `${VAR}` secrets in the process
+    /// environment, its topics and views. Every problem is a [`BuildError::Config`]
+    /// (exit 2): `govhub run` asks before it joins the other instances, so a
+    /// misconfigured instance never takes the active role only to stop.
+    pub fn check(config: &HubConfig, standard: &Standard) -> Result<(), BuildError> {
+        Self::checked(config, standard, &|var| std::env::var(var).ok()).map(|_| ())
+    }
+
+    fn checked(
         config: &HubConfig,
-        standard: Arc<Standard>,
+        standard: &Standard,
         env: &(dyn Fn(&str) -> Option<String> + Sync),
-    ) -> Result<Hub, BuildError> {
-        let mut problems = config.problems(&standard);
+    ) -> Result<(Topics, Views), BuildError> {
+        let mut problems = config.problems(standard);
         // Secrets before any connection: an unset variable is a config error (exit 2).
         problems.extend(config.unresolved_secrets(env));
         if !problems.is_empty() {
             return Err(BuildError::Config(problems));
         }
-        for warning in config.warnings() {
-            tracing::warn!(setting = %warning.path, "{}", warning.message);
-        }
         let topics = config.topics().map_err(|p| BuildError::Config(vec![p]))?;
-        let views = Views::build(&config.views, &standard, &topics, env).map_err(|found| {
+        let views = Views::build(&config.views, standard, &topics, env).map_err(|found| {
             BuildError::Config(
                 found
                     .into_iter()
@@ -147,6 +151,20 @@ impl Hub {
                     .collect(),
             )
         })?;
+        Ok((topics, views))
+    }
+
+    /// Like [`Hub::build`], but `${VAR}` secrets are looked up through `env` instead of
+    /// the process environment (the demo hands over its simulators' credentials so).
+    pub async fn build_with_env(
+        config: &HubConfig,
+        standard: Arc<Standard>,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Hub, BuildError> {
+        let (topics, views) = Self::checked(config, &standard, env)?;
+        for warning in config.warnings() {
+            tracing::warn!(setting = %warning.path, "{}", warning.message);
+        }
         let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
         refuse_old_state(&config.data_dir)?;
         let mut store = StateStore::open(&config.data_dir)?;

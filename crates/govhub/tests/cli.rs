@@ -182,6 +182,17 @@ fn an_unset_secret_is_a_config_error_before_anything_starts() {
         !dir.path().join("govhub.lock").exists(),
         "refused before the data directory was touched"
     );
+
+    // With Kafka and exactly-once, before joining the other instances: no broker
+    // answers at 127.0.0.1:1, and the refusal is about the secret all the same.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\n");
+    std::fs::write(&config, text).unwrap();
+    let run = govhub(&["run", "--admin", "off", "--config", &config]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(!stderr.contains("joining"), "{stderr}");
 }
 
 #[test]

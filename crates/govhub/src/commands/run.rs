@@ -39,6 +39,12 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
         Ok(s) => Arc::new(s),
         Err(code) => return Ok(code),
     };
+    // The config and its secrets before anything connects: an instance that cannot run
+    // must not join the election and take the role from one that can.
+    if let Err(e) = Hub::check(&config, &standard) {
+        eprintln!("{}: {e}", path.display());
+        return Ok(ExitCode::from(CONFIG_ERROR));
+    }
     // With exactly-once on Kafka, the instances of this hub elect the active one; this
     // one starts its hub only once it holds the role.
     let mut election = match config.kafka.as_ref().filter(|k| k.exactly_once && !once) {
