@@ -12,7 +12,8 @@
 //! |---|---|
 //! | `c/<connector>` | the committed cursor |
 //! | `f/<connector>/<key hash, 16 hex>` | the event id last published, 32 hex |
-//! | `j/<write, 16 hex>/<n, 8 hex>` | an identity decision (keys never repeat: compaction keeps the journal whole) |
+//! | `j/<position, 16 hex>` | an identity decision, by its position in the journal |
+//! | `j` | `{"start": S, "end": E}`: the journal is the decisions at positions S to E − 1 |
 //! | `r/<dead-letter id>` | `true`: replayed |
 //! | `m/identity_model` | the re-estimated identity model |
 //! | `s/<subscriber>/<kind>/<day>` | a line of the sharing log |
@@ -20,6 +21,14 @@
 //!
 //! The local store remembers the number of the last write it committed; at start-up the
 //! hub compares it with the topic's last `w` to know whether the store is current.
+//!
+//! The identity journal only grows, a decision per change of a record, so the hub
+//! compacts it now and then ([`StateStore::journal_compaction`]): the decisions that
+//! still matter are written again at the next free positions, the `j` record moves the
+//! journal's start past the old ones, and tombstones let Kafka's compaction remove
+//! them. Positions are never reused, so a reader that takes every record in topic order
+//! and keeps the positions within the last `j` has the journal of the last committed
+//! write, however far a compaction had got when the writer died.
 
 use std::collections::BTreeMap;
 
@@ -70,9 +79,22 @@ fn fingerprint_key(connector: &str, hash: u64) -> String {
     format!("f/{connector}/{hash:016x}")
 }
 
-fn journal_key(write: u64, n: usize) -> String {
-    format!("j/{write:016x}/{n:08x}")
+fn journal_key(position: u64) -> String {
+    format!("j/{position:016x}")
 }
+
+/// The key of the record with the journal's bounds.
+const BOUNDS_KEY: &str = "j";
+
+fn bounds_record(start: u64, end: u64) -> ChangeRecord {
+    ChangeRecord::put(
+        BOUNDS_KEY.to_owned(),
+        format!("{{\"start\":{start},\"end\":{end}}}"),
+    )
+}
+
+/// Identity decisions written per transaction by a compaction.
+pub const COMPACTION_CHUNK: usize = 50_000;
 
 fn quoted_hex(id: u128) -> String {
     format!("\"{id:032x}\"")
@@ -127,10 +149,14 @@ impl StateStore {
                 ));
             }
         }
+        let (start, end) = self.journal_bounds()?;
         for (n, entry) in commit.journal.iter().enumerate() {
             // Serializing plain data into a Vec cannot fail.
             let json = serde_json::to_vec(entry).unwrap_or_default();
-            out.push(ChangeRecord::put(journal_key(write, n), json));
+            out.push(ChangeRecord::put(journal_key(end + n as u64), json));
+        }
+        if !commit.journal.is_empty() {
+            out.push(bounds_record(start, end + commit.journal.len() as u64));
         }
         for id in &commit.replayed {
             out.push(ChangeRecord::put(format!("r/{id}"), "true"));
@@ -179,10 +205,15 @@ impl StateStore {
                 quoted_hex(u128::from_be_bytes(id)),
             ));
         }
-        for (n, row) in self.journal.iter().enumerate() {
-            let (_, v) = row.into_inner().map_err(|e| self.err(e))?;
-            out.push(ChangeRecord::put(journal_key(write, n), v.to_vec()));
+        for row in self.journal.iter() {
+            let (k, v) = row.into_inner().map_err(|e| self.err(e))?;
+            out.push(ChangeRecord::put(
+                journal_key(crate::state::seq_of(&k)),
+                v.to_vec(),
+            ));
         }
+        let (start, end) = self.journal_bounds()?;
+        out.push(bounds_record(start, end));
         for row in self.replayed.iter() {
             let k = row.key().map_err(|e| self.err(e))?;
             out.push(ChangeRecord::put(
@@ -205,6 +236,55 @@ impl StateStore {
         }
         out.push(write_record(write));
         Ok(out)
+    }
+
+    /// The journal compacted to `entries` ([`crate::identity::Resolver::load`]) as the
+    /// state topic's transactions, to be committed in order as write number `write`
+    /// (the next one), and then in this store by [`StateStore::rewrite_journal`] and a
+    /// commit of `write`:
+    /// - `entries` at the positions after the journal's end, [`COMPACTION_CHUNK`] a
+    ///   transaction; outside the journal's bounds still, so a reader ignores them;
+    /// - the bounds moved to them, with `write`: from here the journal is `entries`;
+    /// - tombstones for the positions of the old journal, [`COMPACTION_CHUNK`] a
+    ///   transaction, so that Kafka's compaction removes them.
+    ///
+    /// Every transaction ends with a `w` record: the write number the store has after it.
+    pub fn journal_compaction(
+        &self,
+        entries: &[crate::identity::Entry],
+        write: u64,
+    ) -> Result<Vec<Vec<ChangeRecord>>, StateError> {
+        let (start, end) = self.journal_bounds()?;
+        let before = self.changelog_write()?;
+        let restate = |mut records: Vec<ChangeRecord>, w: Option<u64>| {
+            records.extend(w.map(write_record));
+            records
+        };
+        let mut transactions = Vec::new();
+        let rows: Vec<ChangeRecord> = entries
+            .iter()
+            .enumerate()
+            .map(|(n, entry)| {
+                // Serializing plain data into a Vec cannot fail.
+                let json = serde_json::to_vec(entry).unwrap_or_default();
+                ChangeRecord::put(journal_key(end + n as u64), json)
+            })
+            .collect();
+        for chunk in rows.chunks(COMPACTION_CHUNK) {
+            transactions.push(restate(chunk.to_vec(), before));
+        }
+        let moved = vec![bounds_record(end, end + entries.len() as u64)];
+        transactions.push(restate(moved, Some(write)));
+        let tombstones: Vec<ChangeRecord> = (start..end)
+            .map(|position| ChangeRecord {
+                key: journal_key(position),
+                value: None,
+            })
+            .collect();
+        for chunk in tombstones.chunks(COMPACTION_CHUNK) {
+            transactions.push(restate(chunk.to_vec(), Some(write)));
+        }
+        Ok(transactions)
     }
 
     /// Replaces everything in this store by what `records`, the state topic's committed
@@ -234,12 +314,12 @@ pub struct Restore<'a> {
     /// Keys of the chunk with their latest value (`None`: deleted); a topic not yet
     /// compacted holds a key several times.
     chunk: BTreeMap<String, Option<Vec<u8>>>,
-    /// Identity decisions of the chunk, in order.
-    journal: Vec<Vec<u8>>,
+    /// Identity decisions of the chunk by position (`None`: deleted).
+    journal: BTreeMap<u64, Option<Vec<u8>>>,
     /// The last write number seen.
     write: Option<u64>,
-    /// Identity decisions of writes up to this one are in the store already.
-    held: Option<u64>,
+    /// The journal's last bounds seen.
+    bounds: Option<(u64, u64)>,
 }
 
 impl<'a> Restore<'a> {
@@ -257,24 +337,26 @@ impl<'a> Restore<'a> {
         Ok(Restore {
             store,
             chunk: BTreeMap::new(),
-            journal: Vec::new(),
+            journal: BTreeMap::new(),
             write: None,
-            held: None,
+            bounds: None,
         })
     }
 
     /// Goes on from what `store` holds, for records read from some offset up to which
-    /// it was current (or earlier): keys take their values again in topic order, which
-    /// ends at the latest, and identity decisions of writes the store holds already are
-    /// skipped, so none is applied twice.
+    /// it was current (or earlier): keys, identity decisions' positions among them, take
+    /// their values again in topic order, which ends at the latest.
     pub fn resume(store: &'a mut StateStore) -> Result<Restore<'a>, StateError> {
         let held = store.changelog_write()?;
+        // The store's own bounds until the topic moves them: decisions a compaction
+        // wrote beyond them, read before its bounds record is, stay out.
+        let bounds = store.journal_bounds()?;
         Ok(Restore {
             store,
             chunk: BTreeMap::new(),
-            journal: Vec::new(),
+            journal: BTreeMap::new(),
             write: held,
-            held,
+            bounds: Some(bounds),
         })
     }
 
@@ -282,13 +364,25 @@ impl<'a> Restore<'a> {
     pub fn add(&mut self, record: ChangeRecord) -> Result<(), StateError> {
         if let Some(n) = record.write_number() {
             self.write = Some(n);
+        } else if record.key == BOUNDS_KEY {
+            let bounds = record
+                .value
+                .as_deref()
+                .and_then(|v| serde_json::from_slice::<serde_json::Value>(v).ok())
+                .and_then(|v| Some((v["start"].as_u64()?, v["end"].as_u64()?)));
+            let Some(bounds) = bounds else {
+                return Err(self
+                    .store
+                    .err("state topic: the journal's bounds do not parse"));
+            };
+            self.bounds = Some(bounds);
         } else if let Some(rest) = record.key.strip_prefix("j/") {
-            let write = rest
-                .split_once('/')
-                .and_then(|(w, _)| u64::from_str_radix(w, 16).ok());
-            if write.is_none_or(|w| self.held.is_none_or(|held| w > held)) {
-                self.journal.extend(record.value);
-            }
+            let Ok(position) = u64::from_str_radix(rest, 16) else {
+                return Err(self
+                    .store
+                    .err(format!("state topic: unknown key form {:?}", record.key)));
+            };
+            self.journal.insert(position, record.value);
         } else {
             self.chunk.insert(record.key, record.value);
         }
@@ -304,6 +398,18 @@ impl<'a> Restore<'a> {
         self.flush()?;
         let store = &mut *self.store;
         let mut batch = store.db.batch().durability(Some(PersistMode::SyncAll));
+        // The journal is what lies within its bounds: a compaction's decisions not yet
+        // moved into them, and the decisions it moved out of them, are not.
+        if let Some((start, end)) = self.bounds {
+            let outside = store
+                .journal
+                .range(..start.to_be_bytes())
+                .chain(store.journal.range(end.to_be_bytes()..));
+            for row in outside {
+                batch.remove(&store.journal, row.key().map_err(|e| store.err(e))?);
+            }
+            store.next_seq = end;
+        }
         if let Some(write) = self.write {
             batch.insert(&store.meta, LOCAL_WRITE_KEY, write.to_be_bytes());
         }
@@ -361,9 +467,14 @@ impl<'a> Restore<'a> {
                 None => batch.remove(keyspace, k),
             }
         }
-        for entry in std::mem::take(&mut self.journal) {
-            batch.insert(&store.journal, store.next_seq.to_be_bytes(), entry);
-            store.next_seq += 1;
+        for (position, entry) in std::mem::take(&mut self.journal) {
+            match entry {
+                Some(entry) => {
+                    batch.insert(&store.journal, position.to_be_bytes(), entry);
+                    store.next_seq = store.next_seq.max(position + 1);
+                }
+                None => batch.remove(&store.journal, position.to_be_bytes()),
+            }
         }
         batch.commit().map_err(|e| store.err(e))
     }
@@ -508,7 +619,7 @@ mod tests {
         topic.insert(
             10,
             ChangeRecord::put(
-                journal_key(1, 0),
+                journal_key(0),
                 serde_json::to_vec(&entry("H1", "p1")).unwrap(),
             ),
         );
@@ -518,7 +629,7 @@ mod tests {
             value: None,
         });
         topic.push(ChangeRecord::put(
-            journal_key(2, 0),
+            journal_key(1),
             serde_json::to_vec(&entry("H2", "p1")).unwrap(),
         ));
         topic.push(write_record(2));
@@ -561,6 +672,119 @@ mod tests {
         assert_eq!(contents(&follower), contents(&source));
         assert_eq!(follower.journal().unwrap().len(), 3, "no decision twice");
         assert_eq!(follower.changelog_offset().unwrap(), Some(9));
+    }
+
+    /// The topic as Kafka's compaction leaves it at the latest: the last record of each
+    /// key, in topic order, deleted keys gone.
+    fn compacted(topic: &[ChangeRecord]) -> Vec<ChangeRecord> {
+        let last: BTreeMap<&str, usize> = topic
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.key.as_str(), i))
+            .collect();
+        topic
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| last[r.key.as_str()] == *i && r.value.is_some())
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    fn restored(dir: &std::path::Path, topic: &[ChangeRecord]) -> StateStore {
+        let mut store = StateStore::open(dir).unwrap();
+        store.restore(topic.to_vec()).unwrap();
+        store
+    }
+
+    #[test]
+    fn a_compacted_journal_restores_whole_wherever_the_compaction_stopped() {
+        let dirs: Vec<_> = (0..6).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut source = StateStore::open(dirs[0].path()).unwrap();
+        let mut topic = commit_all(&mut source, history());
+        let before = source.journal().unwrap();
+        let kept = vec![entry("H2", "p1"), entry("H3", "p2")];
+        let transactions = source.journal_compaction(&kept, 3).unwrap();
+        // Decisions, the bounds moved, the old positions' tombstones.
+        assert_eq!(transactions.len(), 3);
+        assert!(
+            transactions
+                .iter()
+                .all(|t| t.last().unwrap().key == WRITE_KEY)
+        );
+        assert_eq!(transactions[0].last().unwrap().write_number(), Some(2));
+        assert_eq!(transactions[1].last().unwrap().write_number(), Some(3));
+
+        // Cut after the new decisions: they are beyond the bounds, the old journal holds.
+        let mut cut = topic.clone();
+        cut.extend(transactions[0].iter().cloned());
+        let early = restored(dirs[1].path(), &cut);
+        assert_eq!(early.journal().unwrap(), before);
+        assert_eq!(early.changelog_write().unwrap(), Some(2));
+        // A follower that had read the first two writes and reads that much.
+        let mut follower = restored(dirs[2].path(), &topic);
+        let mut resume = Restore::resume(&mut follower).unwrap();
+        for record in transactions[0].iter().cloned() {
+            resume.add(record).unwrap();
+        }
+        resume.finish(None).unwrap();
+        assert_eq!(follower.journal().unwrap(), before);
+
+        // Cut after the bounds moved: the compacted journal, old decisions not deleted yet.
+        cut.extend(transactions[1].iter().cloned());
+        let moved = restored(dirs[3].path(), &cut);
+        assert_eq!(moved.journal().unwrap(), kept);
+
+        // Whole, and committed by the writer: the same store, and new decisions follow.
+        for t in &transactions {
+            topic.extend(t.iter().cloned());
+        }
+        source.rewrite_journal(&kept).unwrap();
+        source
+            .commit(&Commit {
+                changelog_write: Some(3),
+                ..Commit::default()
+            })
+            .unwrap();
+        let mut next = Commit {
+            journal: vec![entry("H4", "p3")],
+            changelog_write: Some(4),
+            ..Commit::default()
+        };
+        topic.extend(source.changelog(&next, 4).unwrap());
+        source.commit(&next).unwrap();
+        let whole = restored(dirs[4].path(), &topic);
+        assert_eq!(contents(&whole), contents(&source));
+        assert_eq!(
+            whole.journal_bounds().unwrap(),
+            source.journal_bounds().unwrap()
+        );
+        // The follower reads on: it has the writer's store.
+        let mut resume = Restore::resume(&mut follower).unwrap();
+        for record in topic.iter().cloned() {
+            resume.add(record).unwrap();
+        }
+        resume.finish(None).unwrap();
+        assert_eq!(contents(&follower), contents(&source));
+
+        // Kafka compacts the topic: the old decisions are gone, the state is the same.
+        let small = compacted(&topic);
+        let journal_records =
+            |t: &[ChangeRecord]| t.iter().filter(|r| r.key.starts_with("j/")).count();
+        assert_eq!(
+            journal_records(&small),
+            3,
+            "H2, H3 and H4 at their new positions"
+        );
+        let mut last = restored(dirs[5].path(), &small);
+        assert_eq!(contents(&last), contents(&source));
+        next.journal = vec![entry("H5", "p3")];
+        next.changelog_write = Some(5);
+        assert_eq!(
+            last.changelog(&next, 5).unwrap(),
+            source.changelog(&next, 5).unwrap()
+        );
+        last.commit(&next).unwrap();
+        assert_eq!(last.journal().unwrap().len(), 4);
     }
 
     #[test]

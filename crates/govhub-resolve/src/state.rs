@@ -218,21 +218,35 @@ impl StateStore {
         Ok(entries)
     }
 
-    /// Replaces the identity journal by `entries` (compaction), in one atomic write.
-    pub fn rewrite_journal(&mut self, entries: Vec<Entry>) -> Result<(), StateError> {
+    /// Replaces the identity journal by `entries` (compaction), in one atomic write. They
+    /// take the positions after the last entry, never reused ones: the state topic keys
+    /// decisions by position ([`crate::changelog`]), and a position's value never
+    /// changes, so a reader that saw the old journal can take the new one over it.
+    pub fn rewrite_journal(&mut self, entries: &[Entry]) -> Result<(), StateError> {
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
         for row in self.journal.iter() {
             let key = row.key().map_err(|e| self.err(e))?;
             batch.remove(&self.journal, key);
         }
-        let rows = encode(&entries);
-        let next = rows.len() as u64;
-        for (seq, row) in rows.into_iter().enumerate() {
-            batch.insert(&self.journal, (seq as u64).to_be_bytes(), row);
+        let first = self.next_seq;
+        let rows = encode(entries);
+        let next = first + rows.len() as u64;
+        for (i, row) in rows.into_iter().enumerate() {
+            batch.insert(&self.journal, (first + i as u64).to_be_bytes(), row);
         }
         batch.commit().map_err(|e| self.err(e))?;
         self.next_seq = next;
         Ok(())
+    }
+
+    /// The positions the identity journal holds: from its first entry's to the next
+    /// entry's (equal when it is empty).
+    pub fn journal_bounds(&self) -> Result<(u64, u64), StateError> {
+        let start = match self.journal.first_key_value() {
+            Some(first) => seq_of(&first.key().map_err(|e| self.err(e))?),
+            None => self.next_seq,
+        };
+        Ok((start, self.next_seq))
     }
 
     /// The identity model re-estimated from this hub's own records, once it was
@@ -357,7 +371,7 @@ pub(crate) fn fingerprint_row(connector: &str, hash: u64) -> Vec<u8> {
     row
 }
 
-fn seq_of(key: &[u8]) -> u64 {
+pub(crate) fn seq_of(key: &[u8]) -> u64 {
     <[u8; 8]>::try_from(key).map_or(0, u64::from_be_bytes)
 }
 
@@ -440,7 +454,10 @@ pub(crate) mod tests {
         assert!(store.replayed("dl1").unwrap() && !store.replayed("dl2").unwrap());
         assert_eq!(store.sharing_log().unwrap(), vec!["{\"events\":1}"]);
 
-        store.rewrite_journal(vec![entry("H3", "p2")]).unwrap();
+        assert_eq!(store.journal_bounds().unwrap(), (0, 3));
+        // Compaction: the entries kept take the next positions.
+        store.rewrite_journal(&[entry("H3", "p2")]).unwrap();
+        assert_eq!(store.journal_bounds().unwrap(), (3, 4));
         let after = Commit {
             journal: vec![entry("H4", "p3")],
             ..Commit::default()
@@ -450,6 +467,7 @@ pub(crate) mod tests {
             store.journal().unwrap(),
             vec![entry("H3", "p2"), entry("H4", "p3")]
         );
+        assert_eq!(store.journal_bounds().unwrap(), (3, 5));
     }
 
     #[cfg(unix)]
@@ -458,7 +476,7 @@ pub(crate) mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let mut store = StateStore::open(dir.path()).unwrap();
-        store.rewrite_journal(vec![entry("H1", "p1")]).unwrap();
+        store.rewrite_journal(&[entry("H1", "p1")]).unwrap();
         let mode = std::fs::metadata(store.path())
             .unwrap()
             .permissions()

@@ -813,7 +813,7 @@ fn retired_person_ids_are_followed_after_a_restart_and_after_compaction() {
         .collect();
     assert_eq!(after, before, "replayed from the journal");
 
-    store.rewrite_journal(reopened.snapshot()).unwrap();
+    store.rewrite_journal(&reopened.snapshot()).unwrap();
     drop(reopened);
     let mut compacted = Resolver::open(&mut store, &config).unwrap();
     // Compaction keeps golden-record versions growing, not equal: the rest is equal.

@@ -132,8 +132,9 @@ pub async fn replay(
         sink.prepare(&[], &[]).await?;
         sink.open_state(&topics, &mut store).await?;
     }
-    let mut core = Core::open(
-        &mut store,
+    // A long journal is left for the hub's next start to compact.
+    let (mut core, _) = Core::open(
+        &store,
         config.connectors.keys().map(String::as_str),
         &config.identity,
     )?;

@@ -216,11 +216,20 @@ impl Hub {
                 &connector.kind,
             ));
         }
-        let core = Core::open(
-            &mut store,
+        let (core, compaction) = Core::open(
+            &store,
             config.connectors.keys().map(String::as_str),
             &config.identity,
         )?;
+        if let Some(entries) = compaction {
+            let (start, end) = store.journal_bounds()?;
+            sink.compact_journal(&mut store, &entries).await?;
+            tracing::info!(
+                decisions = end - start,
+                kept = entries.len(),
+                "the identity journal was compacted"
+            );
+        }
         tracing::info!(sink = %sink.describe(), connectors = connectors.len(), "hub ready");
         let status = status_for(config, &sink, &connectors);
         status.set_identity(core.stats());

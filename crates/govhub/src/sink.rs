@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use govhub_core::{OutEvent, Sink, Written};
+use govhub_resolve::identity::Entry;
 use govhub_resolve::{Commit, StateError, StateStore};
 use govhub_stream::{EmbeddedLog, KafkaSink, StreamError, Topics};
 
@@ -62,6 +63,21 @@ impl HubSink {
         match self {
             HubSink::Kafka(_, Some(state)) => state.attach(store, commit, events),
             _ => Ok(()),
+        }
+    }
+
+    /// Replaces the identity journal in `store` by `entries`, its compaction; with a
+    /// state topic, there first ([`StateTopic::compact_journal`]).
+    pub async fn compact_journal(
+        &mut self,
+        store: &mut StateStore,
+        entries: &[Entry],
+    ) -> Result<(), StateTopicError> {
+        match self {
+            HubSink::Kafka(kafka, Some(state)) => {
+                state.compact_journal(kafka, store, entries).await
+            }
+            _ => Ok(store.rewrite_journal(entries)?),
         }
     }
 

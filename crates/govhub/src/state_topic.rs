@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use govhub_core::OutEvent;
 use govhub_resolve::changelog::{Restore, WRITE_KEY};
+use govhub_resolve::identity::Entry;
 use govhub_resolve::{ChangeRecord, Commit, StateError, StateStore};
 use govhub_stream::{KafkaSink, KafkaSinkConfig, LogEntry, StreamError, Topics, kafka};
 
@@ -136,6 +137,35 @@ impl StateTopic {
         commit.changelog_write = Some(write);
         let records = store.changelog(commit, write)?;
         events.extend(records.into_iter().map(|r| event_of(&self.topic, r)));
+        self.next_write += 1;
+        Ok(())
+    }
+
+    /// Compacts the identity journal to `entries`: first in the topic, as the next write
+    /// ([`StateStore::journal_compaction`]: the decisions kept at new positions, the
+    /// journal's bounds moved to them, tombstones for the old ones, a transaction per
+    /// chunk), then in `store`. A crash in between leaves the store behind the topic,
+    /// which the next start reads; one before the bounds moved leaves the old journal,
+    /// and the next start compacts again.
+    pub async fn compact_journal(
+        &mut self,
+        kafka: &mut KafkaSink,
+        store: &mut StateStore,
+        entries: &[Entry],
+    ) -> Result<(), StateTopicError> {
+        let write = self.next_write;
+        for transaction in store.journal_compaction(entries, write)? {
+            let events: Vec<OutEvent> = transaction
+                .into_iter()
+                .map(|r| event_of(&self.topic, r))
+                .collect();
+            write_state(kafka, &self.topic, &events).await?;
+        }
+        store.rewrite_journal(entries)?;
+        store.commit(&Commit {
+            changelog_write: Some(write),
+            ..Commit::default()
+        })?;
         self.next_write += 1;
         Ok(())
     }

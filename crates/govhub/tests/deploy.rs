@@ -276,8 +276,10 @@ fn the_systemd_unit_runs_govhub_hardened() {
 // Kubernetes
 // ---------------------------------------------------------------------------------------
 
-fn by_kind(docs: &BTreeMap<String, Vec<Value>>) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
+/// The documents of each kind (a kind may come more than once: the Services).
+fn by_kind(docs: &BTreeMap<String, Vec<Value>>) -> BTreeMap<String, Vec<Value>> {
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut names = BTreeSet::new();
     for (file, docs) in docs {
         for doc in docs {
             let kind = doc["kind"]
@@ -285,15 +287,37 @@ fn by_kind(docs: &BTreeMap<String, Vec<Value>>) -> BTreeMap<String, Value> {
                 .unwrap_or_else(|| panic!("{file}: no kind"));
             assert!(doc["apiVersion"].is_string(), "{file}: no apiVersion");
             if kind != "Kustomization" {
-                assert!(doc["metadata"]["name"].is_string(), "{file}: no name");
+                let name = doc["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{file}: no name"));
+                assert!(
+                    names.insert((kind.to_owned(), name.to_owned())),
+                    "two {kind}s named {name}"
+                );
             }
-            assert!(
-                out.insert(kind.to_owned(), doc.clone()).is_none(),
-                "two {kind}s"
-            );
+            out.entry(kind.to_owned()).or_default().push(doc.clone());
         }
     }
     out
+}
+
+/// The one document of `kind`.
+fn only<'a>(kinds: &'a BTreeMap<String, Vec<Value>>, kind: &str) -> &'a Value {
+    let docs = &kinds[kind];
+    assert_eq!(docs.len(), 1, "{} {kind}s", docs.len());
+    &docs[0]
+}
+
+/// Every key of a label selector's `matchLabels` (or a Service's `selector`) is on
+/// the pod with the same value, and there is at least one.
+fn assert_selects(selector: &Value, labels: &Value, what: &str) {
+    let selector = selector
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: no selector"));
+    assert!(!selector.is_empty(), "{what}: an empty selector");
+    for (k, v) in selector {
+        assert_eq!(&labels[k], v, "{what}: selector {k}");
+    }
 }
 
 /// A probe's or service's port, resolved through the container's named ports.
@@ -328,16 +352,16 @@ fn the_kubernetes_manifests_agree_with_govhub_and_each_other() {
         names,
         BTreeSet::from([
             "ConfigMap",
-            "Deployment",
             "Kustomization",
-            "PersistentVolumeClaim",
+            "PodDisruptionBudget",
             "Secret",
-            "Service"
+            "Service",
+            "StatefulSet"
         ])
     );
 
     // kustomization.yaml lists every manifest but the example Secret.
-    let listed: BTreeSet<String> = kinds["Kustomization"]["resources"]
+    let listed: BTreeSet<String> = only(&kinds, "Kustomization")["resources"]
         .as_array()
         .unwrap()
         .iter()
@@ -350,20 +374,36 @@ fn the_kubernetes_manifests_agree_with_govhub_and_each_other() {
         .collect();
     assert_eq!(listed, on_disk);
 
-    let deployment = &kinds["Deployment"];
-    let spec = &deployment["spec"];
-    assert_eq!(spec["replicas"], 1);
-    assert_eq!(spec["strategy"]["type"], "Recreate");
+    // One active pod and one warm standby, each with its own data directory; updated
+    // pod by pod by hand (a RollingUpdate would wait for ever for the standby, never
+    // Ready, to become Ready).
+    let statefulset = only(&kinds, "StatefulSet");
+    let spec = &statefulset["spec"];
+    assert_eq!(spec["replicas"], 2, "one active instance, one standby");
+    assert_eq!(spec["updateStrategy"]["type"], "OnDelete");
+    assert_eq!(spec["podManagementPolicy"], "Parallel");
     let pod = &spec["template"]["spec"];
     let labels = &spec["template"]["metadata"]["labels"];
-    for (k, v) in spec["selector"]["matchLabels"].as_object().unwrap() {
-        assert_eq!(&labels[k], v, "selector {k}");
-    }
+    assert_selects(&spec["selector"]["matchLabels"], labels, "statefulset");
+    let anti_affinity =
+        pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            .as_array()
+            .expect("a preferred podAntiAffinity");
+    assert!(
+        anti_affinity.iter().any(|term| {
+            let term = &term["podAffinityTerm"];
+            term["topologyKey"] == "kubernetes.io/hostname"
+                && term["labelSelector"]["matchLabels"]
+                    .as_object()
+                    .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| &labels[k] == v))
+        }),
+        "the pods spread over nodes: {anti_affinity:?}"
+    );
     let containers = pod["containers"].as_array().unwrap();
     assert_eq!(containers.len(), 1);
     let container = &containers[0];
     let args: Vec<String> = strings(&container["args"]);
-    let options = check_command_line(&args, "deployment args");
+    let options = check_command_line(&args, "statefulset args");
     let admin = &options["admin"];
     let (host, port) = admin.rsplit_once(':').unwrap();
     assert_eq!(
@@ -391,8 +431,37 @@ fn the_kubernetes_manifests_agree_with_govhub_and_each_other() {
     assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
 
+    // The StatefulSet's governing Service is headless, selects its pods and publishes
+    // the standby's address too.
+    let services = &kinds["Service"];
+    assert_eq!(
+        services.len(),
+        2,
+        "the readiness-routed and the headless Service"
+    );
+    let governing = spec["serviceName"].as_str().expect("a serviceName");
+    let headless = services
+        .iter()
+        .find(|s| s["metadata"]["name"] == governing)
+        .unwrap_or_else(|| panic!("no Service {governing}, the StatefulSet's serviceName"));
+    assert_eq!(
+        headless["spec"]["clusterIP"], "None",
+        "{governing} is headless"
+    );
+    assert_eq!(headless["spec"]["publishNotReadyAddresses"], true);
+    assert_selects(&headless["spec"]["selector"], labels, governing);
+    assert!(
+        headless["metadata"]["annotations"]["prometheus.io/scrape"].is_null(),
+        "a scrape through {governing} would reach the standby, whose /metrics answers 503"
+    );
+
+    // The PodDisruptionBudget: one pod at a time.
+    let pdb = only(&kinds, "PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert_selects(&pdb["spec"]["selector"]["matchLabels"], labels, "pdb");
+
     // Secrets: the admin token and every ${VAR} of the config, all clearly fake.
-    let secret = &kinds["Secret"];
+    let secret = only(&kinds, "Secret");
     let secret_name = secret["metadata"]["name"].as_str().unwrap();
     let env_from = container["envFrom"].as_array().unwrap();
     assert!(
@@ -412,9 +481,9 @@ fn the_kubernetes_manifests_agree_with_govhub_and_each_other() {
     assert!(secret_keys.contains("GOVHUB_ADMIN_TOKEN"));
 
     // The config: it passes `govhub check`, its secrets are in the Secret, its data_dir
-    // is the volume mount of the claim pvc.yaml makes, and it is mounted where --config
-    // points.
-    let configmap = &kinds["ConfigMap"];
+    // is the mount of the StatefulSet's volumeClaimTemplate (a claim per pod), and it is
+    // mounted where --config points.
+    let configmap = only(&kinds, "ConfigMap");
     let config_path = Path::new(&options["config"]);
     let file_name = config_path.file_name().unwrap().to_str().unwrap();
     let text = configmap["data"][file_name].as_str().unwrap();
@@ -427,8 +496,7 @@ fn the_kubernetes_manifests_agree_with_govhub_and_each_other() {
         "{needed:?} ⊄ {secret_keys:?}"
     );
     let volumes = pod["volumes"].as_array().unwrap();
-    let mount_of = |volume: &Value| -> String {
-        let name = volume["name"].as_str().unwrap();
+    let mount_of = |name: &str| -> String {
         container["volumeMounts"]
             .as_array()
             .unwrap()
@@ -439,28 +507,42 @@ fn the_kubernetes_manifests_agree_with_govhub_and_each_other() {
             .unwrap()
             .to_owned()
     };
-    let claim = volumes
-        .iter()
-        .find(|v| {
-            v["persistentVolumeClaim"]["claimName"]
-                == kinds["PersistentVolumeClaim"]["metadata"]["name"]
-        })
-        .expect("the PVC is a volume");
-    assert_eq!(config["data_dir"].as_str(), Some(mount_of(claim).as_str()));
+    let claims = spec["volumeClaimTemplates"].as_array().unwrap();
+    assert_eq!(claims.len(), 1);
+    let claim = &claims[0];
+    let claim_name = claim["metadata"]["name"].as_str().unwrap();
+    assert_eq!(claim_name, "data");
+    assert_eq!(claim["spec"]["accessModes"], json!(["ReadWriteOnce"]));
+    assert!(claim["spec"]["resources"]["requests"]["storage"].is_string());
+    assert!(
+        volumes.iter().all(|v| v["name"] != claim_name),
+        "a pod volume {claim_name} would hide the claim's"
+    );
+    assert!(
+        volumes.iter().all(|v| v["persistentVolumeClaim"].is_null()),
+        "a claim shared by the pods: each needs its own data directory"
+    );
+    assert_eq!(
+        config["data_dir"].as_str(),
+        Some(mount_of(claim_name).as_str())
+    );
     let config_volume = volumes
         .iter()
         .find(|v| v["configMap"]["name"] == configmap["metadata"]["name"])
         .expect("the ConfigMap is a volume");
     assert_eq!(
-        Path::new(&mount_of(config_volume)),
+        Path::new(&mount_of(config_volume["name"].as_str().unwrap())),
         config_path.parent().unwrap()
     );
 
-    // The Service exposes the admin port for Prometheus.
-    let service = &kinds["Service"];
-    for (k, v) in service["spec"]["selector"].as_object().unwrap() {
-        assert_eq!(&labels[k], v, "service selector {k}");
-    }
+    // The readiness-routed Service exposes the admin port for Prometheus and operators:
+    // it reaches the active pod only, the one that is Ready.
+    let service = services
+        .iter()
+        .find(|s| s["spec"]["clusterIP"] != "None")
+        .expect("a Service with a cluster IP");
+    assert_ne!(service["spec"]["publishNotReadyAddresses"], true);
+    assert_selects(&service["spec"]["selector"], labels, "service");
     let ports = service["spec"]["ports"].as_array().unwrap();
     assert_eq!(port_of(&ports[0]["targetPort"], container), port);
     let annotations = &service["metadata"]["annotations"];
@@ -480,9 +562,10 @@ fn the_kubernetes_manifests_agree_with_govhub_and_each_other() {
             String::from_utf8_lossy(&out.stderr)
         );
         let rendered = String::from_utf8(out.stdout).unwrap();
+        // ConfigMap, StatefulSet, two Services, PodDisruptionBudget.
         assert_eq!(
             rendered.matches("\nkind: ").count() + usize::from(rendered.starts_with("kind: ")),
-            4,
+            5,
             "{rendered}"
         );
     } else {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use govhub_core::OutEvent;
-use govhub_resolve::identity::{IdentityConfig, IdentityStats, PersonView, ResolveError, Resolver};
+use govhub_resolve::identity::{
+    Entry, IdentityConfig, IdentityStats, PersonView, ResolveError, Resolver,
+};
 use govhub_resolve::state::fingerprint_key;
 use govhub_resolve::{Commit, StateStore};
 use govhub_stream::{DEAD_LETTER_TYPE, Publisher};
@@ -29,21 +31,24 @@ pub(crate) struct Core {
 impl Core {
     /// The state committed in `store` for `connectors`: their fingerprints and every
     /// identity decision (replayed, not re-scored).
+    /// The stage over what `store` holds; with the compacted identity journal when the
+    /// journal has grown long ([`Resolver::load`]), for the caller to write.
     pub(crate) fn open<'a>(
-        store: &mut StateStore,
+        store: &StateStore,
         connectors: impl IntoIterator<Item = &'a str>,
         identity: &IdentityConfig,
-    ) -> Result<Core, ResolveError> {
+    ) -> Result<(Core, Option<Vec<Entry>>), ResolveError> {
         let mut published = BTreeMap::new();
         for connector in connectors {
             published.insert(connector.to_owned(), store.fingerprints(connector)?);
         }
-        let resolver = Resolver::open(store, identity)?;
+        let (resolver, compaction) = Resolver::load(store, identity)?;
         tracing::info!(trained_on = %resolver.model().trained_on, "identity model in use");
-        Ok(Core {
+        let core = Core {
             resolver,
             published,
-        })
+        };
+        Ok((core, compaction))
     }
 
     /// What identity resolution has done so far.
@@ -370,8 +375,8 @@ mod tests {
     #[test]
     fn a_record_and_its_view_events_are_sealed_in_one_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = StateStore::open(dir.path()).unwrap();
-        let mut core = Core::open(&mut store, ["health"], &IdentityConfig::default()).unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        let (mut core, _) = Core::open(&store, ["health"], &IdentityConfig::default()).unwrap();
         let standard = Standard::embedded().unwrap();
         let topics = Topics::default();
         let view = ViewConfig {

@@ -34,6 +34,21 @@ impl Resolver {
     /// has grown long. A model re-estimated earlier from this store's records
     /// (`retrain_after`) is used instead of the configured one.
     pub fn open(store: &mut StateStore, config: &IdentityConfig) -> Result<Resolver, ResolveError> {
+        let (resolver, compaction) = Self::load(store, config)?;
+        if let Some(entries) = compaction {
+            store.rewrite_journal(&entries)?;
+        }
+        Ok(resolver)
+    }
+
+    /// Like [`Resolver::open`], but the store is left as it is: the second value is the
+    /// compacted journal ([`Resolver::snapshot`]) when the journal has grown long, for
+    /// the caller to write where the store's changes go too (the state topic) before
+    /// [`StateStore::rewrite_journal`].
+    pub fn load(
+        store: &StateStore,
+        config: &IdentityConfig,
+    ) -> Result<(Resolver, Option<Vec<Entry>>), ResolveError> {
         let entries = store.journal()?;
         let written = entries.len();
         let resolver = match store.trained_model()? {
@@ -44,10 +59,10 @@ impl Resolver {
             }
             None => Self::restore(config, entries)?,
         };
-        if resolver.needs_compaction(written) {
-            store.rewrite_journal(resolver.snapshot())?;
-        }
-        Ok(resolver)
+        let compaction = resolver
+            .needs_compaction(written)
+            .then(|| resolver.snapshot());
+        Ok((resolver, compaction))
     }
 
     /// Whether a journal of `entries` entries has grown past twice the live records
