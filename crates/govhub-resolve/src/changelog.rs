@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 
 use fjall::{Keyspace, PersistMode};
 
-use crate::state::{Commit, StateError, StateStore, fingerprint_row};
+use crate::state::{Commit, StateError, StateStore, encode, fingerprint_row};
 
 /// The key of the write-number record, last in every write.
 pub const WRITE_KEY: &str = "w";
@@ -149,13 +149,11 @@ impl StateStore {
                 ));
             }
         }
-        let (start, end) = self.journal_bounds()?;
-        for (n, entry) in commit.journal.iter().enumerate() {
-            // Serializing plain data into a Vec cannot fail.
-            let json = serde_json::to_vec(entry).unwrap_or_default();
-            out.push(ChangeRecord::put(journal_key(end + n as u64), json));
-        }
         if !commit.journal.is_empty() {
+            let (start, end) = self.journal_bounds()?;
+            for (n, row) in encode(&commit.journal).into_iter().enumerate() {
+                out.push(ChangeRecord::put(journal_key(end + n as u64), row));
+            }
             out.push(bounds_record(start, end + commit.journal.len() as u64));
         }
         for id in &commit.replayed {
@@ -261,14 +259,10 @@ impl StateStore {
             records
         };
         let mut transactions = Vec::new();
-        let rows: Vec<ChangeRecord> = entries
-            .iter()
+        let rows: Vec<ChangeRecord> = encode(entries)
+            .into_iter()
             .enumerate()
-            .map(|(n, entry)| {
-                // Serializing plain data into a Vec cannot fail.
-                let json = serde_json::to_vec(entry).unwrap_or_default();
-                ChangeRecord::put(journal_key(end + n as u64), json)
-            })
+            .map(|(n, row)| ChangeRecord::put(journal_key(end + n as u64), row))
             .collect();
         for chunk in rows.chunks(COMPACTION_CHUNK) {
             transactions.push(restate(chunk.to_vec(), before));

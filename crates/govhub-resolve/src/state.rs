@@ -375,7 +375,7 @@ pub(crate) fn seq_of(key: &[u8]) -> u64 {
     <[u8; 8]>::try_from(key).map_or(0, u64::from_be_bytes)
 }
 
-fn encode(entries: &[Entry]) -> Vec<Vec<u8>> {
+pub(crate) fn encode(entries: &[Entry]) -> Vec<Vec<u8>> {
     // Serializing plain data into a Vec cannot fail.
     entries
         .iter()

@@ -10,41 +10,36 @@
 //! [`crate::state_topic`]): an instance that lost the role without knowing it is fenced
 //! at its next commit. Only with Kafka and `exactly_once`; `run --once` takes no part.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use govhub_stream::kafka::{Election, Member};
 use govhub_stream::{KafkaSink, KafkaSinkConfig, StreamError, Topics};
+
+use crate::config::HubConfig;
 
 /// The group the instances of the hub writing `topics` join.
 pub fn group(topics: &Topics) -> String {
     crate::state_topic::transactional_id(topics)
 }
 
-/// Joins the election of the hub writing `topics` through `kafka`, creating the
-/// coordination topic if missing.
-pub async fn join(kafka: &KafkaSinkConfig, topics: &Topics) -> Result<Election, StreamError> {
-    let topic = topics.cluster();
-    // The config's own settings make a plain client: only the hub's sink, built once
-    // this instance is active, gets the transactional id.
-    let mut admin = KafkaSink::new(kafka.clone())?;
-    admin.check_reachable(Duration::from_secs(10)).await?;
-    admin.ensure_single_partition_topic(&topic).await?;
-    Election::join(kafka, &topic, &group(topics), &instance_name())
-}
-
 /// The name this instance joins the group with, and that `/api/cluster` lists it by:
-/// `<host name>-<process id>`.
-pub fn instance_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{host}-{}", std::process::id())
+/// `<host name>-<process id>`, read once.
+pub fn instance_name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        format!("{host}-{}", std::process::id())
+    })
 }
 
-/// Where the instances of one hub are listed from: its group on the broker.
+/// The instances of one hub: its group on the broker, joined, listed and followed
+/// through the hub's Kafka settings.
 #[derive(Debug, Clone)]
 pub struct Members {
     kafka: KafkaSinkConfig,
@@ -57,9 +52,25 @@ impl Members {
         Members { kafka, topics }
     }
 
+    /// The instances of the hub `config` runs, when it runs with Kafka.
+    pub fn of(config: &HubConfig) -> Option<Self> {
+        Some(Members::new(config.kafka.clone()?, config.topics().ok()?))
+    }
+
     /// The group's name.
     pub fn group(&self) -> String {
         group(&self.topics)
+    }
+
+    /// Joins the election, creating the coordination topic if missing.
+    pub async fn join(&self) -> Result<Election, StreamError> {
+        let topic = self.topics.cluster();
+        // The config's own settings make a plain client: only the hub's sink, built once
+        // this instance is active, gets the transactional id.
+        let mut admin = KafkaSink::new(self.kafka.clone())?;
+        admin.check_reachable(Duration::from_secs(10)).await?;
+        admin.ensure_single_partition_topic(&topic).await?;
+        Election::join(&self.kafka, &topic, &self.group(), instance_name())
     }
 
     /// The instances, the active one first, as the group coordinator knows them now.
@@ -76,13 +87,12 @@ impl Members {
 }
 
 /// While this instance stands by: keeps the state store in `data_dir` current with the
-/// state topic of the hub writing `topics` (every second), so that taking over reads
+/// state topic of the hub `members` belong to (every second), so that taking over reads
 /// only what was written since. Holds the data directory's lock until `stop`, then
 /// releases it for the hub; trouble is logged and tried again, never fatal, as the
 /// hub's own start-up rebuilds what a standby could not.
 pub async fn follow(
-    kafka: KafkaSinkConfig,
-    topics: Topics,
+    members: Members,
     data_dir: std::path::PathBuf,
     stop: tokio_util::sync::CancellationToken,
 ) {
@@ -104,7 +114,7 @@ pub async fn follow(
     // of once, when it starts or changes, then at DEBUG until it is over.
     let mut trouble: Option<String> = None;
     loop {
-        match crate::state_topic::catch_up(&kafka, &topics, &mut store).await {
+        match crate::state_topic::catch_up(&members.kafka, &members.topics, &mut store).await {
             Ok(agreement) => {
                 if trouble.take().is_some() {
                     tracing::info!("standby: following the state topic again");

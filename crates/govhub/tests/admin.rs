@@ -90,6 +90,16 @@ async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value)
     (status, value)
 }
 
+/// `GET uri` with the bearer `token`, in-process.
+async fn get_with_token(app: &axum::Router, uri: &str, token: &str) -> (StatusCode, Value) {
+    let request = Request::get(uri)
+        .header(header::HOST, HOST)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    send(app, request).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_answers_in_process() {
     let sim = simulator(SIM.router()).await;
@@ -122,7 +132,7 @@ async fn every_endpoint_answers_in_process() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["group"], Value::Null);
     let this = govhub::cluster::instance_name();
-    assert_eq!(body["this_instance"], this.as_str());
+    assert_eq!(body["this_instance"], this);
     assert_eq!(
         body["instances"],
         json!([{"instance": this, "host": null, "role": "active"}])
@@ -206,12 +216,8 @@ async fn every_endpoint_answers_in_process() {
             .with_dlq(config.clone())
             .with_token(Token::configured(Some("test-token-3"))),
     );
-    let request = Request::get("/api/dlq?limit=1&payload=true")
-        .header(header::HOST, HOST)
-        .header(header::AUTHORIZATION, "Bearer test-token-3")
-        .body(Body::empty())
-        .unwrap();
-    let (status, body) = send(&guarded, request).await;
+    let (status, body) =
+        get_with_token(&guarded, "/api/dlq?limit=1&payload=true", "test-token-3").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["dead_letters"][0]["payload"]["student_id"].is_string());
     for query in ["limit=0", "limit=abc", "limit=1001"] {
@@ -494,12 +500,7 @@ async fn a_standby_answers_its_probes_and_lists_the_cluster_behind_the_token() {
     );
     let (status, _) = call(&app, "GET", "/api/cluster", "").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let request = Request::get("/api/cluster")
-        .header(header::HOST, HOST)
-        .header(header::AUTHORIZATION, "Bearer test-token-2")
-        .body(Body::empty())
-        .unwrap();
-    let (status, body) = send(&app, request).await;
+    let (status, body) = get_with_token(&app, "/api/cluster", "test-token-2").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(
         body["error"]

@@ -180,16 +180,11 @@ pub fn app(state: AdminState) -> Router {
     use axum::middleware::{from_fn, from_fn_with_state};
 
     let hosts = Hosts::new(state.addr, &state.allowed_hosts);
-    let mut protected = Router::new()
+    let protected = Router::new()
         .route("/metrics", get(prometheus))
         .route("/api/cluster", api::cluster(state.cluster.clone()))
         .merge(api::routes());
-    if let Some(token) = &state.token {
-        protected = protected.layer(from_fn_with_state(token.clone(), auth::require));
-    }
-    // Outside the token check: a cross-site request is refused as such, token or not.
-    let protected =
-        protected.route_layer(from_fn_with_state(hosts.clone(), guard::same_origin_json));
+    let protected = protect(protected, state.token.clone(), &hosts);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -331,6 +326,22 @@ impl AdminListener {
     }
 }
 
+/// `routes` behind the token (when there is one) and, outside that check so that a
+/// cross-site request is refused as such, token or not, the same-origin JSON rule.
+fn protect<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    token: Option<Token>,
+    hosts: &Hosts,
+) -> Router<S> {
+    use axum::middleware::from_fn_with_state;
+
+    let routes = match token {
+        Some(token) => routes.layer(from_fn_with_state(token, auth::require)),
+        None => routes,
+    };
+    routes.route_layer(from_fn_with_state(hosts.clone(), guard::same_origin_json))
+}
+
 /// Why an instance standing by answers nothing but its probes.
 pub const STANDBY: &str = "standby: another instance of this hub is active";
 
@@ -349,12 +360,8 @@ pub fn standby_app(
 
     let hosts = Hosts::new(addr, allowed_hosts);
     let not_ready = json!({"ready": false, "reasons": [STANDBY]});
-    let mut protected = Router::new().route("/api/cluster", api::cluster(Some(members)));
-    if let Some(token) = token {
-        protected = protected.layer(from_fn_with_state(token, auth::require));
-    }
-    let protected =
-        protected.route_layer(from_fn_with_state(hosts.clone(), guard::same_origin_json));
+    let cluster = Router::new().route("/api/cluster", api::cluster(Some(members)));
+    let protected = protect(cluster, token, &hosts);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(

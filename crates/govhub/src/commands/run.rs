@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use govhub::admin::AdminListener;
+use govhub::cluster::Members;
 use govhub::config::HubConfig;
 use govhub::hub::{BuildError, Hub};
 use govhub_stream::kafka::{Election, Role};
@@ -47,21 +48,22 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     }
     // With exactly-once on Kafka, the instances of this hub elect the active one; this
     // one starts its hub only once it holds the role.
-    let mut election = match config.kafka.as_ref().filter(|k| k.exactly_once && !once) {
-        Some(kafka) => {
-            let topics = config.topics().map_err(|p| anyhow::anyhow!("{p}"))?;
-            let joined = govhub::cluster::join(kafka, &topics)
+    let elects = config.kafka.as_ref().is_some_and(|k| k.exactly_once) && !once;
+    let mut election = match Members::of(&config).filter(|_| elects) {
+        Some(members) => {
+            let joined = members
+                .join()
                 .await
                 .context("joining the other instances of this hub")?;
-            tracing::info!(group = %govhub::cluster::group(&topics), "joined the instances of this hub; waiting for the group's assignment");
-            Some(joined)
+            tracing::info!(group = %members.group(), "joined the instances of this hub; waiting for the group's assignment");
+            Some((joined, members))
         }
         None => None,
     };
     let mut wait = Duration::from_secs(1);
     let mut hub = loop {
-        if let Some(joined) = election.as_mut()
-            && !until_active(joined, &config, &mut listener, &mut signals).await?
+        if let Some((joined, members)) = election.as_mut()
+            && !until_active(joined, members, &config, &mut listener, &mut signals).await?
         {
             return Ok(ExitCode::SUCCESS);
         }
@@ -85,7 +87,7 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
         }
     };
     let status = hub.status();
-    let members = members(&config).filter(|_| election.is_some());
+    let members = election.as_ref().map(|(_, members)| members.clone());
     let admin = listener.map(|l| {
         let (persons, sharing) = (hub.persons(), hub.sharing_log());
         start_admin(l, status.clone(), persons, sharing, &config, members)
@@ -96,7 +98,7 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     // no other instance takes over (the broker restarted, the group re-formed), this hub
     // goes on. Its membership lasts until the hub has stopped.
     let finished = CancellationToken::new();
-    let watcher = election.map(|mut election| {
+    let watcher = election.map(|(mut election, _)| {
         let finished = finished.clone();
         tokio::spawn(async move {
             let mut role = Role::Active;
@@ -155,12 +157,12 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
 /// listener comes back for the hub's own admin server.
 async fn until_active(
     joined: &mut Election,
+    members: &Members,
     config: &HubConfig,
     listener: &mut Option<AdminListener>,
     signals: &mut Signals,
 ) -> anyhow::Result<bool> {
-    let topics = config.topics().map_err(|p| anyhow::anyhow!("{p}"))?;
-    let group = govhub::cluster::group(&topics);
+    let group = members.group();
     let (mut standby, mut follower) = (None, None);
     let mut role = joined.role();
     if role == Role::Active {
@@ -170,17 +172,11 @@ async fn until_active(
         if role == Role::Standby && follower.is_none() {
             tracing::info!(%group, "standing by: another instance of this hub is active; this one takes over when that one stops or dies");
             if let Some(l) = listener.take() {
-                let members = members(config).expect("an election runs with Kafka only");
-                standby = Some(l.serve_standby(&config.admin.allowed_hosts, members));
+                standby = Some(l.serve_standby(&config.admin.allowed_hosts, members.clone()));
             }
             let stop = CancellationToken::new();
-            let kafka = config
-                .kafka
-                .clone()
-                .expect("an election runs with Kafka only");
             let task = tokio::spawn(govhub::cluster::follow(
-                kafka,
-                topics.clone(),
+                members.clone(),
                 config.data_dir.clone(),
                 stop.clone(),
             ));
@@ -206,11 +202,4 @@ async fn until_active(
         );
     }
     Ok(true)
-}
-
-/// The group of this hub's instances, with Kafka.
-fn members(config: &HubConfig) -> Option<govhub::cluster::Members> {
-    let topics = config.topics().ok()?;
-    let kafka = config.kafka.clone()?;
-    Some(govhub::cluster::Members::new(kafka, topics))
 }
