@@ -1,6 +1,8 @@
 //! Shared helpers of govhub's end-to-end tests: the broker they run against, per-test
 //! topic prefixes, and reading topics back with rdkafka and with kcat.
 
+pub mod instances;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -142,12 +144,12 @@ pub fn govhub_binary() -> PathBuf {
 }
 
 /// What a downstream consumer (kcat, `read_committed`) reads on each topic of `prefix`
-/// but govhub's own state topic: the events, how many of them repeat an event id read
+/// but govhub's own state and intake topics: the events, how many of them repeat an event id read
 /// before, and how many carry no event id.
 pub fn events_read(servers: &str, prefix: &str) -> BTreeMap<String, EventsRead> {
     let mut out = BTreeMap::new();
     for topic in topics_with_prefix(servers, prefix) {
-        if topic.ends_with("state.v1") {
+        if topic.ends_with("state.v1") || topic.ends_with("intake.v1") {
             continue;
         }
         let rows = read_topic_with_kcat(servers, &topic);

@@ -80,6 +80,21 @@ impl Topics {
         format!("{}cluster.v1", self.prefix)
     }
 
+    /// Where the instances of one hub share out its connectors when they are spread
+    /// (no records; one partition per connector, in the order of their names):
+    /// `govhub.connectors.v1`.
+    pub fn connectors(&self) -> String {
+        format!("{}connectors.v1", self.prefix)
+    }
+
+    /// The pages connectors pulled on any instance, for the active one to resolve and
+    /// publish, when connectors are spread (one partition per connector, keyed by the
+    /// connector, compacted once a week old; govhub's own, not for subscribers):
+    /// `govhub.intake.v1`.
+    pub fn intake(&self) -> String {
+        format!("{}intake.v1", self.prefix)
+    }
+
     /// A subscriber's view of a record kind and version, e.g.
     /// `govhub.view.urban_app.health.encounter.v1`.
     pub fn view(&self, subscriber: &str, kind_and_version: &str) -> String {

@@ -6,9 +6,12 @@
 //!   topic prefix (a prefixed pattern), write idempotently (the producer's
 //!   `enable.idempotence`), use its transactional id (`<prefix>hub`, with
 //!   `exactly_once`) and the group its instances elect the active one in (the same
-//!   name), and read with its reader group (`govhub-reader`, used by `dlq`, `tail` and
-//!   the state topic's restore). The state topic is under the prefix:
-//!   nobody else may read it.
+//!   name), and read with its reader group (`govhub-reader`, used by `dlq`, `tail`,
+//!   the state topic's restore and the intake's read). The state topic is under the
+//!   prefix: nobody else may read it. With `[cluster] spread_connectors` also the
+//!   connectors' transactional ids (`<prefix>hub-intake-<connector>`), the group that
+//!   shares them out (`<prefix>hub-connectors`), and Alter on its topics, to give the
+//!   intake and the connectors' coordination topic a partition per connector added.
 //! - Each view subscriber, as `User:<subscriber>`, may read and describe its own view
 //!   topics (`<prefix>view.<subscriber>.`) and use consumer groups whose names start
 //!   with its name; where another subscriber's name starts with its name too, that
@@ -100,6 +103,24 @@ pub fn commands(
             "{tool} --allow-principal {principal} --operation Read --group {}",
             crate::cluster::group(&topics)
         );
+        if config.cluster.spread_connectors {
+            let hub = crate::state_topic::transactional_id(&topics);
+            let _ = writeln!(
+                out,
+                "{tool} --allow-principal {principal} --operation Write --operation Describe \
+                 --transactional-id {hub}-intake- --resource-pattern-type prefixed"
+            );
+            let _ = writeln!(
+                out,
+                "{tool} --allow-principal {principal} --operation Read --group {}-connectors",
+                crate::cluster::group(&topics)
+            );
+            let _ = writeln!(
+                out,
+                "{tool} --allow-principal {principal} --operation Alter --topic {prefix} \
+                 --resource-pattern-type prefixed"
+            );
+        }
     }
     let _ = writeln!(
         out,
@@ -177,6 +198,26 @@ mod tests {
         ];
         let expected: Vec<String> = expected.iter().map(|e| format!("{tool} {e}")).collect();
         assert_eq!(lines, expected);
+    }
+
+    #[test]
+    fn spread_connectors_get_their_transactional_ids_group_and_partitions() {
+        let mut c = config(&[]);
+        c.cluster.spread_connectors = true;
+        let text =
+            commands(&c, DEFAULT_PRINCIPAL, "admin.properties").unwrap_or_else(|e| panic!("{e}"));
+        for line in [
+            "--allow-principal User:govhub --operation Write --operation Describe --transactional-id city.hub-intake- --resource-pattern-type prefixed",
+            "--allow-principal User:govhub --operation Read --group city.hub-connectors",
+            "--allow-principal User:govhub --operation Alter --topic city. --resource-pattern-type prefixed",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+        assert!(
+            !commands(&config(&[]), DEFAULT_PRINCIPAL, "admin.properties")
+                .unwrap_or_default()
+                .contains("intake")
+        );
     }
 
     #[test]

@@ -13,10 +13,29 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use govhub_stream::kafka::{Election, Member};
+use govhub_stream::kafka::Election;
 use govhub_stream::{KafkaSink, KafkaSinkConfig, StreamError, Topics};
 
 use crate::config::HubConfig;
+
+/// `[cluster]`: how the instances of one hub share the work.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Run the connectors on every instance, each connector on one of them, assigned
+    /// by the group (`false`: the active instance runs them all). The active instance
+    /// still resolves and publishes every record, reading the pages the others pulled
+    /// from the intake topic. Needs `[kafka]` with `exactly_once`.
+    #[serde(default)]
+    pub spread_connectors: bool,
+}
+
+impl ClusterConfig {
+    /// Whether nothing is set (the section is left out when written).
+    pub fn is_default(&self) -> bool {
+        *self == ClusterConfig::default()
+    }
+}
 
 /// The group the instances of the hub writing `topics` join.
 pub fn group(topics: &Topics) -> String {
@@ -44,17 +63,46 @@ pub fn instance_name() -> &'static str {
 pub struct Members {
     kafka: KafkaSinkConfig,
     topics: Topics,
+    /// The connectors, in partition order, when they are spread over the instances.
+    spread: Option<Vec<String>>,
 }
 
 impl Members {
-    /// The instances of the hub writing `topics` through `kafka`.
-    pub fn new(kafka: KafkaSinkConfig, topics: Topics) -> Self {
-        Members { kafka, topics }
+    /// The instances of the hub writing `topics` through `kafka`, spreading the
+    /// connectors `spread` (in partition order) when given.
+    pub fn new(kafka: KafkaSinkConfig, topics: Topics, spread: Option<Vec<String>>) -> Self {
+        Members {
+            kafka,
+            topics,
+            spread,
+        }
     }
 
     /// The instances of the hub `config` runs, when it runs with Kafka.
     pub fn of(config: &HubConfig) -> Option<Self> {
-        Some(Members::new(config.kafka.clone()?, config.topics().ok()?))
+        let spread = config
+            .cluster
+            .spread_connectors
+            .then(|| config.connectors.keys().cloned().collect());
+        Some(Members::new(
+            config.kafka.clone()?,
+            config.topics().ok()?,
+            spread,
+        ))
+    }
+
+    /// The connectors in partition order, when they are spread over the instances.
+    pub fn spread(&self) -> Option<&[String]> {
+        self.spread.as_deref()
+    }
+
+    /// The names of the connectors at `partitions`.
+    pub fn connector_names(&self, partitions: &[i32]) -> Vec<String> {
+        let names = self.spread.as_deref().unwrap_or_default();
+        partitions
+            .iter()
+            .filter_map(|p| usize::try_from(*p).ok().and_then(|p| names.get(p)).cloned())
+            .collect()
     }
 
     /// The group's name.
@@ -65,25 +113,108 @@ impl Members {
     /// Joins the election, creating the coordination topic if missing.
     pub async fn join(&self) -> Result<Election, StreamError> {
         let topic = self.topics.cluster();
-        // The config's own settings make a plain client: only the hub's sink, built once
-        // this instance is active, gets the transactional id.
-        let mut admin = KafkaSink::new(self.kafka.clone())?;
-        admin.check_reachable(Duration::from_secs(10)).await?;
+        let mut admin = self.admin().await?;
         admin.ensure_single_partition_topic(&topic).await?;
         Election::join(&self.kafka, &topic, &self.group(), instance_name())
     }
 
-    /// The instances, the active one first, as the group coordinator knows them now.
-    pub async fn list(&self) -> Result<Vec<Member>, StreamError> {
+    /// When the connectors are spread: joins the group that shares them out, creating
+    /// its coordination topic and the intake topic (a partition per connector) if
+    /// missing or short of partitions. The connectors this instance runs are the
+    /// partitions the group assigns it ([`Election::assigned`]).
+    pub async fn join_connectors(&self) -> Result<Option<Election>, StreamError> {
+        let Some(connectors) = &self.spread else {
+            return Ok(None);
+        };
+        let (coordination, intake) = (self.topics.connectors(), self.topics.intake());
+        let mut admin = self.admin().await?;
+        admin
+            .ensure_partitioned_topic(&coordination, connectors.len(), &[])
+            .await?;
+        admin
+            .ensure_partitioned_topic(
+                &intake,
+                connectors.len(),
+                crate::runtime::intake::TOPIC_SETTINGS,
+            )
+            .await?;
+        let group = self.connectors_group();
+        Election::join(&self.kafka, &coordination, &group, instance_name()).map(Some)
+    }
+
+    /// The group that shares the connectors out.
+    fn connectors_group(&self) -> String {
+        format!("{}-connectors", self.group())
+    }
+
+    /// A plain client on the config's own settings (only the hub's sink, built once
+    /// this instance is active, gets the transactional id), the broker reached.
+    async fn admin(&self) -> Result<KafkaSink, StreamError> {
+        let admin = KafkaSink::new(self.kafka.clone())?;
+        admin.check_reachable(Duration::from_secs(10)).await?;
+        Ok(admin)
+    }
+
+    /// The instances, the active one first, as the group coordinator knows them now;
+    /// with the connectors each runs when they are spread.
+    pub async fn list(&self) -> Result<Vec<Instance>, StreamError> {
         let (kafka, topic, group) = (self.kafka.clone(), self.topics.cluster(), self.group());
-        tokio::task::spawn_blocking(move || {
-            govhub_stream::kafka::members(&kafka, &topic, &group, Duration::from_secs(5))
+        let spread = self
+            .spread
+            .as_ref()
+            .map(|_| (self.topics.connectors(), self.connectors_group()));
+        let (elected, sharing) = tokio::task::spawn_blocking(move || {
+            let timeout = Duration::from_secs(5);
+            let elected = govhub_stream::kafka::members(&kafka, &topic, &group, timeout)?;
+            let sharing = match spread {
+                Some((topic, group)) => Some(govhub_stream::kafka::members(
+                    &kafka, &topic, &group, timeout,
+                )?),
+                None => None,
+            };
+            Ok::<_, StreamError>((elected, sharing))
         })
         .await
         .map_err(|_| StreamError::Canceled {
             topic: self.topics.cluster(),
-        })?
+        })??;
+        let mut instances: Vec<Instance> = elected
+            .into_iter()
+            .map(|m| Instance {
+                active: !m.partitions.is_empty(),
+                connectors: sharing.as_ref().map(|_| Vec::new()),
+                instance: m.instance,
+                host: m.host,
+            })
+            .collect();
+        for member in sharing.into_iter().flatten() {
+            let names = self.connector_names(&member.partitions);
+            match instances.iter_mut().find(|i| i.instance == member.instance) {
+                Some(instance) => instance.connectors = Some(names),
+                // In one group and not yet (or no longer) in the other.
+                None => instances.push(Instance {
+                    instance: member.instance,
+                    host: member.host,
+                    active: false,
+                    connectors: Some(names),
+                }),
+            }
+        }
+        Ok(instances)
     }
+}
+
+/// An instance of the hub as `/api/cluster` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Its name (`<host>-<pid>`).
+    pub instance: String,
+    /// Its address as the broker sees it.
+    pub host: String,
+    /// Whether it is the active one.
+    pub active: bool,
+    /// The connectors it runs, when they are spread.
+    pub connectors: Option<Vec<String>>,
 }
 
 /// While this instance stands by: keeps the state store in `data_dir` current with the

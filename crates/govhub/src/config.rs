@@ -50,6 +50,13 @@ pub struct HubConfig {
     /// subscriber sees of each field, published to `<prefix>view.<subscriber>.<kind>.v<N>`.
     #[serde(default)]
     pub views: BTreeMap<String, crate::views::ViewConfig>,
+    /// Several instances of this hub (`govhub run` with this config on several
+    /// machines): how they share the work.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::cluster::ClusterConfig::is_default"
+    )]
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 fn default_topic_prefix() -> String {
@@ -234,6 +241,12 @@ impl HubConfig {
                 add(format!("kafka.{field}"), message);
             }
         }
+        if self.cluster.spread_connectors && !self.kafka.as_ref().is_some_and(|k| k.exactly_once) {
+            add(
+                "cluster.spread_connectors".into(),
+                "needs [kafka] with exactly_once = true: the instances hand pages over through Kafka transactions".into(),
+            );
+        }
         for (field, message) in self.identity.problems() {
             add(format!("identity.{field}"), message);
         }
@@ -384,6 +397,28 @@ mod tests {
                  of at least 0.001 (one request in about 17 minutes); leave it out for no limit",
             ]
         );
+    }
+
+    #[test]
+    fn connectors_are_spread_only_over_kafka_with_exactly_once() {
+        let text = format!("{EXAMPLE}\n[cluster]\nspread_connectors = true\n");
+        let mut config = HubConfig::parse(&text, "example").unwrap();
+        assert!(config.cluster.spread_connectors);
+        let refused = [
+            "cluster.spread_connectors: needs [kafka] with exactly_once = true: the \
+             instances hand pages over through Kafka transactions",
+        ];
+        config.kafka = None;
+        assert_eq!(problem_texts(&config), refused);
+        let mut kafka = govhub_stream::KafkaSinkConfig::new("127.0.0.1:9092");
+        kafka.exactly_once = false;
+        config.kafka = Some(kafka.clone());
+        assert_eq!(problem_texts(&config), refused);
+        kafka.exactly_once = true;
+        config.kafka = Some(kafka);
+        assert!(problem_texts(&config).is_empty());
+        let typo = format!("{EXAMPLE}\n[cluster]\nspread = true\n");
+        assert!(HubConfig::parse(&typo, "example").is_err());
     }
 
     #[test]

@@ -191,6 +191,7 @@ pub async fn replay(
                     items: vec![accepted],
                     cursor: None,
                     fetched_at: Some(fetched_at),
+                    intake: None,
                 };
                 let sealed = core.seal(batch, &publisher, &views, max_event_bytes);
                 events.extend(sealed.events);

@@ -96,6 +96,9 @@ pub struct Hub {
     shared: Arc<Shared>,
     /// Why an earlier run ended for every connector; the hub does not run again.
     broken: Option<PipelineError>,
+    /// With connectors spread over the instances: where a continuous run reads the
+    /// pages they pull, instead of running the connectors itself.
+    intake: Option<crate::runtime::intake::IntakeFeed>,
     /// Held while the hub lives: no other process writes this data directory's state.
     _lock: crate::lock::DataDirLock,
 }
@@ -234,6 +237,14 @@ impl Hub {
         let status = status_for(config, &sink, &connectors);
         status.set_identity(core.stats());
         let max_event_bytes = usize::try_from(config.max_event_bytes.get()).unwrap_or(usize::MAX);
+        let intake = config
+            .kafka
+            .as_ref()
+            .filter(|k| k.exactly_once && config.cluster.spread_connectors)
+            .map(|kafka| crate::runtime::intake::IntakeFeed {
+                kafka: kafka.clone(),
+                topic: topics.intake(),
+            });
         Ok(Hub {
             shared: Arc::new(Shared {
                 publisher: Publisher::new(topics),
@@ -252,6 +263,7 @@ impl Hub {
                 store,
             }),
             broken: None,
+            intake,
             _lock: lock,
         })
     }
@@ -329,6 +341,7 @@ impl Hub {
             parts.store,
             self.shared.clone(),
             mode,
+            self.intake.clone().filter(|_| mode == Mode::Continuous),
             stop,
         )
         .await;

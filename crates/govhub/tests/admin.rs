@@ -483,8 +483,11 @@ async fn a_standby_answers_its_probes_and_lists_the_cluster_behind_the_token() {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 9464));
     let topics = govhub_stream::Topics::new("govhub.").unwrap();
     // No broker answers there: the group cannot be listed.
-    let members =
-        govhub::cluster::Members::new(govhub_stream::KafkaSinkConfig::new("127.0.0.1:1"), topics);
+    let members = govhub::cluster::Members::new(
+        govhub_stream::KafkaSinkConfig::new("127.0.0.1:1"),
+        topics,
+        None,
+    );
     let token = Token::configured(Some("test-token-2"));
     let app = admin::standby_app(addr, &[], token, members);
     let (status, _) = call(&app, "GET", "/healthz", "").await;
@@ -954,4 +957,33 @@ async fn every_response_carries_the_security_headers() {
         assert_eq!(value("referrer-policy"), "no-referrer", "{uri}");
         assert_eq!(value("cache-control"), cache, "{uri}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_connectors_spread_pause_resume_and_backfill_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "edu_spread", "http://127.0.0.1:9/none");
+    let hub = hub(&config).await;
+    let status = hub.status();
+    let topics = govhub_stream::Topics::new("govhub.").unwrap();
+    let members = govhub::cluster::Members::new(
+        govhub_stream::KafkaSinkConfig::new("127.0.0.1:1"),
+        topics,
+        Some(vec!["edu_spread".into()]),
+    );
+    let app = admin::app(AdminState::new(status.clone()).with_cluster(Some(members)));
+    for action in ["pause", "resume", "backfill"] {
+        let uri = format!("/api/connectors/edu_spread/{action}");
+        let (code, body) = post(&app, &uri, &[JSON], "{}").await;
+        assert_eq!(code, StatusCode::CONFLICT, "{action}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("spread_connectors"),
+            "{body}"
+        );
+    }
+    assert!(!status.is_paused("edu_spread"));
+    assert_eq!(status.take_backfill("edu_spread"), None);
 }

@@ -11,9 +11,17 @@
 //! does is the transactional id all instances share: the new active instance's
 //! `init_transactions` fences the old one, whose next commit fails.
 //!
-//! No record is ever written to the coordination topic: the group is used for its
+//! The same membership, in a group of its own on a topic with one partition per
+//! connector, spreads connectors over the instances when asked to: the partitions a
+//! member is assigned are the connectors it runs ([`Election::assigned`]). The sticky
+//! assignor balances them over the members, a member that leaves or dies hands its
+//! share to the others. (A group of its own: in one group with the election, balancing
+//! would move the active role whenever an instance joins.)
+//!
+//! No record is ever written to the coordination topics: the groups are used for their
 //! assignments alone.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -45,11 +53,41 @@ pub enum Role {
     Active,
 }
 
+/// What the group has assigned this member: partitions of the coordination topics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Assigned {
+    /// Whether the group has answered this member's join at least once.
+    pub joined: bool,
+    /// The partitions held, as (topic, partition).
+    pub partitions: BTreeSet<(String, i32)>,
+}
+
+impl Assigned {
+    /// The partitions of `topic` held.
+    pub fn of(&self, topic: &str) -> BTreeSet<i32> {
+        self.partitions
+            .iter()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, p)| *p)
+            .collect()
+    }
+
+    fn role(&self, election_topic: &str) -> Role {
+        if !self.joined {
+            Role::Joining
+        } else if self.partitions.iter().any(|(t, _)| t == election_topic) {
+            Role::Active
+        } else {
+            Role::Standby
+        }
+    }
+}
+
 /// The consumer's context: librdkafka's logs go where the sink's go; assignments are
 /// told to the [`Election`].
 struct ElectionContext {
     inner: KafkaContext,
-    role: watch::Sender<Role>,
+    assigned: watch::Sender<Assigned>,
 }
 
 impl ClientContext for ElectionContext {
@@ -66,30 +104,42 @@ impl ConsumerContext for ElectionContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         // Cooperative rebalancing: an assignment or revocation names only the
         // partitions that move, often none.
+        let moved = |list: &rdkafka::TopicPartitionList| -> Vec<(String, i32)> {
+            list.elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect()
+        };
         match rebalance {
-            Rebalance::Assign(partitions) if partitions.count() > 0 => {
-                self.role.send_replace(Role::Active);
-            }
-            Rebalance::Assign(_) => {
-                self.role.send_if_modified(|role| {
-                    let joining = *role == Role::Joining;
-                    if joining {
-                        *role = Role::Standby;
-                    }
-                    joining
+            Rebalance::Assign(partitions) => {
+                let moved = moved(partitions);
+                self.assigned.send_if_modified(|now| {
+                    let before = now.clone();
+                    now.joined = true;
+                    now.partitions.extend(moved);
+                    *now != before
                 });
             }
-            Rebalance::Revoke(partitions) if partitions.count() > 0 => {
-                self.role.send_replace(Role::Standby);
+            Rebalance::Revoke(partitions) => {
+                let moved = moved(partitions);
+                self.assigned.send_if_modified(|now| {
+                    let before = now.partitions.len();
+                    for partition in &moved {
+                        now.partitions.remove(partition);
+                    }
+                    now.partitions.len() != before
+                });
             }
-            Rebalance::Revoke(_) | Rebalance::Error(_) => {}
+            Rebalance::Error(_) => {}
         }
     }
 }
 
 /// This instance's membership of the election; leaves the group when dropped.
 pub struct Election {
-    role: watch::Receiver<Role>,
+    assigned: watch::Receiver<Assigned>,
+    /// The topic whose one partition makes its holder active.
+    topic: String,
     stop: Arc<AtomicBool>,
     poller: Option<JoinHandle<()>>,
 }
@@ -97,15 +147,15 @@ pub struct Election {
 impl std::fmt::Debug for Election {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Election")
-            .field("role", &*self.role.borrow())
+            .field("assigned", &*self.assigned.borrow())
             .finish_non_exhaustive()
     }
 }
 
 impl Election {
-    /// Joins group `group` on `topic` (one partition, created beforehand). Membership
-    /// is kept by a thread of its own, polling the consumer, until the election is
-    /// dropped.
+    /// Joins group `group` on `topic` (created beforehand: one partition for the
+    /// election, one per connector to spread connectors). Membership is kept by a thread
+    /// of its own, polling the consumer, until the election is dropped.
     /// `instance` names this member to the others ([`members`]): its Kafka `client.id`.
     pub fn join(
         config: &KafkaSinkConfig,
@@ -113,10 +163,10 @@ impl Election {
         group: &str,
         instance: &str,
     ) -> Result<Election, StreamError> {
-        let (tx, rx) = watch::channel(Role::Joining);
+        let (tx, rx) = watch::channel(Assigned::default());
         let context = ElectionContext {
             inner: KafkaContext::new(&config.bootstrap_servers),
-            role: tx,
+            assigned: tx,
         };
         let session = SESSION_TIMEOUT_MS.to_string();
         let heartbeat = (SESSION_TIMEOUT_MS / 6).to_string();
@@ -154,7 +204,8 @@ impl Election {
             })
             .map_err(|e| StreamError::KafkaConfig(KafkaError::ClientCreation(e.to_string())))?;
         Ok(Election {
-            role: rx,
+            assigned: rx,
+            topic: topic.to_owned(),
             stop,
             poller: Some(poller),
         })
@@ -162,16 +213,22 @@ impl Election {
 
     /// Where this instance stands now.
     pub fn role(&self) -> Role {
-        *self.role.borrow()
+        self.assigned.borrow().role(&self.topic)
     }
 
     /// Waits until this instance's role is no longer `role`, and returns the new one.
     pub async fn changed_from(&mut self, role: Role) -> Role {
-        match self.role.wait_for(|now| *now != role).await {
-            Ok(now) => *now,
+        let topic = &self.topic;
+        match self.assigned.wait_for(|now| now.role(topic) != role).await {
+            Ok(now) => now.role(topic),
             // The polling thread is gone: the membership with it.
             Err(_) => Role::Standby,
         }
+    }
+
+    /// What the group assigns this member, as it changes.
+    pub fn assigned(&self) -> watch::Receiver<Assigned> {
+        self.assigned.clone()
     }
 }
 
@@ -182,13 +239,14 @@ pub struct Member {
     pub instance: String,
     /// Its address as the broker sees it.
     pub host: String,
-    /// Whether it holds the coordination topic's partition.
-    pub active: bool,
+    /// The partitions of the coordination topic it holds: in the election, the one
+    /// that makes it active.
+    pub partitions: Vec<i32>,
 }
 
-/// The members of group `group` electing on `topic`, as the group coordinator knows
-/// them now (a member that died is listed until its session times out). Blocking: one
-/// request to the coordinator, bounded by `timeout`.
+/// The members of group `group` on `topic`, as the group coordinator knows them now (a
+/// member that died is listed until its session times out), those holding partitions
+/// first. Blocking: one request to the coordinator, bounded by `timeout`.
 pub fn members(
     config: &KafkaSinkConfig,
     topic: &str,
@@ -213,19 +271,28 @@ pub fn members(
         .map(|m| Member {
             instance: m.client_id().to_owned(),
             host: m.client_host().trim_start_matches('/').to_owned(),
-            active: m
+            partitions: m
                 .assignment()
-                .is_some_and(|bytes| assigned_topics(bytes).iter().any(|t| t == topic)),
+                .map(assigned_partitions)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(t, _)| t == topic)
+                .flat_map(|(_, p)| p)
+                .collect(),
         })
         .collect();
-    members.sort_by(|a, b| (!a.active, &a.instance).cmp(&(!b.active, &b.instance)));
+    members.sort_by(|a, b| {
+        let key = |m: &Member| (m.partitions.is_empty(), m.instance.clone());
+        key(a).cmp(&key(b))
+    });
     Ok(members)
 }
 
-/// The topics with at least one partition in a consumer-protocol assignment (version,
-/// then an array of topic name and partition array; strings and arrays prefixed by
-/// their length, big-endian); what does not parse counts as no assignment.
-fn assigned_topics(bytes: &[u8]) -> Vec<String> {
+/// The topics and their partitions in a consumer-protocol assignment (version, then an
+/// array of topic name and partition array; strings and arrays prefixed by their
+/// length, big-endian), topics without partitions left out; what does not parse counts
+/// as no assignment.
+fn assigned_partitions(bytes: &[u8]) -> Vec<(String, Vec<i32>)> {
     fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
         let (head, tail) = bytes.split_at_checked(n)?;
         *bytes = tail;
@@ -242,10 +309,13 @@ fn assigned_topics(bytes: &[u8]) -> Vec<String> {
         for _ in 0..int(&mut rest, 4)? {
             let len = usize::try_from(int(&mut rest, 2)?).ok()?;
             let name = String::from_utf8(take(&mut rest, len)?.to_vec()).ok()?;
-            let partitions = usize::try_from(int(&mut rest, 4)?).ok()?;
-            take(&mut rest, partitions.checked_mul(4)?)?;
-            if partitions > 0 {
-                topics.push(name);
+            let count = int(&mut rest, 4)?;
+            let mut partitions = Vec::new();
+            for _ in 0..count {
+                partitions.push(i32::try_from(int(&mut rest, 4)?).ok()?);
+            }
+            if !partitions.is_empty() {
+                topics.push((name, partitions));
             }
         }
         Some(())
@@ -267,7 +337,14 @@ impl Drop for Election {
 
 #[cfg(test)]
 mod tests {
-    use super::assigned_topics;
+    use super::assigned_partitions;
+
+    fn assigned_topics(bytes: &[u8]) -> Vec<String> {
+        assigned_partitions(bytes)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    }
 
     /// A consumer-protocol assignment of `topics` (name, partitions), version 1.
     fn assignment(topics: &[(&str, &[i32])]) -> Vec<u8> {
@@ -291,6 +368,17 @@ mod tests {
         assert_eq!(assigned_topics(&bytes), ["govhub.cluster.v1"]);
         assert!(assigned_topics(&assignment(&[])).is_empty());
         assert!(assigned_topics(&assignment(&[("govhub.cluster.v1", &[])])).is_empty());
+        let spread = assignment(&[
+            ("govhub.cluster.v1", &[0]),
+            ("govhub.connectors.v1", &[1, 3]),
+        ]);
+        assert_eq!(
+            assigned_partitions(&spread),
+            [
+                ("govhub.cluster.v1".to_owned(), vec![0]),
+                ("govhub.connectors.v1".to_owned(), vec![1, 3])
+            ]
+        );
     }
 
     #[test]

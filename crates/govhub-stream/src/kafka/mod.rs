@@ -6,6 +6,7 @@
 mod config;
 mod context;
 mod election;
+mod intake;
 mod read;
 mod sink;
 #[cfg(test)]
@@ -13,6 +14,7 @@ mod tests;
 
 pub use config::{KafkaSinkConfig, TRANSACTION_TIMEOUT_MS};
 pub use context::{BrokerState, LOG_TARGET};
-pub use election::{Election, Member, Role, SESSION_TIMEOUT_MS, members};
-pub use read::{read_topic, read_topic_each, read_topic_tail};
+pub use election::{Assigned, Election, Member, Role, SESSION_TIMEOUT_MS, members};
+pub use intake::{IntakeMessage, IntakeReader};
+pub use read::{read_partition_last, read_topic, read_topic_each, read_topic_tail};
 pub use sink::{KafkaProbe, KafkaSink};

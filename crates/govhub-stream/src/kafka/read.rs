@@ -108,6 +108,46 @@ pub fn read_topic_tail(
     }
 }
 
+/// The last record of partition `partition` of `topic`, read_committed, `None` when it
+/// has none: the read starts a few offsets before the end and, where that yields no
+/// record (markers, aborted records), further back, up to the beginning.
+pub fn read_partition_last(
+    config: &KafkaSinkConfig,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<Option<LogEntry>, StreamError> {
+    let deadline = Instant::now() + timeout;
+    let mut window = 4i64;
+    loop {
+        let mut last = None;
+        let starts = read_range(
+            config,
+            topic,
+            deadline,
+            |p, _, high| {
+                if p == partition {
+                    high.saturating_sub(window)
+                } else {
+                    high
+                }
+            },
+            &mut |message| {
+                if message.partition() == partition {
+                    last = Some(log_entry(message));
+                }
+            },
+        )?;
+        let searched_all = starts
+            .get(&partition)
+            .is_none_or(|(low, start, _)| start <= low);
+        if last.is_some() || searched_all {
+            return Ok(last);
+        }
+        window = window.saturating_mul(4);
+    }
+}
+
 /// The last `last` of each partition's `entries`, sorted by partition and offset.
 fn keep_last(entries: Vec<LogEntry>, last: i64) -> Vec<LogEntry> {
     let last = usize::try_from(last).unwrap_or(usize::MAX);
@@ -260,7 +300,7 @@ fn log_entry(message: &BorrowedMessage<'_>) -> LogEntry {
 type Starts = BTreeMap<i32, (i64, i64, i64)>;
 
 /// Consumer errors that librdkafka recovers from by itself.
-fn is_transient(error: &KafkaError) -> bool {
+pub(super) fn is_transient(error: &KafkaError) -> bool {
     error.rdkafka_error_code().is_some_and(|code| {
         matches!(
             code,

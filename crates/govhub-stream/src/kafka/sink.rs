@@ -2,7 +2,7 @@ use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use govhub_core::{OutEvent, Sink, Written};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -33,6 +33,8 @@ pub struct KafkaSink {
     created: HashSet<String>,
     /// Where the transactions stand between calls; unused without a transactional id.
     txn: TxnState,
+    /// A topic whose records all go to one partition ([`KafkaSink::pin`]).
+    pinned: Option<(String, i32)>,
 }
 
 /// Where a transactional producer stands between two writes.
@@ -76,7 +78,16 @@ impl KafkaSink {
             config,
             created: HashSet::new(),
             txn: TxnState::Uninitialized,
+            pinned: None,
         })
+    }
+
+    /// Writes every record for `topic` to its partition `partition`, whatever its key
+    /// (a connector's pages to its own partition of the intake topic).
+    #[must_use]
+    pub fn pin(mut self, topic: &str, partition: i32) -> Self {
+        self.pinned = Some((topic.to_owned(), partition));
+        self
     }
 
     /// The sink's settings.
@@ -237,6 +248,68 @@ impl KafkaSink {
                 Err((_, code)) => return Err(create_failed(code.to_string())),
             }
         }
+        self.created.insert(topic.to_owned());
+        Ok(())
+    }
+
+    /// Makes sure `topic`, one of govhub's own topics with a partition per connector
+    /// (the intake and the connectors' coordination topic), exists with at least
+    /// `partitions` partitions: created with `settings` when missing (with
+    /// `create_topics` on), given more partitions when it has fewer (connectors were
+    /// added). Missing with `create_topics` off is an error naming the topic.
+    pub async fn ensure_partitioned_topic(
+        &mut self,
+        topic: &str,
+        partitions: usize,
+        settings: &[(&str, &str)],
+    ) -> Result<(), StreamError> {
+        let admin = self.admin()?;
+        let (admin, count) = self.partition_count(admin, topic).await?;
+        let failed = |message: String| StreamError::CreateTopic {
+            topic: topic.to_owned(),
+            message,
+        };
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let wanted = i32::try_from(partitions.max(1)).map_err(|e| failed(e.to_string()))?;
+        match count {
+            Some(count) if count >= partitions => {}
+            Some(_) => {
+                let more = NewPartitions::new(topic, partitions.max(1));
+                let results = admin
+                    .create_partitions([&more], &options)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                for result in results {
+                    match result {
+                        // Grown meanwhile by another instance.
+                        Ok(_) | Err((_, RDKafkaErrorCode::InvalidPartitions)) => {}
+                        Err((_, code)) => return Err(failed(code.to_string())),
+                    }
+                }
+            }
+            None if !self.config.create_topics => {
+                return Err(failed(format!(
+                    "does not exist and create_topics is off: create it with {partitions} partitions"
+                )));
+            }
+            None => {
+                let mut new = NewTopic::new(topic, wanted, TopicReplication::Fixed(-1));
+                for (name, value) in settings {
+                    new = new.set(name, value);
+                }
+                let results = admin
+                    .create_topics([&new], &options)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                for result in results {
+                    match result {
+                        Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                        Err((_, code)) => return Err(failed(code.to_string())),
+                    }
+                }
+            }
+        }
+        self.context.mark_up();
         self.created.insert(topic.to_owned());
         Ok(())
     }
@@ -607,6 +680,11 @@ impl KafkaSink {
                 });
             }
             let mut record = FutureRecord::to(&event.topic).headers(headers);
+            if let Some((topic, partition)) = &self.pinned
+                && *topic == event.topic
+            {
+                record = record.partition(*partition);
+            }
             // An empty value is a tombstone: no payload at all, so compaction drops the key.
             if !event.value.is_empty() {
                 record = record.payload(&event.value);

@@ -7,6 +7,7 @@
 //! POST /api/connectors/{name}/pause      202, the connector
 //! POST /api/connectors/{name}/resume     202, the connector
 //! POST /api/connectors/{name}/backfill   202, the connector; body {"since", "republish"}, optional
+//!                                       (pause, resume, backfill: 409 with connectors spread)
 //! GET  /api/dlq?limit=N&payload=true     recent dead letters, newest first
 //! GET  /api/persons/{id}                 the person, a retired id followed to where it went
 //! GET  /api/views                        the sharing log: events and field actions per subscriber, kind, UTC day
@@ -87,10 +88,26 @@ async fn connector(
     Ok(Json(state.status.connector(&name)?))
 }
 
+/// 409 when the connectors are spread over the instances: they run where the group
+/// assigns them, not in this hub, which would accept a pause or backfill it cannot
+/// carry out.
+fn runs_here(state: &AdminState) -> Result<(), AppError> {
+    match &state.cluster {
+        Some(members) if members.spread().is_some() => Err(AppError::Conflict(
+            "the connectors are spread over the instances of this hub ([cluster] \
+             spread_connectors): pause, resume and backfill are not available through the \
+             API; stop the instances and use `govhub backfill`, or run without spreading"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 async fn pause(
     State(state): State<AdminState>,
     Path(name): Path<String>,
 ) -> Result<Accepted, AppError> {
+    runs_here(&state)?;
     Ok((StatusCode::ACCEPTED, Json(state.status.pause(&name)?)))
 }
 
@@ -98,6 +115,7 @@ async fn resume(
     State(state): State<AdminState>,
     Path(name): Path<String>,
 ) -> Result<Accepted, AppError> {
+    runs_here(&state)?;
     Ok((StatusCode::ACCEPTED, Json(state.status.resume(&name)?)))
 }
 
@@ -117,6 +135,7 @@ async fn backfill(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Accepted, AppError> {
+    runs_here(&state)?;
     // JSON, as the guard has checked; an empty body means the defaults.
     let request: BackfillRequest = if body.iter().all(u8::is_ascii_whitespace) {
         BackfillRequest::default()
@@ -274,6 +293,7 @@ async fn views(State(state): State<AdminState>) -> Result<Json<SharingReport>, A
 /// `GET /api/cluster`: the instances of this hub as its group on the broker knows them,
 /// the active one first; without a group (no Kafka, at-least-once, `run --once`) this
 /// instance alone, active. Answered by standbys too, so any instance shows the cluster.
+/// With connectors spread, each instance lists the connectors it runs.
 pub fn cluster<S: Clone + Send + Sync + 'static>(
     members: Option<crate::cluster::Members>,
 ) -> axum::routing::MethodRouter<S> {
@@ -293,7 +313,12 @@ pub fn cluster<S: Clone + Send + Sync + 'static>(
             .into_iter()
             .map(|m| {
                 let role = if m.active { "active" } else { "standby" };
-                serde_json::json!({"instance": m.instance, "host": m.host, "role": role})
+                let mut instance =
+                    serde_json::json!({"instance": m.instance, "host": m.host, "role": role});
+                if let Some(connectors) = m.connectors {
+                    instance["connectors"] = connectors.into();
+                }
+                instance
             })
             .collect();
         Ok::<_, AppError>(Json(serde_json::json!({

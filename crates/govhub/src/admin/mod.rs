@@ -131,6 +131,10 @@ pub enum AppError {
     /// 403: refused whoever asks: from another site, or record contents without a token.
     #[error("{0}")]
     Forbidden(String),
+    /// 409: a request this hub's setup cannot carry out (a connector that runs on
+    /// whichever instance the group assigns it).
+    #[error("{0}")]
+    Conflict(String),
     /// 415: a request that may change state without `Content-Type: application/json`.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -152,6 +156,7 @@ impl IntoResponse for AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

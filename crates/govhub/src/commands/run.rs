@@ -20,7 +20,7 @@ use super::{CONFIG_ERROR, load_config, load_standard, print_counts, print_identi
 /// in hand (written, acked, cursor committed) and exits 0, or 1 past the deadline.
 pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<ExitCode> {
     // Listening from the start: a stop signal during start-up is a graceful stop too.
-    let mut signals = Signals::listen().context("listening for stop signals")?;
+    let signals = Signals::listen().context("listening for stop signals")?;
     let config = match load_config(path) {
         Ok(c) => c,
         Err(code) => return Ok(code),
@@ -32,7 +32,7 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     if let Err(code) = check_admin(admin_addr, &config.admin) {
         return Ok(code);
     }
-    let mut listener = match bind_admin(admin_addr).await {
+    let listener = match bind_admin(admin_addr).await {
         Ok(listener) => listener,
         Err(code) => return Ok(code),
     };
@@ -49,7 +49,7 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     // With exactly-once on Kafka, the instances of this hub elect the active one; this
     // one starts its hub only once it holds the role.
     let elects = config.kafka.as_ref().is_some_and(|k| k.exactly_once) && !once;
-    let mut election = match Members::of(&config).filter(|_| elects) {
+    let election = match Members::of(&config).filter(|_| elects) {
         Some(members) => {
             let joined = members
                 .join()
@@ -60,14 +60,85 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
         }
         None => None,
     };
+    // Spread, this instance runs its share of the connectors whatever its role.
+    let workers = match election.as_ref() {
+        Some((_, members)) => members
+            .join_connectors()
+            .await
+            .context("joining the instances that share the connectors")?
+            .map(|sharing| Workers::start(&config, &standard, sharing)),
+        None => None,
+    };
+    let led = lead(
+        path, once, &serve, &config, standard, listener, signals, election,
+    )
+    .await;
+    if let Some(workers) = workers {
+        workers.finish().await;
+    }
+    led
+}
+
+/// The connectors the group `sharing` assigns this instance, when they are spread: run
+/// until [`Workers::finish`], which also leaves the group.
+struct Workers {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    sharing: Election,
+}
+
+impl Workers {
+    fn start(
+        config: &HubConfig,
+        standard: &Arc<govhub_schema::Standard>,
+        sharing: Election,
+    ) -> Workers {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(govhub::runtime::workers::run(
+            Arc::new(config.clone()),
+            standard.clone(),
+            sharing.assigned(),
+            stop.clone(),
+        ));
+        Workers {
+            stop,
+            task,
+            sharing,
+        }
+    }
+
+    /// Stops every connector between pages, waits for them, and leaves the group: the
+    /// others take the connectors over at once.
+    async fn finish(self) {
+        self.stop.cancel();
+        self.task.await.ok();
+        let sharing = self.sharing;
+        tokio::task::spawn_blocking(move || drop(sharing))
+            .await
+            .ok();
+    }
+}
+
+/// Until stopped: waits for the active role when elected, then builds and runs the hub.
+#[allow(clippy::too_many_arguments)]
+async fn lead(
+    path: &Path,
+    once: bool,
+    serve: &ServeArgs,
+    config: &HubConfig,
+    standard: Arc<govhub_schema::Standard>,
+    mut listener: Option<AdminListener>,
+    mut signals: Signals,
+    mut election: Option<(Election, Members)>,
+) -> anyhow::Result<ExitCode> {
     let mut wait = Duration::from_secs(1);
     let mut hub = loop {
         if let Some((joined, members)) = election.as_mut()
-            && !until_active(joined, members, &config, &mut listener, &mut signals).await?
+            && !until_active(joined, members, config, &mut listener, &mut signals).await?
         {
             return Ok(ExitCode::SUCCESS);
         }
-        match Hub::build(&config, standard.clone()).await {
+        match Hub::build(config, standard.clone()).await {
             Ok(hub) => break hub,
             Err(e @ BuildError::Config(_)) => {
                 eprintln!("{}: {e}", path.display());
@@ -90,7 +161,7 @@ pub async fn run(path: &Path, once: bool, serve: ServeArgs) -> anyhow::Result<Ex
     let members = election.as_ref().map(|(_, members)| members.clone());
     let admin = listener.map(|l| {
         let (persons, sharing) = (hub.persons(), hub.sharing_log());
-        start_admin(l, status.clone(), persons, sharing, &config, members)
+        start_admin(l, status.clone(), persons, sharing, config, members)
     });
     let stop = CancellationToken::new();
     // The group may take the role away while this hub runs: when another instance gets
@@ -165,9 +236,6 @@ async fn until_active(
     let group = members.group();
     let (mut standby, mut follower) = (None, None);
     let mut role = joined.role();
-    if role == Role::Active {
-        return Ok(true);
-    }
     while role != Role::Active {
         if role == Role::Standby && follower.is_none() {
             tracing::info!(%group, "standing by: another instance of this hub is active; this one takes over when that one stops or dies");

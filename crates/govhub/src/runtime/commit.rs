@@ -133,7 +133,7 @@ pub(super) async fn run(
     }
 }
 
-fn state_error(e: &govhub_resolve::StateError) -> PipelineError {
+pub(super) fn state_error(e: &govhub_resolve::StateError) -> PipelineError {
     PipelineError {
         stage: "state",
         message: e.to_string(),

@@ -12,8 +12,30 @@ use govhub_schema::mapping::CompiledMapping;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::intake::IntakeWriter;
 use super::{Mode, PreparedBatch, Shared, Stage, Work};
 use crate::pipeline::{PipelineError, Stages};
+
+/// Where a connector's pages go.
+#[derive(Debug)]
+pub(super) enum Downstream {
+    /// Prepared, to this process's resolve stage.
+    Local(mpsc::Sender<Work>),
+    /// As pulled, to the connector's partition of the intake topic, for the active
+    /// instance to resolve (connectors spread over instances).
+    Intake(Box<IntakeWriter>),
+}
+
+impl Downstream {
+    /// Whether no page can go anywhere any more: the run is ending, or another
+    /// instance took the connector over.
+    fn is_closed(&self) -> bool {
+        match self {
+            Downstream::Local(tx) => tx.is_closed(),
+            Downstream::Intake(writer) => writer.is_fenced(),
+        }
+    }
+}
 
 /// The longest wait between retries of a failing connector.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -55,14 +77,51 @@ impl Connector {
     pub(crate) fn committed_cursor(&self) -> &serde_json::Value {
         self.source.committed_cursor()
     }
+
+    /// Maps and validates `records`, a page of this connector's that ends at `cursor`.
+    pub(crate) fn prepare(
+        &self,
+        records: Vec<govhub_core::SourceRecord>,
+        cursor: Option<serde_json::Value>,
+        shared: &Shared,
+    ) -> Result<PreparedBatch, PipelineError> {
+        let Some(schema) = self.standard.latest(&self.kind) else {
+            return Err(PipelineError {
+                stage: "config",
+                message: format!("no schema for kind {:?}", self.kind),
+                class: govhub_core::ErrorClass::User,
+                retryable: false,
+            });
+        };
+        let started = Instant::now();
+        let stages = Stages {
+            mapping: &self.mapping,
+            schema,
+        };
+        let fetched_at = records.iter().map(|r| r.fetched_at).max();
+        let items = records
+            .into_iter()
+            .map(|record| stages.prepare(record, &shared.publisher))
+            .collect();
+        shared.timings.add(Stage::Prepare, started);
+        Ok(PreparedBatch {
+            connector: self.name.clone(),
+            kind_version: schema.topic_suffix().into(),
+            schema_id: schema.id.as_str().into(),
+            items,
+            cursor,
+            fetched_at,
+            intake: None,
+        })
+    }
 }
 
 /// Runs `connector` until `mode` says it is done (once: caught up or failed) or `stop`
 /// (or `halt`) is cancelled. Returns the connector and, in `Once` mode, its failure.
-pub(super) async fn run(
+pub(crate) async fn run(
     mut connector: Connector,
     shared: &Shared,
-    tx: mpsc::Sender<Work>,
+    mut out: Downstream,
     mode: Mode,
     stop: &CancellationToken,
     halt: &CancellationToken,
@@ -81,7 +140,9 @@ pub(super) async fn run(
             wait(status, Duration::from_secs(1), stop, halt).await;
             continue;
         }
-        if let Some(backfill) = status.take_backfill(&name) {
+        if let Downstream::Local(tx) = &out
+            && let Some(backfill) = status.take_backfill(&name)
+        {
             let cursor = connector.source.reset(backfill.cursor);
             tracing::info!(connector = %name, republish = backfill.republish, "backfill: re-reading from the new cursor");
             let reset = Work::Reset {
@@ -95,7 +156,7 @@ pub(super) async fn run(
         }
         status.sync_started(&name);
         let started = Instant::now();
-        let result = sync(&mut connector, shared, &tx, stop, halt).await;
+        let result = sync(&mut connector, shared, &mut out, stop, halt).await;
         let circuit = connector.source.circuit_state();
         match result {
             Ok(Synced { caught_up, records }) => {
@@ -104,7 +165,7 @@ pub(super) async fn run(
                 }
                 status.sync_finished(&name, Ok(caught_up), circuit);
                 backoff = Duration::from_secs(1);
-                if mode == Mode::Once || tx.is_closed() {
+                if mode == Mode::Once || out.is_closed() {
                     return (connector, Ok(()));
                 }
                 wait(status, shared.poll_interval, stop, halt).await;
@@ -147,20 +208,10 @@ struct Synced {
 async fn sync(
     connector: &mut Connector,
     shared: &Shared,
-    tx: &mpsc::Sender<Work>,
+    out: &mut Downstream,
     stop: &CancellationToken,
     halt: &CancellationToken,
 ) -> Result<Synced, PipelineError> {
-    let Some(schema) = connector.standard.latest(&connector.kind) else {
-        return Err(PipelineError {
-            stage: "config",
-            message: format!("no schema for kind {:?}", connector.kind),
-            class: govhub_core::ErrorClass::User,
-            retryable: false,
-        });
-    };
-    let kind_version: Arc<str> = schema.topic_suffix().into();
-    let schema_id: Arc<str> = schema.id.as_str().into();
     connector.source.begin_sync();
     let mut records = 0;
     let stopped = |records| Synced {
@@ -188,30 +239,25 @@ async fn sync(
             Err(e) => return Err(PipelineError::from("source", &e)),
         };
         records += batch.records.len() as u64;
-        let started = Instant::now();
-        let stages = Stages {
-            mapping: &connector.mapping,
-            schema,
+        let handed = match out {
+            // The batch now belongs to the stages after this one: its cursor commits
+            // with its events. The source reads on from where the batch ended.
+            Downstream::Local(tx) => {
+                let prepared = connector.prepare(batch.records, Some(batch.cursor), shared)?;
+                tx.send(Work::Batch(prepared)).await.is_ok()
+            }
+            // Committed to the intake topic with its cursor: the source's own.
+            Downstream::Intake(writer) => {
+                let written = writer.write(&batch, stop).await;
+                if written {
+                    connector.source.ack(&batch).await.ok();
+                }
+                written
+            }
         };
-        let fetched_at = batch.records.iter().map(|r| r.fetched_at).max();
-        let items = batch
-            .records
-            .into_iter()
-            .map(|record| stages.prepare(record, &shared.publisher))
-            .collect();
-        shared.timings.add(Stage::Prepare, started);
-        let prepared = PreparedBatch {
-            connector: connector.name.clone(),
-            kind_version: kind_version.clone(),
-            schema_id: schema_id.clone(),
-            items,
-            cursor: Some(batch.cursor),
-            fetched_at,
-        };
-        // The batch now belongs to the stages after this one: its cursor commits with
-        // its events. The source reads on from where the batch ended.
-        if tx.send(Work::Batch(prepared)).await.is_err() {
-            // The stages after this one are gone (the run is ending).
+        if !handed {
+            // The stages after this one are gone (the run is ending), or another
+            // instance runs the connector now.
             return Ok(stopped(records));
         }
     }

@@ -20,7 +20,9 @@
 
 mod commit;
 mod connector;
+pub(crate) mod intake;
 pub(crate) mod resolve;
+pub mod workers;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +37,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use self::connector::Connector;
+use self::connector::Downstream;
+use self::intake::IntakeFeed;
 use self::resolve::Core;
 use crate::hub::{Progress, ProgressFn};
 use crate::pipeline::{Counts, PipelineError, Prepared};
@@ -84,6 +88,9 @@ pub(crate) struct PreparedBatch {
     pub cursor: Option<Value>,
     /// When the page was fetched.
     pub fetched_at: Option<DateTime<Utc>>,
+    /// Where the page was read from the intake topic: its partition and the offset
+    /// after it (`None`: pulled by this process).
+    pub intake: Option<(i32, i64)>,
 }
 
 /// A batch ready for the sink: its events in order, and what commits once they are
@@ -158,8 +165,10 @@ pub(crate) struct Finished {
     pub fatal: Option<PipelineError>,
 }
 
-/// Runs every connector, the resolve stage and the commit stage until `mode` says the
-/// run is over or `stop` is cancelled; returns the parts for another run.
+/// Runs every connector (or, with `intake`, reads their pages from the instances that
+/// run them), the resolve stage and the commit stage until `mode` says the run is over
+/// or `stop` is cancelled; returns the parts for another run.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     connectors: Vec<Connector>,
     core: Core,
@@ -167,6 +176,7 @@ pub(crate) async fn run(
     store: StateStore,
     shared: Arc<Shared>,
     mode: Mode,
+    intake: Option<IntakeFeed>,
     stop: &CancellationToken,
 ) -> Finished {
     let (work_tx, work_rx) = mpsc::channel(WORK_QUEUE_PER_CONNECTOR * connectors.len().max(1));
@@ -174,12 +184,40 @@ pub(crate) async fn run(
     // Cancelled when the commit stage cannot go on: every connector stops too.
     let halt = stop.child_token();
     let mut tasks = Vec::with_capacity(connectors.len());
-    for connector in connectors {
-        let (shared, tx, stop, halt) =
-            (shared.clone(), work_tx.clone(), stop.clone(), halt.clone());
-        tasks.push(tokio::spawn(async move {
-            connector::run(connector, &shared, tx, mode, &stop, &halt).await
-        }));
+    let mut reading = None;
+    match intake {
+        Some(feed) => {
+            let partitions = i32::try_from(connectors.len()).unwrap_or(i32::MAX);
+            let from = match intake::positions(&store, partitions) {
+                Ok(from) => from,
+                Err(e) => {
+                    return Finished {
+                        connectors,
+                        core,
+                        sink,
+                        store,
+                        counts: BTreeMap::new(),
+                        failure: None,
+                        fatal: Some(commit::state_error(&e)),
+                    };
+                }
+            };
+            let (shared, tx, stop, halt) =
+                (shared.clone(), work_tx.clone(), stop.clone(), halt.clone());
+            reading = Some(tokio::spawn(async move {
+                intake::read(connectors, feed, from, &shared, tx, &stop, &halt).await
+            }));
+        }
+        None => {
+            for connector in connectors {
+                let (shared, tx, stop, halt) =
+                    (shared.clone(), work_tx.clone(), stop.clone(), halt.clone());
+                tasks.push(tokio::spawn(async move {
+                    let out = Downstream::Local(tx);
+                    connector::run(connector, &shared, out, mode, &stop, &halt).await
+                }));
+            }
+        }
     }
     drop(work_tx);
     let resolving = tokio::spawn(resolve::run(core, work_rx, sealed_tx, shared.clone()));
@@ -195,6 +233,19 @@ pub(crate) async fn run(
 
     let mut connectors = Vec::new();
     let mut failure: Option<(String, PipelineError)> = None;
+    if let Some(reading) = reading {
+        match reading.await {
+            Ok((back, result)) => {
+                connectors = back;
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "the hub cannot read the connectors' pages; it stops");
+                    failure = Some(("intake".to_owned(), e));
+                    halt.cancel();
+                }
+            }
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
     for task in tasks {
         match task.await {
             Ok((connector, result)) => {

@@ -194,6 +194,11 @@ impl Core {
         if let Some(cursor) = batch.cursor {
             commit.cursors.insert(connector.clone(), cursor);
         }
+        if let Some((partition, next)) = batch.intake {
+            commit
+                .cursors
+                .insert(super::intake::position_key(partition), next.into());
+        }
         commit.fingerprints.push((connector, fingerprints));
         counts.batches = 1;
         SealedParts {
@@ -415,6 +420,7 @@ mod tests {
             items: vec![item(1), item(2)],
             cursor: None,
             fetched_at: None,
+            intake: None,
         };
         let parts = core.seal(batch, &Publisher::new(topics), &views, 1_000_000);
         let topics: Vec<(&str, Option<&str>)> = parts

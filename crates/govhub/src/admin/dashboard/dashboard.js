@@ -456,7 +456,8 @@
     $('views').dataset.lines = String(rows.length);
   }
 
-  // The instances of a hub run as several (exactly-once on Kafka): which one is active.
+  // The instances of a hub run as several (exactly-once on Kafka): which one is active,
+  // and which connectors each runs.
   // A hub alone (no group) hides the panel.
   function renderCluster(data) {
     const instances = data?.group && Array.isArray(data.instances) ? data.instances : [];
@@ -465,7 +466,9 @@
       const active = i.role === 'active';
       const role = active ? '运行中 active' : '待命 standby';
       const name = i.instance === data.this_instance ? `${i.instance} (本实例 this one)` : i.instance;
-      for (const text of [name, i.host, role]) {
+      // Spread connectors: the ones this instance runs; otherwise the active one runs all.
+      const connectors = Array.isArray(i.connectors) ? i.connectors.join(', ') : (active ? '全部 all' : '');
+      for (const text of [name, i.host, role, connectors]) {
         const td = document.createElement('td');
         td.textContent = String(text ?? '');
         tr.append(td);
