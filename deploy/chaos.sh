@@ -31,6 +31,12 @@
 #                    0: at-least-once (`exactly_once = false`), duplicates are counted
 #   KEEP=1           keep the work directory (configs, logs, expected outcome); it is
 #                    also kept when the verdict is FAIL
+#   INSTANCES        1 (default): one hub at a time, killed and started again each
+#                    round. N > 1 (exactly-once only): N instances run at once with the
+#                    connectors spread over them ([cluster] spread_connectors, a data
+#                    directory each); each round kills one at random with kill -9 and
+#                    starts it again; after the last round they run on until the chaos
+#                    run verifies (or 900 s pass), then stop gracefully
 #
 # With exactly-once, each round's hub first waits to become its instances' active one
 # (after a kill -9 until the killed one's session times out, about 6 s), and the kill
@@ -61,6 +67,7 @@ RESIDENTS="${3:-${RESIDENTS:-5000}}"
 SEED="${4:-${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}}"
 PAGE_SIZE="${PAGE_SIZE:-10}"
 EXACTLY_ONCE="${EXACTLY_ONCE:-1}"
+INSTANCES="${INSTANCES:-1}"
 [[ "$EXACTLY_ONCE" == 0 || "$EXACTLY_ONCE" == 1 ]] || { echo "chaos: EXACTLY_ONCE must be 0 or 1" >&2; exit 2; }
 BROKER="127.0.0.1:${GOVHUB_KAFKA_PORT:-9092}"
 
@@ -69,10 +76,11 @@ die() { echo "chaos: error: $*" >&2; exit 1; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && usage
-for v in KILLS BROKER_RESTARTS RESIDENTS SEED PAGE_SIZE; do
+for v in KILLS BROKER_RESTARTS RESIDENTS SEED PAGE_SIZE INSTANCES; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "chaos: $v must be a whole number, not '${!v}'" >&2; usage; }
 done
-(( RESIDENTS > 0 && PAGE_SIZE > 0 )) || { echo "chaos: RESIDENTS and PAGE_SIZE must be > 0" >&2; exit 2; }
+(( RESIDENTS > 0 && PAGE_SIZE > 0 && INSTANCES > 0 )) || { echo "chaos: RESIDENTS, PAGE_SIZE and INSTANCES must be > 0" >&2; exit 2; }
+(( INSTANCES == 1 || EXACTLY_ONCE == 1 )) || { echo "chaos: INSTANCES > 1 needs EXACTLY_ONCE=1 (spread connectors hand pages over in transactions)" >&2; exit 2; }
 
 if [[ -z "${GOVHUB_BIN:-}" ]]; then
   for candidate in "$REPO_ROOT/target/release/govhub" "$REPO_ROOT/target/debug/govhub"; do
@@ -89,6 +97,7 @@ RANDOM=$SEED
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/govhub-chaos.XXXXXX")"
 SIM_PID=""
 HUB_PID=""
+PIDS=()                # with INSTANCES > 1: the instances' process ids, by number
 BROKER_DOWN=0          # we stopped the broker and have not started it again
 STARTED_BROKER=0       # no broker ran before: we started it, we stop it
 VERDICT="FAIL"
@@ -103,6 +112,11 @@ cleanup() {
     kill -KILL -- "-$HUB_PID" 2>/dev/null || kill -KILL "$HUB_PID" 2>/dev/null || true
     wait "$HUB_PID" 2>/dev/null || true
   fi
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   if [[ -n "$SIM_PID" ]] && kill -0 "$SIM_PID" 2>/dev/null; then
     kill -TERM "$SIM_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$SIM_PID" 2>/dev/null || break; sleep 0.1; done
@@ -187,6 +201,13 @@ PREFIX="chaos${RUN_ID}.govhub."
 CLEAN_PREFIX="clean${RUN_ID}.govhub."
 write_config "$PREFIX" "$WORK/data" "$WORK/chaos.toml"
 write_config "$CLEAN_PREFIX" "$WORK/clean-data" "$WORK/clean.toml"
+if (( INSTANCES > 1 )); then
+  for ((i = 1; i <= INSTANCES; i++)); do
+    write_config "$PREFIX" "$WORK/data-$i" "$WORK/chaos-$i.toml"
+    printf '\n[cluster]\nspread_connectors = true\n' >>"$WORK/chaos-$i.toml"
+    "$GOVHUB_BIN" check --config "$WORK/chaos-$i.toml" >/dev/null 2>&1 || die "the generated config chaos-$i.toml does not pass govhub check"
+  done
+fi
 
 say "binary $GOVHUB_BIN"
 say "seed $SEED, $RESIDENTS residents, page size $PAGE_SIZE, simulators on 127.0.0.1:$BASE-$((BASE + 3)), broker $BROKER"
@@ -211,7 +232,44 @@ EXITED=0
 RESTARTS=0
 ACTIVE_LINES=0
 WAITS=()
-for ((round = 1; round <= KILLS; round++)); do
+start_instance() { # number
+  "$GOVHUB_BIN" run --config "$WORK/chaos-$1.toml" --admin off >>"$WORK/hub-$1.log" 2>&1 &
+  PIDS[$1]=$!
+}
+restart_broker() { # round
+  pause_ms 500 2000
+  say "round $1: stopping the broker under the hub"
+  BROKER_DOWN=1
+  "$LOCAL_KAFKA" stop >>"$WORK/broker.log" 2>&1
+  pause_ms 1000 4000
+  "$LOCAL_KAFKA" up >>"$WORK/broker.log" 2>&1 || { tail -n 20 "$WORK/broker.log" >&2; die "the broker did not come back"; }
+  BROKER_DOWN=0
+  RESTARTS=$((RESTARTS + 1))
+  say "round $1: broker back"
+}
+if (( INSTANCES > 1 )); then
+  say "$INSTANCES instances, the connectors spread over them"
+  for ((i = 1; i <= INSTANCES; i++)); do start_instance "$i"; done
+  for ((round = 1; round <= KILLS; round++)); do
+    if [[ -n "${RESTART_AT[$round]:-}" ]] && local_broker; then
+      restart_broker "$round"
+    fi
+    pause_ms 500 4000
+    i=$((1 + RANDOM % INSTANCES))
+    if kill -0 "${PIDS[$i]}" 2>/dev/null; then
+      kill -KILL "${PIDS[$i]}" 2>/dev/null || true
+      wait "${PIDS[$i]}" 2>/dev/null || true
+      KILLED=$((KILLED + 1))
+    else
+      rc=0
+      wait "${PIDS[$i]}" 2>/dev/null || rc=$?
+      EXITED=$((EXITED + 1))
+      say "round $round: instance $i had exited by itself (exit $rc)"
+    fi
+    start_instance "$i"
+  done
+fi
+for ((round = 1; round <= KILLS && INSTANCES == 1; round++)); do
   "$GOVHUB_BIN" run --config "$WORK/chaos.toml" --admin off >>"$WORK/hub.log" 2>&1 &
   HUB_PID=$!
   if [[ "$EXACTLY_ONCE" == 1 ]]; then
@@ -228,15 +286,7 @@ for ((round = 1; round <= KILLS; round++)); do
     WAITS+=($(( ($(date +%s%N) - started_at) / 1000000 )))
   fi
   if [[ -n "${RESTART_AT[$round]:-}" ]] && local_broker; then
-    pause_ms 500 2000
-    say "round $round: stopping the broker under the hub"
-    BROKER_DOWN=1
-    "$LOCAL_KAFKA" stop >>"$WORK/broker.log" 2>&1
-    pause_ms 1000 4000
-    "$LOCAL_KAFKA" up >>"$WORK/broker.log" 2>&1 || { tail -n 20 "$WORK/broker.log" >&2; die "the broker did not come back"; }
-    BROKER_DOWN=0
-    RESTARTS=$((RESTARTS + 1))
-    say "round $round: broker back"
+    restart_broker "$round"
   fi
   pause_ms 500 4000
   if kill -0 "$HUB_PID" 2>/dev/null; then
@@ -275,10 +325,36 @@ once() { # config log
   return 1
 }
 CATCH_UP=ok
-once "$WORK/chaos.toml" "$WORK/catch-up.log" || CATCH_UP=failed
+if (( INSTANCES == 1 )); then
+  once "$WORK/chaos.toml" "$WORK/catch-up.log" || CATCH_UP=failed
+fi
 CLEAN_RUN=ok
 once "$WORK/clean.toml" "$WORK/clean-run.log" || CLEAN_RUN=failed
-FINAL_STATE="$(state_of "$WORK/data")"
+if (( INSTANCES > 1 )); then
+  # The instances catch up by themselves: until the chaos run verifies, then a graceful stop.
+  CATCH_UP=failed
+  caught_up_at=$(date +%s)
+  for _ in $(seq 90); do
+    if "$GOVHUB_BIN" verify --bootstrap-servers "$BROKER" --topic-prefix "$PREFIX" \
+        --expected "$WORK/expected.json" --compare "$CLEAN_PREFIX" >/dev/null 2>&1; then
+      CATCH_UP=ok
+      break
+    fi
+    sleep 10
+  done
+  say "the instances caught up: $CATCH_UP ($(( $(date +%s) - caught_up_at )) s after the last kill and the clean run)"
+  for ((i = 1; i <= INSTANCES; i++)); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
+  for ((i = 1; i <= INSTANCES; i++)); do
+    rc=0
+    wait "${PIDS[$i]}" 2>/dev/null || rc=$?
+    (( rc == 0 )) || say "instance $i stopped with exit $rc; its log: $WORK/hub-$i.log"
+  done
+  PIDS=()
+fi
+FINAL_STATE=""  # (INSTANCES > 1: no kill states are kept)
+if (( INSTANCES == 1 )); then
+  FINAL_STATE="$(state_of "$WORK/data")"
+fi
 BUSY=0
 for s in "${KILL_STATES[@]}"; do [[ "$s" == "$FINAL_STATE" ]] || BUSY=$((BUSY + 1)); done
 say "catch-up run: $CATCH_UP; clean run: $CLEAN_RUN"
@@ -312,7 +388,11 @@ kcat_duplicates() { # prefix
 
 DUPLICATES="$(sed -n 's/^duplicates: //p' "$WORK/verify.out")"
 KCAT_DUPLICATES="$(kcat_duplicates "$PREFIX")"
-say "kills: $KILLED ($BUSY before the hub had caught up; hub exits on its own: $EXITED), broker restarts: $RESTARTS, seed $SEED, $(( $(date +%s) - T0 )) s"
+if (( INSTANCES > 1 )); then
+  say "kills: $KILLED of $INSTANCES instances with the connectors spread (exits on their own: $EXITED), broker restarts: $RESTARTS, seed $SEED, $(( $(date +%s) - T0 )) s"
+else
+  say "kills: $KILLED ($BUSY before the hub had caught up; hub exits on its own: $EXITED), broker restarts: $RESTARTS, seed $SEED, $(( $(date +%s) - T0 )) s"
+fi
 say "mode: $([[ $EXACTLY_ONCE == 1 ]] && echo exactly-once || echo at-least-once)"
 say "duplicates found: ${DUPLICATES:-unknown} (govhub verify), $KCAT_DUPLICATES (kcat, read_committed)"
 if (( CHAOS_RC == 0 && CLEAN_RC == 0 )) && [[ "$CATCH_UP" == ok && "$CLEAN_RUN" == ok ]]; then

@@ -4,14 +4,18 @@
 //! against a clean run; exactly-once, so no event may be read twice by a
 //! `read_committed` consumer (`govhub verify` and kcat both count).
 //!
+//! The same with three instances and the connectors spread over them
+//! (`INSTANCES=3`): each kill strikes one of them at random.
+//!
 //! It stops and starts the local broker (`deploy/kafka/local.sh`), so it is a test
 //! binary of its own: cargo runs test binaries one after another, so no other test of
-//! the same `cargo test` sees the outage. The binary is not built here: `cargo test
-//! --workspace` builds it beside this test.
+//! the same `cargo test` sees the outage; its two tests take turns. The binary is not
+//! built here: `cargo test --workspace` builds it beside this test.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use govhub_tests::govhub_binary;
@@ -38,8 +42,42 @@ fn local_broker_port() -> String {
     }
 }
 
+/// Held by the test restarting the broker: one at a time.
+static BROKER: Mutex<()> = Mutex::new(());
+
 #[test]
 fn the_hub_survives_kills_and_a_broker_restart() {
+    let output = chaos(&[]);
+    for line in ["chaos: kills: 5 ", "broker restarts: 1,"] {
+        assert!(
+            output.contains(line),
+            "no {line:?} in the output:\n{output}"
+        );
+    }
+}
+
+#[test]
+fn spread_connectors_survive_kills_of_their_instances_and_a_broker_restart() {
+    let output = chaos(&[("INSTANCES", "3")]);
+    for line in [
+        "chaos: 3 instances, the connectors spread over them",
+        "chaos: the instances caught up: ok",
+        "chaos: kills: 5 of 3 instances with the connectors spread",
+        "broker restarts: 1,",
+    ] {
+        assert!(
+            output.contains(line),
+            "no {line:?} in the output:\n{output}"
+        );
+    }
+}
+
+/// Runs `deploy/chaos.sh 5 1 300 2026` with `env`, checks it passed with nothing read
+/// twice, and returns its output.
+fn chaos(env: &[(&str, &str)]) -> String {
+    let _turn = BROKER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let bin = govhub_binary();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out_path = dir.path().join("chaos.out");
@@ -52,6 +90,8 @@ fn the_hub_survives_kills_and_a_broker_restart() {
         .env("GOVHUB_BIN", &bin)
         .env("GOVHUB_KAFKA_PORT", local_broker_port())
         .env_remove("KEEP")
+        .env_remove("INSTANCES")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
@@ -86,8 +126,6 @@ fn the_hub_survives_kills_and_a_broker_restart() {
         "govhub verify: topic prefix clean",
         "govhub verify: topic prefix chaos",
         "partition",
-        "chaos: kills: 5 ",
-        "broker restarts: 1,",
         "chaos: mode: exactly-once",
         "chaos: duplicates found: 0 (govhub verify), 0 (kcat, read_committed)",
         "chaos: verdict: PASS",
@@ -101,4 +139,5 @@ fn the_hub_survives_kills_and_a_broker_restart() {
         elapsed < Duration::from_secs(200),
         "the small chaos run should take about a minute, took {elapsed:.1?}"
     );
+    output
 }

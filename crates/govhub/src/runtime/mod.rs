@@ -17,6 +17,11 @@
 //! the same ids. A write the sink refuses is retried as it was, never re-resolved.
 //! Full channels make every stage wait for the slowest (back-pressure), and memory stays
 //! bounded.
+//!
+//! With connectors spread over the instances of a hub, the connector tasks run on
+//! whichever instance the group assigns them ([`workers`]) and write their pages to the
+//! intake topic; the active instance's run has no connector tasks, and one task reading
+//! the intake ([`intake`]) feeds the resolve stage in their place.
 
 mod commit;
 mod connector;
