@@ -4,7 +4,8 @@
 # the reference measured in the same run.
 #
 # Usage:
-#   deploy/bench.sh [--residents N] [--reps R] [--sinks log|kafka|kafka-alo|both|delivery]
+#   deploy/bench.sh [--residents N] [--reps R]
+#                   [--sinks log|kafka|kafka-alo|kafka-spread|both|delivery|spread]
 #                   [--seed S]
 #                   [--kafka HOST:PORT] [--perf] [--keep] [--work-dir DIR]
 #
@@ -15,8 +16,10 @@
 #                   sink once (the order alternates between repetitions), each against a
 #                   freshly started simulator, then the kcat reference.
 #   --sinks S       log, kafka (exactly-once, the default), kafka-alo (at-least-once,
-#                   `exactly_once = false`), both (log and kafka) or delivery (kafka and
-#                   kafka-alo) (env BENCH_SINKS, default both)
+#                   `exactly_once = false`), kafka-spread (exactly-once with
+#                   `[cluster] spread_connectors`: one instance, each page through the
+#                   intake topic), both (log and kafka), delivery (kafka and kafka-alo)
+#                   or spread (kafka and kafka-spread) (env BENCH_SINKS, default both)
 #   --seed S        population seed (env BENCH_SEED, default 2026)
 #   --kafka ADDR    broker (env BENCH_KAFKA, default 127.0.0.1:9092)
 #   --perf          after the timed repetitions, one extra (untimed) kafka run (log run
@@ -38,7 +41,11 @@
 #      lz4, linger 5 ms); for log, no [kafka] table;
 #   3. `govhub run --config … --once --admin off` under GNU `/usr/bin/time -v`: wall time,
 #      user+sys CPU and peak RSS of the hub process (the simulator runs beside it on the
-#      same cores and is not counted);
+#      same cores and is not counted). kafka-spread: `govhub run` (not --once: spread
+#      connectors hand pages over only in a continuous run) with its admin API on a free
+#      port, polled every 200 ms until the records published, rejected and dropped as
+#      duplicates add up to those served; the wall time is from the start to then, the
+#      CPU and RSS those of the process, stopped gracefully right after;
 #   4. the simulator is stopped; records pulled come from the run's summary table, events
 #      written from the sink (embedded log: lines of log/*.jsonl; Kafka: every message of
 #      every topic of the run's prefix, read back with kcat).
@@ -108,9 +115,11 @@ case "$SINKS" in
   log) SINK_LIST=(log) ;;
   kafka) SINK_LIST=(kafka) ;;
   kafka-alo) SINK_LIST=(kafka-alo) ;;
+  kafka-spread) SINK_LIST=(kafka-spread) ;;
   both) SINK_LIST=(log kafka) ;;
   delivery) SINK_LIST=(kafka kafka-alo) ;;
-  *) die "--sinks must be log, kafka, kafka-alo, both or delivery, not '$SINKS'" ;;
+  spread) SINK_LIST=(kafka kafka-spread) ;;
+  *) die "--sinks must be log, kafka, kafka-alo, kafka-spread, both, delivery or spread, not '$SINKS'" ;;
 esac
 [[ "$RESIDENTS" =~ ^[1-9][0-9]*$ ]] || die "--residents must be a positive integer"
 [[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps must be a positive integer"
@@ -236,6 +245,36 @@ write_config() {
     END { for (c in url) if (!(c in done)) { print "no connector " c " in the example config" > "/dev/stderr"; exit 1 } }
   ' "$EXAMPLE" >"$dir/hub.toml"
   grep -q '^topic_prefix' "$dir/hub.toml" || sed -i "1i topic_prefix = \"$prefix\"" "$dir/hub.toml"
+  if [[ "$sink" == kafka-spread ]]; then
+    printf '\n[cluster]\nspread_connectors = true\n' >>"$dir/hub.toml"
+  fi
+}
+
+# kafka-spread: `govhub run` ($1: the run's directory) until the records it has handled
+# reach $2; prints the seconds from its start to then. Its GNU time output goes where a
+# --once run's does.
+run_spread() {
+  local dir="$1" expected="$2" port pid t0 done_at handled
+  port="$(free_base_port)"
+  t0=$(date +%s%N)
+  /usr/bin/time -v -o "$dir/time.txt" "$BIN" run --config "$dir/hub.toml" --admin "127.0.0.1:$port" \
+    >"$dir/hub.out" 2>"$dir/hub.err" &
+  pid=$!
+  done_at=""
+  while kill -0 "$pid" 2>/dev/null; do
+    handled="$(curl -sf "http://127.0.0.1:$port/api/connectors" 2>/dev/null \
+      | jq '[.connectors[].counts | .published + .rejected + .duplicates] | add // 0' 2>/dev/null || echo 0)"
+    if (( ${handled:-0} >= expected )); then
+      done_at=$(date +%s%N)
+      break
+    fi
+    sleep 0.2
+  done
+  # The hub is GNU time's child: a graceful stop of the hub, which time then reports.
+  pkill -TERM -P "$pid" 2>/dev/null || true
+  wait "$pid" || { tail -n 20 "$dir/hub.err" >&2; return 1; }
+  [[ -n "$done_at" ]] || return 1
+  awk -v ns=$((done_at - t0)) 'BEGIN { printf "%.3f\n", ns / 1e9 }'
 }
 
 # The simulator's secrets, exported into this shell (only GOVHUB_* names are accepted).
@@ -272,7 +311,7 @@ topic_count() {
 # topics).
 topics_with_prefix() {
   kcat -b "$KAFKA" -L 2>/dev/null | awk -v p="$1" '$1 == "topic" { t = $2; gsub(/"/, "", t); if (index(t, p) == 1) print t }' \
-    | grep -vE '(state|cluster)\.v1$' | sort
+    | grep -vE '(state|cluster|connectors|intake)\.v1$' | sort
 }
 
 # Dumps every topic of prefix $1 into $2/<topic>.tsv (key TAB value) and
@@ -386,8 +425,12 @@ run_attempt() {
     say "rep $rep/$REPS $sink: govhub run --once ($expected records served)"
     local wrap=()
     [[ "${PERF_RUN:-0}" == 1 ]] && wrap=(perf record -g -e "$PERF_EVENT" -F "$PERF_FREQ" -o "$WORK/perf.data" --)
-    /usr/bin/time -v -o "$dir/time.txt" "${wrap[@]}" "$BIN" run --config "$dir/hub.toml" --once --admin off \
-      >"$dir/hub.out" 2>"$dir/hub.err"
+    if [[ "$sink" == kafka-spread ]]; then
+      run_spread "$dir" "$expected" >"$dir/wall.txt"
+    else
+      /usr/bin/time -v -o "$dir/time.txt" "${wrap[@]}" "$BIN" run --config "$dir/hub.toml" --once --admin off \
+        >"$dir/hub.out" 2>"$dir/hub.err"
+    fi
   ) || { rc=$?; stop_sim; tail -n 20 "$dir/hub.err" >&2 || true; die "hub run failed (exit $rc); see $dir"; }
   stop_sim
 
@@ -398,6 +441,7 @@ run_attempt() {
     t { t = 0 }
     END { print p + 0, pu + 0, r + 0, d + 0 }' "$dir/hub.out")
   read -r wall cpu rss < <(parse_time "$dir/time.txt")
+  if [[ -s "$dir/wall.txt" ]]; then wall="$(cat "$dir/wall.txt")"; fi
   local stage
   stage="$(grep -hE '^[[:space:]]*stages:' "$dir/hub.out" "$dir/hub.err" || true)"
   if [[ -n "$stage" ]]; then

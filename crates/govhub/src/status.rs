@@ -296,7 +296,7 @@ impl Status {
         &self,
         name: &str,
         counts: &Counts,
-        cursor: &Value,
+        cursor: Option<&Value>,
         fetched_at: Option<DateTime<Utc>>,
     ) {
         crate::admin::metrics::record_batch(name, counts, fetched_at);
@@ -306,7 +306,9 @@ impl Status {
             return;
         };
         e.counts.add(counts);
-        e.cursor = cursor.clone();
+        if let Some(cursor) = cursor {
+            e.cursor = cursor.clone();
+        }
         e.last_success = Some(now);
         if let Some(newest) = fetched_at {
             e.newest_committed = Some(e.newest_committed.map_or(newest, |n| n.max(newest)));
@@ -514,5 +516,25 @@ mod tests {
             status.connector("b"),
             Err(RequestError::Unknown("b".into()))
         );
+    }
+
+    #[test]
+    fn a_batch_without_a_cursor_counts_and_keeps_the_cursor() {
+        let status = Status::new(Path::new("/nonexistent"), SinkProbe::Log("/x".into()));
+        let pagination: PaginationConfig =
+            serde_json::from_value(serde_json::json!({"style": "page_number"})).unwrap();
+        status.register("a", "health", "health.encounter", pagination, Value::Null);
+        let counts = |n| Counts {
+            pulled: n,
+            published: n,
+            ..Counts::default()
+        };
+        // A page through the intake in two parts: the first has no cursor.
+        status.batch_acked("a", &counts(3), None, None);
+        status.batch_acked("a", &counts(2), Some(&serde_json::json!({"page": 2})), None);
+        status.batch_acked("a", &counts(1), None, None);
+        let view = status.connector("a").unwrap();
+        assert_eq!((view.counts.pulled, view.counts.published), (6, 6));
+        assert_eq!(view.cursor, serde_json::json!({"page": 2}));
     }
 }

@@ -111,11 +111,11 @@ pub(super) async fn run(
             let total = counts.entry(s.connector.to_string()).or_default();
             total.add(&s.counts);
             shared.progress(&s.connector, total, false);
-            if let Some(cursor) = &s.cursor {
-                shared
-                    .status
-                    .batch_acked(&s.connector, &s.counts, cursor, s.fetched_at);
-            }
+            // A batch without a cursor (a page's first parts, through the intake) counts
+            // all the same; the cursor moves with the page's last part.
+            shared
+                .status
+                .batch_acked(&s.connector, &s.counts, s.cursor.as_ref(), s.fetched_at);
             if s.counts.rejected > 0 {
                 tracing::warn!(connector = %s.connector, rejected = s.counts.rejected, reasons = ?s.counts.reasons, "records rejected to the dead-letter topic");
             }
