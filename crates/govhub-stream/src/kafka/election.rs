@@ -53,32 +53,22 @@ pub enum Role {
     Active,
 }
 
-/// What the group has assigned this member: partitions of the coordination topics.
+/// What the group has assigned this member: partitions of its coordination topic.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Assigned {
     /// Whether the group has answered this member's join at least once.
     pub joined: bool,
-    /// The partitions held, as (topic, partition).
-    pub partitions: BTreeSet<(String, i32)>,
+    /// The partitions held.
+    pub partitions: BTreeSet<i32>,
 }
 
 impl Assigned {
-    /// The partitions of `topic` held.
-    pub fn of(&self, topic: &str) -> BTreeSet<i32> {
-        self.partitions
-            .iter()
-            .filter(|(t, _)| t == topic)
-            .map(|(_, p)| *p)
-            .collect()
-    }
-
-    fn role(&self, election_topic: &str) -> Role {
-        if !self.joined {
-            Role::Joining
-        } else if self.partitions.iter().any(|(t, _)| t == election_topic) {
-            Role::Active
-        } else {
-            Role::Standby
+    /// Where this member stands in an election (a topic of one partition).
+    fn role(&self) -> Role {
+        match (self.joined, self.partitions.is_empty()) {
+            (false, _) => Role::Joining,
+            (true, true) => Role::Standby,
+            (true, false) => Role::Active,
         }
     }
 }
@@ -104,11 +94,8 @@ impl ConsumerContext for ElectionContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         // Cooperative rebalancing: an assignment or revocation names only the
         // partitions that move, often none.
-        let moved = |list: &rdkafka::TopicPartitionList| -> Vec<(String, i32)> {
-            list.elements()
-                .iter()
-                .map(|e| (e.topic().to_owned(), e.partition()))
-                .collect()
+        let moved = |list: &rdkafka::TopicPartitionList| -> Vec<i32> {
+            list.elements().iter().map(|e| e.partition()).collect()
         };
         match rebalance {
             Rebalance::Assign(partitions) => {
@@ -138,8 +125,6 @@ impl ConsumerContext for ElectionContext {
 /// This instance's membership of the election; leaves the group when dropped.
 pub struct Election {
     assigned: watch::Receiver<Assigned>,
-    /// The topic whose one partition makes its holder active.
-    topic: String,
     stop: Arc<AtomicBool>,
     poller: Option<JoinHandle<()>>,
 }
@@ -205,7 +190,6 @@ impl Election {
             .map_err(|e| StreamError::KafkaConfig(KafkaError::ClientCreation(e.to_string())))?;
         Ok(Election {
             assigned: rx,
-            topic: topic.to_owned(),
             stop,
             poller: Some(poller),
         })
@@ -213,14 +197,13 @@ impl Election {
 
     /// Where this instance stands now.
     pub fn role(&self) -> Role {
-        self.assigned.borrow().role(&self.topic)
+        self.assigned.borrow().role()
     }
 
     /// Waits until this instance's role is no longer `role`, and returns the new one.
     pub async fn changed_from(&mut self, role: Role) -> Role {
-        let topic = &self.topic;
-        match self.assigned.wait_for(|now| now.role(topic) != role).await {
-            Ok(now) => now.role(topic),
+        match self.assigned.wait_for(|now| now.role() != role).await {
+            Ok(now) => now.role(),
             // The polling thread is gone: the membership with it.
             Err(_) => Role::Standby,
         }

@@ -37,7 +37,6 @@ pub async fn run(
         tracing::error!("connectors are spread only over instances writing to Kafka");
         return;
     };
-    let coordination = topics.connectors();
     let names: Vec<String> = config.connectors.keys().cloned().collect();
     let probe = match KafkaSink::new(kafka) {
         Ok(sink) => SinkProbe::Kafka(sink.probe()),
@@ -72,8 +71,9 @@ pub async fn run(
     loop {
         let wanted: BTreeSet<i32> = assigned
             .borrow_and_update()
-            .of(&coordination)
-            .into_iter()
+            .partitions
+            .iter()
+            .copied()
             .filter(|p| usize::try_from(*p).is_ok_and(|p| p < names.len()))
             .collect();
         let gone: Vec<i32> = running
