@@ -9,6 +9,12 @@
 //! safety comes from the transactional id all instances share (see
 //! [`crate::state_topic`]): an instance that lost the role without knowing it is fenced
 //! at its next commit. Only with Kafka and `exactly_once`; `run --once` takes no part.
+//!
+//! With `[cluster] spread_connectors`, a second group, `<prefix>hub-connectors` on
+//! `<prefix>connectors.v1` (a partition per connector), shares the connectors out over
+//! the instances, active and standing by alike ([`crate::runtime::workers`]); their
+//! pages reach the active instance through the intake topic
+//! (`runtime::intake`).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -97,7 +103,7 @@ impl Members {
     }
 
     /// The names of the connectors at `partitions`.
-    pub fn connector_names(&self, partitions: &[i32]) -> Vec<String> {
+    fn connector_names(&self, partitions: &[i32]) -> Vec<String> {
         let names = self.spread.as_deref().unwrap_or_default();
         partitions
             .iter()

@@ -21,7 +21,7 @@
 //! With connectors spread over the instances of a hub, the connector tasks run on
 //! whichever instance the group assigns them ([`workers`]) and write their pages to the
 //! intake topic; the active instance's run has no connector tasks, and one task reading
-//! the intake ([`intake`]) feeds the resolve stage in their place.
+//! the intake (`intake.rs`) feeds the resolve stage in their place.
 
 mod commit;
 mod connector;
