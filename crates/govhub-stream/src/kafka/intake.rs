@@ -66,14 +66,9 @@ impl IntakeReader {
             servers: config.bootstrap_servers.clone(),
             source,
         };
-        let consumer: BaseConsumer<KafkaContext> = config
-            .connection_config()
-            .set("group.id", "govhub-reader")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            // Only pages whose transaction committed: a connector killed mid-write
-            // leaves nothing half-read.
-            .set("isolation.level", "read_committed")
+        // Only pages whose transaction committed: a connector killed mid-write leaves
+        // nothing half-read.
+        let consumer: BaseConsumer<KafkaContext> = super::read::committed_reader(config)
             .set("allow.auto.create.topics", "false")
             .create_with_context(KafkaContext::new(&config.bootstrap_servers))
             .map_err(StreamError::KafkaConfig)?;

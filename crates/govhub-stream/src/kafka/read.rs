@@ -180,14 +180,8 @@ fn read_range(
         servers: config.bootstrap_servers.clone(),
         source,
     };
-    let mut client = config.connection_config();
-    let consumer: BaseConsumer<KafkaContext> = client
-        .set("group.id", "govhub-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        // Only committed transactions; the end is the last stable offset.
-        .set("isolation.level", "read_committed")
-        // Reaching that end is reported: the last offsets below the high watermark may be
+    let consumer: BaseConsumer<KafkaContext> = committed_reader(config)
+        // Reaching the end is reported: the last offsets below the high watermark may be
         // transaction markers or aborted records, which are never delivered.
         .set("enable.partition.eof", "true")
         .create_with_context(KafkaContext::new(&config.bootstrap_servers))
@@ -259,6 +253,19 @@ fn read_range(
         each(&message);
     }
     Ok(starts)
+}
+
+/// The settings of govhub's own readers: its reader group (`govhub-reader`, never
+/// committed to: positions are the caller's), and only records of committed
+/// transactions, so a read ends at the last stable offset.
+pub(super) fn committed_reader(config: &KafkaSinkConfig) -> rdkafka::ClientConfig {
+    let mut client = config.connection_config();
+    client
+        .set("group.id", "govhub-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed");
+    client
 }
 
 /// What [`read_topic_each`] hands each record to: its key and its value, as written.

@@ -275,17 +275,9 @@ impl KafkaSink {
             Some(count) if count >= partitions => {}
             Some(_) => {
                 let more = NewPartitions::new(topic, partitions.max(1));
-                let results = admin
-                    .create_partitions([&more], &options)
-                    .await
-                    .map_err(|e| failed(e.to_string()))?;
-                for result in results {
-                    match result {
-                        // Grown meanwhile by another instance.
-                        Ok(_) | Err((_, RDKafkaErrorCode::InvalidPartitions)) => {}
-                        Err((_, code)) => return Err(failed(code.to_string())),
-                    }
-                }
+                let results = admin.create_partitions([&more], &options).await;
+                // Grown meanwhile by another instance: as good.
+                settled(results, RDKafkaErrorCode::InvalidPartitions).map_err(failed)?;
             }
             None if !self.config.create_topics => {
                 return Err(failed(format!(
@@ -297,16 +289,9 @@ impl KafkaSink {
                 for (name, value) in settings {
                     new = new.set(name, value);
                 }
-                let results = admin
-                    .create_topics([&new], &options)
-                    .await
-                    .map_err(|e| failed(e.to_string()))?;
-                for result in results {
-                    match result {
-                        Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                        Err((_, code)) => return Err(failed(code.to_string())),
-                    }
-                }
+                let results = admin.create_topics([&new], &options).await;
+                // Created meanwhile by another instance: as good.
+                settled(results, RDKafkaErrorCode::TopicAlreadyExists).map_err(failed)?;
             }
         }
         self.context.mark_up();
@@ -800,6 +785,22 @@ enum Outcome {
 }
 
 /// `Ok` if the state topic `topic` has one partition (`count`), else why it may not.
+/// The outcome of an admin request about one topic: `Ok` when it was done, or refused
+/// with `already` (someone else did it first); otherwise why not.
+fn settled(
+    results: rdkafka::error::KafkaResult<Vec<rdkafka::admin::TopicResult>>,
+    already: RDKafkaErrorCode,
+) -> Result<(), String> {
+    for result in results.map_err(|e| e.to_string())? {
+        match result {
+            Ok(_) => {}
+            Err((_, code)) if code == already => {}
+            Err((_, code)) => return Err(code.to_string()),
+        }
+    }
+    Ok(())
+}
+
 fn one_partition(topic: &str, count: usize) -> Result<(), StreamError> {
     if count == 1 {
         return Ok(());
