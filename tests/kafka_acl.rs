@@ -289,9 +289,9 @@ async fn each_subscriber_reads_its_own_view_and_nothing_else() {
     drop(hub);
 
     let prefix = &config.topic_prefix;
-    let source = format!("{prefix}education.enrollment.v1");
-    let own_view = format!("{prefix}view.urban_app.education.enrollment.v1");
-    let other_view = format!("{prefix}view.health_app.education.enrollment.v1");
+    let source = format!("{prefix}education.enrollment.v2");
+    let own_view = format!("{prefix}view.urban_app.education.enrollment.v2");
+    let other_view = format!("{prefix}view.health_app.education.enrollment.v2");
 
     let urban_app: BaseConsumer<Recorder> = client(
         &secured.servers,

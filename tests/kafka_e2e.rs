@@ -15,7 +15,7 @@ use govhub_core::content_id;
 use govhub_resolve::{Commit, StateStore};
 use govhub_schema::Standard;
 use govhub_sim::RunningSim;
-use govhub_sim::education::{Defect, EducationSim, STUDENTS_PATH};
+use govhub_sim::education::{Defect, EducationSim, STUDENTS_PATH, Student};
 use govhub_stream::LogEntry;
 use govhub_stream::{DEAD_LETTER_TYPE, DeadLetter, KafkaSinkConfig};
 use govhub_tests::{random_prefix, read_topic, read_topic_with_kcat, require_broker};
@@ -26,6 +26,24 @@ const SIM: EducationSim = EducationSim {
     students: 230,
     invalid_every: 23,
 };
+
+/// Whether the example config publishes `student`: a valid one, or one whose resident ID
+/// fails its check character only (set aside as unverified, the record kept).
+fn kept(student: &Student) -> bool {
+    matches!(student.defect, None | Some(Defect::BadCheckDigit))
+}
+
+/// The record the example config publishes for a kept `student`: as the registry sent
+/// it, a resident ID with a wrong check character moved to `resident_id_unverified`.
+fn published(student: &Student) -> serde_json::Value {
+    let mut value = student.value.clone();
+    if student.defect == Some(Defect::BadCheckDigit) {
+        let person = value["student"].as_object_mut().unwrap();
+        let id = person.remove("resident_id").unwrap();
+        person.insert("resident_id_unverified".into(), id);
+    }
+    value
+}
 
 struct Setup {
     config: HubConfig,
@@ -72,17 +90,25 @@ async fn every_valid_record_arrives_once_as_a_cloudevent() {
     let servers = require_broker();
     let setup = setup(&servers, SIM).await;
     let counts = sync_once(&setup.config).await;
+    // 10 invalid records; the 3 whose resident ID has a wrong check character are
+    // published with the ID set aside.
     assert_eq!(
         (counts.pulled, counts.published, counts.rejected),
-        (230, 220, 10)
+        (230, 223, 7)
     );
 
-    let events = read_topic(&servers, &topic(&setup.config, "education.enrollment.v1"));
+    let events = read_topic(&servers, &topic(&setup.config, "education.enrollment.v2"));
     let expected: BTreeMap<String, serde_json::Value> = SIM
         .all()
-        .filter(|s| s.defect.is_none())
-        .map(|s| (s.id, s.value))
+        .filter(kept)
+        .map(|s| (s.id.clone(), published(&s)))
         .collect();
+    let mistyped: BTreeSet<String> = SIM
+        .all()
+        .filter(|s| s.defect == Some(Defect::BadCheckDigit))
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(mistyped.len(), 3);
     assert_eq!(
         events.len(),
         expected.len(),
@@ -104,7 +130,15 @@ async fn every_valid_record_arrives_once_as_a_cloudevent() {
         assert_eq!(event.header("ce_specversion"), Some("1.0"));
         assert_eq!(
             event.header("ce_type"),
-            Some("govhub.education.enrollment.v1")
+            Some("govhub.education.enrollment.v2")
+        );
+        // The data-quality flag: only on the records with an ID set aside.
+        assert_eq!(
+            event.header("ce_govhubquality"),
+            mistyped
+                .contains(key)
+                .then_some("/student/resident_id_unverified"),
+            "{key}"
         );
         assert_eq!(
             event.header("ce_source"),
@@ -115,7 +149,7 @@ async fn every_valid_record_arrives_once_as_a_cloudevent() {
         assert!(
             event
                 .header("ce_dataschema")
-                .is_some_and(|s| s.ends_with("/education/enrollment.v1.json"))
+                .is_some_and(|s| s.ends_with("/education/enrollment.v2.json"))
         );
         let time = event.header("ce_time").expect("ce_time");
         assert!(
@@ -136,8 +170,10 @@ async fn every_invalid_record_reaches_the_dead_letter_topic_with_its_reasons() {
     let letters = read_topic(&servers, &topic(&setup.config, "dlq.v1"));
     let invalid: BTreeMap<String, (Defect, serde_json::Value)> = SIM
         .all()
+        .filter(|s| !kept(s))
         .filter_map(|s| s.defect.map(|d| (s.id, (d, s.value))))
         .collect();
+    assert_eq!(invalid.len(), 7);
     assert_eq!(letters.len(), invalid.len());
     for LogEntry {
         key,
@@ -159,10 +195,10 @@ async fn every_invalid_record_reaches_the_dead_letter_topic_with_its_reasons() {
         assert!(
             letter
                 .schema
-                .is_some_and(|s| s.ends_with("enrollment.v1.json"))
+                .is_some_and(|s| s.ends_with("enrollment.v2.json"))
         );
         let (keyword, path) = match defect {
-            Defect::BadCheckDigit => ("format", "/student/resident_id"),
+            Defect::BadCheckDigit => unreachable!("{key}: kept, its ID set aside"),
             Defect::GradeOutOfRange => ("maximum", "/grade"),
             Defect::MissingSchoolName => ("required", "/school"),
             Defect::ImpossibleBirthDate => ("format", "/student/birth_date"),
@@ -192,7 +228,7 @@ async fn kcat_reads_the_same_records() {
     let servers = require_broker();
     let setup = setup(&servers, SIM).await;
     sync_once(&setup.config).await;
-    for suffix in ["education.enrollment.v1", "dlq.v1"] {
+    for suffix in ["education.enrollment.v2", "dlq.v1"] {
         let topic = topic(&setup.config, suffix);
         let mut ours: Vec<(String, String, serde_json::Value)> = read_topic(&servers, &topic)
             .into_iter()
@@ -221,8 +257,8 @@ async fn a_rerun_publishes_nothing_and_a_replay_repeats_the_same_ids() {
     // The cursor was committed after the write: a second run has nothing to publish.
     let again = sync_once(&setup.config).await;
     assert_eq!(again.pulled, 0);
-    let enrollment = topic(&setup.config, "education.enrollment.v1");
-    assert_eq!(read_topic(&servers, &enrollment).len(), 220);
+    let enrollment = topic(&setup.config, "education.enrollment.v2");
+    assert_eq!(read_topic(&servers, &enrollment).len(), 223);
 
     // A lost cursor re-reads everything; exact dedup recognises every record.
     let data_dir = &setup.config.data_dir;
@@ -238,7 +274,7 @@ async fn a_rerun_publishes_nothing_and_a_replay_repeats_the_same_ids() {
         (reread.pulled, reread.duplicates, reread.published),
         (230, 230, 0)
     );
-    assert_eq!(read_topic(&servers, &enrollment).len(), 220);
+    assert_eq!(read_topic(&servers, &enrollment).len(), 223);
 
     // A crash after the first run's writes but before their commits leaves the state
     // as it was before that run (empty): the replay re-sends every event with the same
@@ -246,12 +282,12 @@ async fn a_rerun_publishes_nothing_and_a_replay_repeats_the_same_ids() {
     std::fs::remove_dir_all(data_dir.join(govhub_resolve::state::STATE_DIR)).unwrap();
     sync_once(&setup.config).await;
     let events = read_topic(&servers, &enrollment);
-    assert_eq!(events.len(), 440);
+    assert_eq!(events.len(), 446);
     let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
     for e in &events {
         *ids.entry(e.header("ce_id").unwrap()).or_default() += 1;
     }
-    assert_eq!(ids.len(), 220);
+    assert_eq!(ids.len(), 223);
     assert!(ids.values().all(|n| *n == 2));
 }
 
@@ -281,11 +317,7 @@ async fn dead_letters_are_read_back_from_kafka_and_replay_leaves_failing_ones() 
         .iter()
         .map(|s| s.letter.source_record_id.clone())
         .collect();
-    let expected: BTreeSet<String> = SIM
-        .all()
-        .filter(|s| s.defect.is_some())
-        .map(|s| s.id)
-        .collect();
+    let expected: BTreeSet<String> = SIM.all().filter(|s| !kept(s)).map(|s| s.id).collect();
     assert_eq!(ids, expected);
     assert!(letters.iter().all(|s| s.id.len() == 32));
 
@@ -294,9 +326,9 @@ async fn dead_letters_are_read_back_from_kafka_and_replay_leaves_failing_ones() 
     let report = govhub::dlq::replay(&setup.config, &standard, None)
         .await
         .unwrap();
-    assert_eq!((report.published, report.still_failing), (0, 10));
-    let enrollment = topic(&setup.config, "education.enrollment.v1");
-    assert_eq!(read_topic(&servers, &enrollment).len(), 220);
+    assert_eq!((report.published, report.still_failing), (0, 7));
+    let enrollment = topic(&setup.config, "education.enrollment.v2");
+    assert_eq!(read_topic(&servers, &enrollment).len(), 223);
 }
 
 /// All four simulated departments into Kafka through the example config, with the
@@ -369,7 +401,7 @@ async fn four_departments_with_faults_lose_nothing() {
     let mut persons_of_events = BTreeSet::new();
     let mut about_a_person = 0;
     for (connector, suffix) in [
-        (EDUCATION, "education.enrollment.v1"),
+        (EDUCATION, "education.enrollment.v2"),
         (HEALTH, "health.encounter.v1"),
         (CIVIL_AFFAIRS, "civil-affairs.household-member.v1"),
         (URBAN, "urban-management.grid-case.v1"),

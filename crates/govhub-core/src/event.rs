@@ -46,7 +46,7 @@ pub struct CloudEvent {
     pub id: String,
     /// `source`: URI-reference naming the producing connector.
     pub source: String,
-    /// `type`: reverse-DNS event type, e.g. `govhub.education.enrollment.v1`.
+    /// `type`: reverse-DNS event type, e.g. `govhub.education.enrollment.v2`.
     pub ty: String,
     /// `subject`: the record's id within the source.
     pub subject: Option<String>,

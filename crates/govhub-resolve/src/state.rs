@@ -407,6 +407,8 @@ pub(crate) mod tests {
                 birth_date: None,
                 phone: None,
                 division_code: None,
+                address: None,
+                address_key: None,
             }),
             person: person.into(),
             version: None,

@@ -27,6 +27,7 @@ struct P {
     birth: Option<String>,
     phone: Option<String>,
     sex: Option<Sex>,
+    address: Option<&'static str>,
 }
 
 fn obs(department: &str, srid: &str, p: &P) -> Observation {
@@ -44,6 +45,8 @@ fn obs(department: &str, srid: &str, p: &P) -> Observation {
         birth_date: p.birth.clone(),
         phone: p.phone.clone(),
         division_code: None,
+        address: p.address.map(str::to_owned),
+        address_key: None,
     }
 }
 
@@ -61,6 +64,7 @@ fn zhang_wei() -> P {
         birth: Some("1985-03-12".into()),
         phone: Some("13800138001".into()),
         sex: Some(Sex::Male),
+        address: None,
     }
 }
 
@@ -170,6 +174,83 @@ fn another_day_of_the_same_month_with_name_and_phone_still_resolves() {
     assert_eq!(level_of(&b, "birth_date"), "same_year_month");
 }
 
+/// 张伟 at home, with no ID and no phone: the school knows his address, not his number.
+fn zhang_wei_at_home(srid_birth: &str, address: &'static str) -> P {
+    P {
+        id: None,
+        phone: None,
+        birth: Some(srid_birth.into()),
+        address: Some(address),
+        ..zhang_wei()
+    }
+}
+
+#[test]
+fn the_same_address_written_differently_links_another_day_of_birth_without_a_phone() {
+    let mut r = resolver();
+    let home = zhang_wei_at_home("1985-03-12", "北京市朝阳区幸福路12号3栋2单元1203室");
+    let a = r.observe(&obs("health", "H1", &home));
+    // Another day of the same month, the address without its city and in full width.
+    let b = r.observe(&obs(
+        "education",
+        "E1",
+        &zhang_wei_at_home("1985-03-27", "朝阳区幸福路１２号３栋２单元１２０３室"),
+    ));
+    assert_eq!(a.person_id, b.person_id);
+    assert_eq!(level_of(&b, "address"), "same");
+    assert_eq!(level_of(&b, "birth_date"), "same_year_month");
+
+    // The same two records without the address: a common name and a month are not
+    // enough.
+    let mut r = resolver();
+    let a = r.observe(&obs(
+        "health",
+        "H1",
+        &P {
+            address: None,
+            ..home
+        },
+    ));
+    let b = r.observe(&obs(
+        "education",
+        "E1",
+        &P {
+            address: None,
+            ..zhang_wei_at_home("1985-03-27", "")
+        },
+    ));
+    assert_ne!(a.person_id, b.person_id);
+}
+
+#[test]
+fn an_address_key_outlives_the_text_when_the_index_rebuilds_a_record() {
+    let mut r = resolver();
+    r.observe(&obs(
+        "health",
+        "H1",
+        &zhang_wei_at_home("1985-03-12", "北京市朝阳区幸福路12号3栋2单元1203室"),
+    ));
+    r.observe(&obs(
+        "civil-affairs",
+        "M1",
+        &zhang_wei_at_home("1985-03-12", "幸福路12号3棟2單元1203室"),
+    ));
+    let keys: Vec<Option<u64>> = r
+        .snapshot()
+        .into_iter()
+        .filter_map(|entry| match entry {
+            govhub_resolve::identity::Entry::Record { observation, .. } => {
+                assert_eq!(observation.address, None, "the text is not kept");
+                Some(observation.address_key)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys[0].is_some());
+    assert_eq!(keys[0], keys[1], "one address, written two ways");
+}
+
 #[test]
 fn a_dropped_given_name_character_with_birth_date_and_phone_resolves() {
     let mut r = resolver();
@@ -179,6 +260,7 @@ fn a_dropped_given_name_character_with_birth_date_and_phone_resolves() {
         birth: Some("1979-11-02".into()),
         phone: Some("13900139002".into()),
         sex: Some(Sex::Male),
+        address: None,
     };
     let a = r.observe(&obs("civil-affairs", "M1", &full));
     let b = r.observe(&obs(
@@ -205,6 +287,7 @@ fn a_one_character_name_is_weak_evidence_not_a_rare_one() {
         birth: Some("1988-06-15".into()),
         phone: None,
         sex: None,
+        address: None,
     };
     let a = r.observe(&obs("health", "H1", &liu));
     let b = r.observe(&obs("education", "E1", &liu));
@@ -228,6 +311,7 @@ fn traditional_characters_resolve_as_folded() {
         birth: Some("1990-07-21".into()),
         phone: Some("13900139002".into()),
         sex: Some(Sex::Female),
+        address: None,
     };
     let a = r.observe(&obs("civil-affairs", "M1", &chen));
     let b = r.observe(&obs(
@@ -406,6 +490,7 @@ fn person_ids_merges_and_splits_survive_a_restart() {
             birth: Some("1992-11-02".into()),
             phone: None,
             sex: Some(Sex::Female),
+            address: None,
         },
     ));
     commit(&mut store, &mut r);
@@ -516,6 +601,7 @@ fn with_mistyped_id(srid: &str, typo: &str) -> Observation {
         person: "/patient".into(),
         phone: None,
         division_code: None,
+        address_text: None,
     };
     let record = RecordRef {
         department: "health".into(),
@@ -623,6 +709,7 @@ fn population() -> Vec<Observation> {
             birth: Some(birth),
             phone: Some(format!("1380000{i:04}")),
             sex: Some(if i % 2 == 0 { Sex::Female } else { Sex::Male }),
+            address: None,
         };
         out.push(obs("civil-affairs", &format!("M{i}"), &p));
         out.push(obs(

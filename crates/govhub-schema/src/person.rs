@@ -5,17 +5,22 @@
 //! ```json
 //! "x-govhub-person": "/patient"
 //! "x-govhub-person": { "person": "/student", "phone": "/guardian/phone" }
-//! "x-govhub-person": { "person": "/member", "division_code": "/address/division_code" }
+//! "x-govhub-person": { "person": "/member", "division_code": "/address/division_code",
+//!                      "address_text": "/address/text" }
 //! ```
 //!
 //! `person` points at the person object (name, identifiers, sex, birth date, contacts,
-//! address, as `common/person.v1.json` has them). `phone` and `division_code` point at
-//! values elsewhere in the record, tried when the person object has none of its own.
+//! address, as `common/person.v1.json` has them). `phone`, `division_code` and
+//! `address_text` point at values elsewhere in the record, tried when the person object
+//! has none of its own.
 
 use serde_json::Value;
 
 /// The annotation's keyword.
 pub const KEYWORD: &str = "x-govhub-person";
+
+/// The annotation's fields when it is an object.
+const FIELDS: [&str; 4] = ["person", "phone", "division_code", "address_text"];
 
 /// Where the person of a record kind is (JSON pointers into the canonical record).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +31,8 @@ pub struct PersonLocation {
     pub phone: Option<String>,
     /// The registered address's division code outside the person object.
     pub division_code: Option<String>,
+    /// The address text outside the person object (a household's registered address).
+    pub address_text: Option<String>,
 }
 
 impl PersonLocation {
@@ -40,14 +47,13 @@ impl PersonLocation {
                 person: person.clone(),
                 phone: None,
                 division_code: None,
+                address_text: None,
             },
             Value::Object(fields) => {
-                if let Some(unknown) = fields
-                    .keys()
-                    .find(|k| !["person", "phone", "division_code"].contains(&k.as_str()))
-                {
+                if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
                     return Err(format!(
-                        "{KEYWORD}: unknown field {unknown:?} (known: person, phone, division_code)"
+                        "{KEYWORD}: unknown field {unknown:?} (known: {})",
+                        FIELDS.join(", ")
                     ));
                 }
                 let text = |field: &str| match fields.get(field) {
@@ -59,11 +65,13 @@ impl PersonLocation {
                     person: text("person")?.ok_or_else(|| format!("{KEYWORD}.person: required"))?,
                     phone: text("phone")?,
                     division_code: text("division_code")?,
+                    address_text: text("address_text")?,
                 }
             }
             _ => {
                 return Err(format!(
-                    "{KEYWORD}: a JSON pointer to the person, or {{person, phone, division_code}}"
+                    "{KEYWORD}: a JSON pointer to the person, or {{{}}}",
+                    FIELDS.join(", ")
                 ));
             }
         };
@@ -83,6 +91,7 @@ impl PersonLocation {
             ("person", Some(self.person.as_str())),
             ("phone", self.phone.as_deref()),
             ("division_code", self.division_code.as_deref()),
+            ("address_text", self.address_text.as_deref()),
         ]
         .into_iter()
         .filter_map(|(field, pointer)| pointer.map(|p| (field, p)))
@@ -102,14 +111,18 @@ mod tests {
             PersonLocation::from_schema(&short).unwrap().unwrap().person,
             "/patient"
         );
-        let long =
-            json!({ KEYWORD: {"person": "/member", "division_code": "/address/division_code"} });
+        let long = json!({ KEYWORD: {
+            "person": "/member",
+            "division_code": "/address/division_code",
+            "address_text": "/address/text",
+        } });
         let location = PersonLocation::from_schema(&long).unwrap().unwrap();
         assert_eq!(location.person, "/member");
         assert_eq!(
             location.division_code.as_deref(),
             Some("/address/division_code")
         );
+        assert_eq!(location.address_text.as_deref(), Some("/address/text"));
         assert_eq!(location.phone, None);
         assert_eq!(PersonLocation::from_schema(&json!({})).unwrap(), None);
     }

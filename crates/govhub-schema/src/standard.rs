@@ -400,8 +400,9 @@ mod tests {
     fn embedded_standard_compiles() {
         let standard = Standard::embedded().expect("shipped schemas compile");
         let enrollment = standard.latest("education.enrollment").unwrap();
-        assert_eq!(enrollment.topic_suffix(), "education.enrollment.v1");
-        assert!(enrollment.id.ends_with("/education/enrollment.v1.json"));
+        assert_eq!(enrollment.topic_suffix(), "education.enrollment.v2");
+        assert!(enrollment.id.ends_with("/education/enrollment.v2.json"));
+        assert_eq!(standard.versions("education.enrollment"), [1, 2]);
     }
 
     #[test]
@@ -418,6 +419,7 @@ mod tests {
                 ("civil-affairs.household-member", "/member"),
                 ("civil-affairs.marriage-registration", "/party_a"),
                 ("civil-affairs.resident", "/person"),
+                ("education.enrollment", "/student"),
                 ("education.enrollment", "/student"),
                 ("health.encounter", "/patient"),
                 ("health.vaccination", "/person"),

@@ -116,29 +116,32 @@ fn every_fixture_directory_belongs_to_a_schema() {
     assert!(orphans.is_empty(), "fixtures without a schema: {orphans:?}");
 }
 
-/// The acceptance checks the rest of govhub relies on (the demo's rejection reasons).
+/// The acceptance checks the rest of govhub relies on (the demo's rejection reasons), in
+/// both versions: v2, which connectors publish, only adds a place for an unverified ID.
 #[test]
 fn enrollment_rejections_keep_their_keyword_and_place() {
     let standard = Standard::embedded().unwrap();
-    let enrollment = standard.get("education.enrollment", 1).unwrap();
-    let dir = root().join("education/enrollment.v1/invalid");
-    for (file, keyword, at) in [
-        (
-            "wrong-check-digit.format.json",
-            "format",
-            "/student/resident_id",
-        ),
-        ("grade-13.maximum.json", "maximum", "/grade"),
-        ("missing-school-name.required.json", "required", "/school"),
-        ("february-30.format.json", "format", "/student/birth_date"),
-        ("guardian-landline.format.json", "format", "/guardian/phone"),
-    ] {
-        let violations = enrollment.validate(&read(&dir.join(file)));
-        let found: Vec<_> = violations
-            .iter()
-            .map(|v| (v.keyword.as_str(), v.instance_path.as_str()))
-            .collect();
-        assert_eq!(found, [(keyword, at)], "{file}");
+    for version in [1, 2] {
+        let enrollment = standard.get("education.enrollment", version).unwrap();
+        let dir = root().join(format!("education/enrollment.v{version}/invalid"));
+        for (file, keyword, at) in [
+            (
+                "wrong-check-digit.format.json",
+                "format",
+                "/student/resident_id",
+            ),
+            ("grade-13.maximum.json", "maximum", "/grade"),
+            ("missing-school-name.required.json", "required", "/school"),
+            ("february-30.format.json", "format", "/student/birth_date"),
+            ("guardian-landline.format.json", "format", "/guardian/phone"),
+        ] {
+            let violations = enrollment.validate(&read(&dir.join(file)));
+            let found: Vec<_> = violations
+                .iter()
+                .map(|v| (v.keyword.as_str(), v.instance_path.as_str()))
+                .collect();
+            assert_eq!(found, [(keyword, at)], "v{version} {file}");
+        }
     }
 }
 

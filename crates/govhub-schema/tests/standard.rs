@@ -18,6 +18,7 @@ fn the_standard_has_every_department_kind() {
             "civil-affairs.marriage-registration.v1",
             "civil-affairs.resident.v1",
             "education.enrollment.v1",
+            "education.enrollment.v2",
             "health.encounter.v1",
             "health.vaccination.v1",
             "urban-management.grid-case.v1",

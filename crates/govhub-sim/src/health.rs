@@ -19,11 +19,25 @@
 //! | `ksmc` | 科室名称, clinical department |
 //! | `zdbm` | 诊断编码, ICD-10 codes, principal first |
 //! | `jg` | 医疗机构: `jgdm` USCC, `jgmc` name, `xzqh` division code |
-//! | `hz` | 患者: `xm` name, `xb` sex (GB/T 2261.1 `1`/`2`), `csrq` birth date `yyyyMMdd`, `sfzh` resident ID (`""` if not recorded; some legacy 15-digit), `lxdh` phone |
+//! | `hz` | 患者: `xm` name, `xb` sex (GB/T 2261.1 `1`/`2`), `csrq` birth date `yyyyMMdd`, `sfzh` resident ID (`""` if not recorded; some legacy 15-digit), `lxdh` phone, `jzdz` 现住址 residential address (absent or `""` if not recorded) |
 //! | `gxsj` | 更新时间, last change, `yyyyMMddHHmmss` |
 //!
 //! Sixty percent of residents have an encounter in generation 0; later generations add
 //! returning patients' encounters, discharge inpatients and add secondary diagnoses.
+//!
+//! The patient's address (`jzdz`) is their household's
+//! [`Population::address`] with `moves = 0`: the registered address, which is what the
+//! civil affairs register shows for the household in its original version (version
+//! `v` of a civil household record shows `address(household, v)`, and every household
+//! starts at version 0, so in generation 0 the two always agree, and later on for every
+//! household whose move civil affairs has not recorded). A hospital keeps the address
+//! from the patient's registration, so it does not follow later moves either. Noise,
+//! a pure function of the encounter ([`AddressNoise`], one draw per encounter from its
+//! own hash stream, so nothing else in the record changes): not recorded (field absent
+//! or `""`), the address after the household's first move (`moves = 1`, what civil
+//! affairs shows once it records that move), written without the province and city
+//! (`朝阳区幸福路12号3栋2单元1203室`), or with full-width digits. The kinds are
+//! exclusive: one encounter has at most one of them.
 
 use std::sync::Arc;
 
@@ -40,7 +54,7 @@ use serde_json::{Value, json};
 use crate::Feed;
 use crate::auth::{GatewayCredentials, GatewayVerifier};
 use crate::faults::{self, FaultState, Faults};
-use crate::noise::Noise;
+use crate::noise::{Noise, full_width};
 use crate::perm::Permutation;
 use crate::population::{Place, Population, Role};
 use crate::record::{Department, PersonRef, SimRecord, compact_date};
@@ -70,6 +84,8 @@ pub struct HealthSim {
     pub churn: Churn,
     /// Noise in patient data.
     pub noise: Noise,
+    /// Noise in the patient's address.
+    pub address_noise: AddressNoise,
     /// Fault injection.
     pub faults: Faults,
     /// What callers must sign with.
@@ -112,6 +128,79 @@ const DEFECTS: &[&str] = &[
     "bad_facility_code",
 ];
 
+/// Domain tag of the address noise's hash stream.
+const TAG_ADDRESS: u64 = 0x4A5A_445A;
+
+/// Rates (0 to 1, of all encounters) of each kind of noise in the patient's address.
+/// The kinds are exclusive; their sum should be at most 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AddressNoise {
+    /// Not recorded: `jzdz` absent (half of these) or `""`.
+    pub missing: f64,
+    /// The household's address after its first move instead of the registered one.
+    pub moved: f64,
+    /// The place name up to and including its first `市` left out
+    /// (`北京市朝阳区…` → `朝阳区…`).
+    pub no_city: f64,
+    /// Digits typed full width (`１２号`).
+    pub fullwidth: f64,
+}
+
+impl AddressNoise {
+    /// Every address recorded, as registered.
+    pub const NONE: AddressNoise = AddressNoise {
+        missing: 0.0,
+        moved: 0.0,
+        no_city: 0.0,
+        fullwidth: 0.0,
+    };
+}
+
+impl Default for AddressNoise {
+    /// A fifth not recorded, a tenth outdated, a tenth without province and city, one
+    /// in twenty with full-width digits.
+    fn default() -> AddressNoise {
+        AddressNoise {
+            missing: 0.20,
+            moved: 0.10,
+            no_city: 0.10,
+            fullwidth: 0.05,
+        }
+    }
+}
+
+/// What was done to an encounter's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressKind {
+    /// The registered address, as registered.
+    Registered,
+    /// Not recorded, the field left out.
+    Absent,
+    /// Not recorded, the field `""`.
+    Empty,
+    /// The address after the household's first move.
+    Moved,
+    /// Without the province and city.
+    NoCity,
+    /// With full-width digits.
+    FullWidth,
+}
+
+/// An encounter's patient address as recorded, with what was done to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientAddress {
+    /// The `jzdz` value: `None` leaves the field out.
+    pub text: Option<String>,
+    /// Which kind of noise, if any.
+    pub kind: AddressKind,
+}
+
+/// `address` without its leading place name up to and including the first `市`
+/// (`北京市朝阳区…` → `朝阳区…`); unchanged without a `市`.
+fn without_city(address: &str) -> &str {
+    address.split_once('市').map_or(address, |(_, rest)| rest)
+}
+
 /// The USCC of facility `facility` of `place`: public institution (事业单位, `12`),
 /// the district's division code, a synthetic organization number.
 fn facility_code(place: &Place, facility: usize) -> String {
@@ -137,6 +226,7 @@ impl HealthSim {
                 legacy_id: 0.08,
                 ..Noise::default()
             },
+            address_noise: AddressNoise::default(),
             faults: Faults::default(),
             credentials: GatewayCredentials::default(),
             clock: Clock::new(),
@@ -162,6 +252,43 @@ impl HealthSim {
             hash(&[self.key(), 2, k]) % patients
         };
         Permutation::new(self.population.size, hash(&[self.key(), 1])).apply(j)
+    }
+
+    /// The patient's address as encounter `k` records it (`jzdz`), with its noise:
+    /// one draw from the encounter's own hash stream against [`HealthSim::address_noise`].
+    pub fn patient_address(&self, k: u64) -> PatientAddress {
+        let household = self.population.resident(self.resident_of(k)).household;
+        self.address_in(k, household)
+    }
+
+    /// [`HealthSim::patient_address`] of encounter `k` by a patient of `household`.
+    fn address_in(&self, k: u64, household: u64) -> PatientAddress {
+        let mut rng = SplitMix64::new(hash(&[self.key(), TAG_ADDRESS, k]));
+        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let n = self.address_noise;
+        let registered = || self.population.address(household, 0);
+        let (text, kind) = if u < n.missing {
+            if rng.below(2) == 0 {
+                (None, AddressKind::Absent)
+            } else {
+                (Some(String::new()), AddressKind::Empty)
+            }
+        } else if u < n.missing + n.moved {
+            (
+                Some(self.population.address(household, 1)),
+                AddressKind::Moved,
+            )
+        } else if u < n.missing + n.moved + n.no_city {
+            (
+                Some(without_city(&registered()).to_owned()),
+                AddressKind::NoCity,
+            )
+        } else if u < n.missing + n.moved + n.no_city + n.fullwidth {
+            (Some(full_width(&registered())), AddressKind::FullWidth)
+        } else {
+            (Some(registered()), AddressKind::Registered)
+        };
+        PatientAddress { text, kind }
     }
 
     /// `(department, record id, resident index)` of every encounter at `generation`.
@@ -347,6 +474,9 @@ impl Feed for HealthSim {
             },
             "gxsj": datetime(updated),
         });
+        if let Some(address) = self.address_in(k, resident.household).text {
+            value["hz"]["jzdz"] = json!(address);
+        }
         if kind == "02"
             && let Some(&discharged) = history.updated.first()
         {
@@ -427,6 +557,183 @@ mod tests {
             assert!(resident_id::is_valid(&resident.resident_id));
             assert_eq!(record.value["hz"]["xm"], json!(resident.name));
             assert_eq!(record.value["jzlsh"], json!(record.id));
+        }
+    }
+
+    /// `xxdz` of every household civil affairs registers at `generation`, by
+    /// population household, with the record's version.
+    fn civil_addresses(
+        civil: &crate::civil::CivilAffairsSim,
+        generation: u64,
+    ) -> std::collections::HashMap<u64, (String, u32)> {
+        let view = civil.timeline().view(generation);
+        (0..view.len())
+            .map(|k| {
+                let record = civil.build(k, &view);
+                let text = record.value["address"]["xxdz"].as_str().unwrap().to_owned();
+                (civil.household_of(k), (text, record.version))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_address_is_the_households_as_civil_affairs_registers_it() {
+        let departments = crate::Departments::new(8, 3000);
+        let civil = &departments.civil_affairs;
+        let sim = HealthSim {
+            address_noise: AddressNoise::NONE,
+            ..departments.health.clone()
+        };
+        let registered = civil_addresses(civil, 0);
+        let mut shared = 0;
+        for (k, record) in sim.records(0).enumerate() {
+            let household = sim
+                .population
+                .resident(record.people[0].resident_index)
+                .household;
+            let address = sim.population.address(household, 0);
+            assert_eq!(record.value["hz"]["jzdz"], json!(address));
+            assert_eq!(
+                sim.patient_address(k as u64),
+                PatientAddress {
+                    text: Some(address.clone()),
+                    kind: AddressKind::Registered
+                }
+            );
+            if let Some((text, _)) = registered.get(&household) {
+                assert_eq!(text, &address);
+                shared += 1;
+            }
+        }
+        assert!(shared > 500, "{shared}");
+
+        // Later, civil affairs records moves: a household it shows at version 1 shows
+        // what the noisy "moved" encounters show, the others still the registered one.
+        let noisy = &departments.health;
+        let later = civil_addresses(civil, 6);
+        let (mut agree, mut moved_agree) = (0, 0);
+        for (k, record) in noisy.records(6).enumerate() {
+            let household = noisy
+                .population
+                .resident(record.people[0].resident_index)
+                .household;
+            let Some((text, version)) = later.get(&household) else {
+                continue;
+            };
+            assert_eq!(
+                text,
+                &noisy.population.address(household, u64::from(*version))
+            );
+            let shown = record.value["hz"]["jzdz"].as_str();
+            match noisy.patient_address(k as u64).kind {
+                AddressKind::Registered if *version == 0 => {
+                    assert_eq!(shown, Some(text.as_str()));
+                    agree += 1;
+                }
+                AddressKind::Moved if *version == 1 => {
+                    assert_eq!(shown, Some(text.as_str()));
+                    moved_agree += 1;
+                }
+                AddressKind::Registered | AddressKind::Moved => {
+                    assert_ne!(shown, Some(text.as_str()));
+                }
+                _ => {}
+            }
+        }
+        assert!(agree > 400 && moved_agree > 0, "{agree} {moved_agree}");
+    }
+
+    #[test]
+    fn address_noise_comes_at_its_rates_and_does_what_it_says() {
+        let sim = HealthSim::new(Population::new(9, 8400));
+        let records: Vec<SimRecord> = sim.records(0).collect();
+        assert!(records.len() >= 5000, "{}", records.len());
+        let mut counts = std::collections::HashMap::<AddressKind, usize>::new();
+        for (k, record) in records.iter().enumerate() {
+            let household = sim
+                .population
+                .resident(record.people[0].resident_index)
+                .household;
+            let registered = sim.population.address(household, 0);
+            let shown = record.value["hz"].get("jzdz").map(|v| v.as_str().unwrap());
+            let address = sim.patient_address(k as u64);
+            assert_eq!(shown, address.text.as_deref());
+            match address.kind {
+                AddressKind::Registered => assert_eq!(shown, Some(registered.as_str())),
+                AddressKind::Absent => assert_eq!(shown, None),
+                AddressKind::Empty => assert_eq!(shown, Some("")),
+                AddressKind::Moved => {
+                    let moved = sim.population.address(household, 1);
+                    assert_eq!(shown, Some(moved.as_str()));
+                    assert_ne!(moved, registered);
+                }
+                AddressKind::NoCity => {
+                    let place = sim.population.household(household).place;
+                    let shown = shown.unwrap();
+                    assert!(!shown.contains('市'), "{shown}");
+                    assert!(shown.starts_with(place.district), "{shown}");
+                    assert!(registered.ends_with(shown), "{shown}");
+                    assert!(shown.ends_with('室'), "{shown}");
+                }
+                AddressKind::FullWidth => {
+                    let shown = shown.unwrap();
+                    assert!(!shown.chars().any(|c| c.is_ascii_digit()), "{shown}");
+                    let folded: String = shown
+                        .chars()
+                        .map(|c| match c {
+                            '０'..='９' => char::from_u32(c as u32 - 0xFEE0).unwrap(),
+                            _ => c,
+                        })
+                        .collect();
+                    assert_eq!(folded, registered);
+                }
+            }
+            *counts.entry(address.kind).or_default() += 1;
+        }
+        let rate = |kinds: &[AddressKind]| {
+            kinds
+                .iter()
+                .map(|k| counts.get(k).copied().unwrap_or(0))
+                .sum::<usize>() as f64
+                / records.len() as f64
+        };
+        let within = |kinds: &[AddressKind], expected: f64, slack: f64| {
+            let r = rate(kinds);
+            assert!((r - expected).abs() < slack, "{kinds:?}: {r}");
+        };
+        within(&[AddressKind::Absent, AddressKind::Empty], 0.20, 0.025);
+        within(&[AddressKind::Absent], 0.10, 0.02);
+        within(&[AddressKind::Moved], 0.10, 0.02);
+        within(&[AddressKind::NoCity], 0.10, 0.02);
+        within(&[AddressKind::FullWidth], 0.05, 0.015);
+        within(&[AddressKind::Registered], 0.55, 0.03);
+    }
+
+    #[test]
+    fn the_address_leaves_the_rest_of_the_record_as_it_was() {
+        let sim = HealthSim::new(Population::new(10, 400));
+        let clean = HealthSim {
+            address_noise: AddressNoise::NONE,
+            ..sim.clone()
+        };
+        for (mut a, mut b) in sim.records(2).zip(clean.records(2)) {
+            for value in [&mut a.value, &mut b.value] {
+                value["hz"].as_object_mut().unwrap().remove("jzdz");
+            }
+            assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn without_city_drops_the_place_name_up_to_the_first_city() {
+        assert_eq!(without_city("北京市朝阳区幸福路12号"), "朝阳区幸福路12号");
+        assert_eq!(
+            without_city("广东省广州市天河区幸福路12号"),
+            "天河区幸福路12号"
+        );
+        assert_eq!(without_city("幸福路12号"), "幸福路12号");
+        for place in crate::population::PLACES {
+            assert_eq!(without_city(place.name), place.district, "{}", place.name);
         }
     }
 }

@@ -23,6 +23,7 @@ fn health_mapping() -> CompiledMapping {
         "/patient/sex": {"from": "/hz/xb", "codes": "sex_gb2261"},
         "/patient/birth_date": {"from": "/hz/csrq", "date": "compact"},
         "/patient/contacts/phone": {"from": "/hz/lxdh", "normalize": "mobile"},
+        "/patient/address/text": {"from": "/hz/jzdz", "optional": true},
         "/encounter_type": {"from": "/lx", "codes": {"01": "outpatient", "02": "inpatient", "03": "emergency"}},
         "/visited_at": {"from": "/jzsj", "datetime": "auto"},
         "/discharged_at": {"from": "/cysj", "datetime": "auto", "optional": true},
@@ -125,11 +126,26 @@ fn records_meet_the_standard_unless_broken_on_purpose() {
         d.clock.advance(4);
         let g = d.clock.generation();
         let mut rejected = 0;
+        let (mut addresses, mut without) = (0, 0);
         for record in d.health.records(g) {
             let result = passes(&standard, "health.encounter", &health, &record.value);
             assert_eq!(result.is_ok(), !unrecoverable_id(&record), "{result:?}");
             rejected += usize::from(result.is_err());
+            // An address not recorded (absent or "") leaves the canonical field out.
+            let Ok(canonical) = health.apply(&record.value) else {
+                continue;
+            };
+            let recorded = record.value["hz"]["jzdz"].as_str().unwrap_or("");
+            let text = canonical.pointer("/patient/address/text");
+            if recorded.is_empty() {
+                assert_eq!(canonical.pointer("/patient/address"), None);
+                without += 1;
+            } else {
+                assert_eq!(text, Some(&json!(recorded)));
+                addresses += 1;
+            }
         }
+        assert!(addresses > 0 && without > 0, "{addresses} {without}");
         for record in d.urban.records(g) {
             let result = passes(
                 &standard,

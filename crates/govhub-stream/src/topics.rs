@@ -47,7 +47,7 @@ impl Topics {
         &self.prefix
     }
 
-    /// The topic of a record kind and version, e.g. `govhub.education.enrollment.v1`.
+    /// The topic of a record kind and version, e.g. `govhub.education.enrollment.v2`.
     pub fn kind(&self, kind_and_version: &str) -> String {
         format!("{}{kind_and_version}", self.prefix)
     }

@@ -51,7 +51,7 @@ pub struct ExpectedRun {
 pub struct ExpectedConnector {
     /// The department the connector pulls from.
     pub department: String,
-    /// Its kind's topic, without the prefix: `education.enrollment.v1`.
+    /// Its kind's topic, without the prefix: `education.enrollment.v2`.
     pub topic: String,
     /// Source record ids that must arrive on that topic.
     pub valid: BTreeSet<String>,
@@ -173,7 +173,7 @@ impl ExpectedRun {
 /// A run's topics, each read from its beginning to its end.
 #[derive(Debug, Clone, Default)]
 pub struct RunTopics {
-    /// Departmental events by topic suffix (`education.enrollment.v1`).
+    /// Departmental events by topic suffix (`education.enrollment.v2`).
     pub kinds: BTreeMap<String, Vec<LogEntry>>,
     /// The dead-letter topic.
     pub dlq: Vec<LogEntry>,
@@ -700,7 +700,7 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
 
-    const PREFIXED_KIND: &str = "education.enrollment.v1";
+    const PREFIXED_KIND: &str = "education.enrollment.v2";
 
     fn expected() -> ExpectedRun {
         let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();

@@ -423,10 +423,12 @@ mod tests {
 
     #[test]
     fn a_mapping_to_a_field_the_standard_lacks_is_a_config_error() {
-        let text = format!(
-            "{EXAMPLE}\n[connectors.education.mapping]\n\"/student/nmae\" = {{ from = \"/xm\" }}\n\"/grade\" = {{ from = \"/nj\", as = \"integer\" }}\n"
-        );
-        let config = HubConfig::parse(&text, "example").unwrap();
+        let mut config = HubConfig::parse(EXAMPLE, "example").unwrap();
+        // The example's education mapping, replaced by one with a typo that maps little.
+        config.connectors.get_mut("education").unwrap().mapping = toml::from_str(
+            "\"/student/nmae\" = { from = \"/xm\" }\n\"/grade\" = { from = \"/nj\", as = \"integer\" }\n",
+        )
+        .unwrap();
         let problems = problem_texts(&config);
         assert_eq!(
             problems[0],

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use govhub_schema::Standard;
 use govhub_sim::Feed;
 use govhub_sim::auth::Credentials;
+use govhub_sim::education::Defect as EducationDefect;
 use govhub_sim::{Departments, Faults, Ports, RunningDepartments};
 use govhub_stream::{EmbeddedLog, Topics};
 use tokio_util::sync::CancellationToken;
@@ -249,8 +250,9 @@ pub struct Expected {
 /// clock's generation, starting from nothing, per connector — from the simulators' own
 /// record lists, not from running anything: a record with a deliberate defect is
 /// rejected (for a household, the members the defect touches); everything else is
-/// published, a person entry whose resident ID has two digits swapped too (the
-/// example config sets such an ID aside as unverified rather than lose the record).
+/// published, a person entry whose resident ID has two digits swapped too, and a
+/// student whose resident ID has a wrong check character (the example config sets
+/// such an ID aside as unverified rather than lose the record).
 pub fn expected(departments: &Departments) -> BTreeMap<&'static str, Expected> {
     let generation = departments.clock.generation();
     let mut out: BTreeMap<&'static str, Expected> = BTreeMap::new();
@@ -263,7 +265,8 @@ pub fn expected(departments: &Departments) -> BTreeMap<&'static str, Expected> {
         }
     };
     for student in departments.education.all() {
-        put(EDUCATION, student.id, student.defect.is_none());
+        let kept = matches!(student.defect, None | Some(EducationDefect::BadCheckDigit));
+        put(EDUCATION, student.id, kept);
     }
     for r in departments.health.records(generation) {
         put(HEALTH, r.id.clone(), r.defect.is_none());
@@ -302,7 +305,7 @@ mod tests {
 
     fn topic_of(connector: &str) -> &'static str {
         match connector {
-            EDUCATION => "govhub.education.enrollment.v1",
+            EDUCATION => "govhub.education.enrollment.v2",
             HEALTH => "govhub.health.encounter.v1",
             CIVIL_AFFAIRS => "govhub.civil-affairs.household-member.v1",
             _ => "govhub.urban-management.grid-case.v1",
@@ -385,14 +388,24 @@ mod tests {
         }
         assert_eq!(report.stored["govhub.dlq.v1"], dead_letters);
 
-        // The student registry: every 25th record broken, each of its four defects
-        // caught by the schema (it sends canonical records: no mapping).
+        // The student registry: every 25th record broken. A wrong check character costs
+        // nothing but the ID (the example config's mapping sets it aside and flags the
+        // enrollment); the other three defects are caught by the schema.
         let edu = &report.counts[EDUCATION];
         let students = departments.education.students;
+        let mistyped = departments
+            .education
+            .all()
+            .filter(|s| s.defect == Some(EducationDefect::BadCheckDigit))
+            .count() as u64;
+        assert!(mistyped > 0);
         assert_eq!(edu.pulled, students);
-        assert_eq!(edu.rejected, students / 25);
+        assert_eq!(edu.rejected, students / 25 - mistyped);
+        assert_eq!(
+            edu.set_aside["/student/resident_id_unverified"].count,
+            mistyped
+        );
         for reason in [
-            "validate: format at /student/resident_id",
             "validate: maximum at /grade",
             "validate: required at /school",
             "validate: format at /student/birth_date",
@@ -403,6 +416,7 @@ mod tests {
                 edu.reasons
             );
         }
+        assert_eq!(edu.reasons.len(), 3, "{:?}", edu.reasons);
         // Households are split into members; the others are one record per item.
         assert_eq!(
             report.counts[CIVIL_AFFAIRS].pulled,
@@ -457,6 +471,66 @@ mod tests {
             assert_eq!(c.pulled, c.published + c.rejected, "{name}");
             assert_eq!(c.duplicates, 0, "{name}: changes are new versions");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_enrollment_with_a_wrong_check_character_is_published_flagged_on_v2() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = options(dir.path());
+        let report = run(&options, std::sync::Arc::new(|_| {})).await.unwrap();
+        // The students whose resident ID the registry has with a wrong check character.
+        let mistyped: BTreeMap<String, serde_json::Value> = options
+            .departments()
+            .education
+            .all()
+            .filter(|s| s.defect == Some(EducationDefect::BadCheckDigit))
+            .map(|s| (s.id, s.value["student"]["resident_id"].clone()))
+            .collect();
+        assert!(!mistyped.is_empty());
+        assert!(!report.stored.contains_key("govhub.education.enrollment.v1"));
+
+        let log = EmbeddedLog::open(&report.log_dir).unwrap();
+        let events = log.read("govhub.education.enrollment.v2").unwrap();
+        let mut flagged = BTreeSet::new();
+        for event in &events {
+            assert_eq!(
+                event.header("ce_type"),
+                Some("govhub.education.enrollment.v2")
+            );
+            assert!(
+                event
+                    .header("ce_dataschema")
+                    .is_some_and(|s| s.ends_with("/education/enrollment.v2.json"))
+            );
+            let id = event.header("ce_subject").unwrap();
+            let student = &event.value["student"];
+            match mistyped.get(id) {
+                Some(bad) => {
+                    // The ID is kept apart, as the registry had it; the record is flagged.
+                    assert_eq!(&student["resident_id_unverified"], bad, "{id}");
+                    assert!(student.get("resident_id").is_none(), "{id}");
+                    assert_eq!(
+                        event.header("ce_govhubquality"),
+                        Some("/student/resident_id_unverified"),
+                        "{id}"
+                    );
+                    flagged.insert(id.to_owned());
+                }
+                None => {
+                    assert!(student.get("resident_id_unverified").is_none(), "{id}");
+                    assert_eq!(event.header("ce_govhubquality"), None, "{id}");
+                }
+            }
+        }
+        assert_eq!(flagged, mistyped.keys().cloned().collect());
+        // None of them is a dead letter, and the data-quality report names them.
+        for letter in log.read("govhub.dlq.v1").unwrap() {
+            let id = letter.value["source_record_id"].as_str().unwrap();
+            assert!(!mistyped.contains_key(id), "{id} dead-lettered");
+        }
+        let quality = &report.counts[EDUCATION].set_aside["/student/resident_id_unverified"];
+        assert_eq!(quality.count, mistyped.len() as u64);
+        assert!(quality.examples.iter().all(|id| mistyped.contains_key(id)));
     }
 
     #[test]

@@ -308,7 +308,7 @@ fields = { "/student_id" = "share", "/grade" = "share" }"#,
 
         // The enrollment topic now holds every valid record exactly once.
         let log = EmbeddedLog::open(&dir.path().join("log")).unwrap();
-        let events = log.read("govhub.education.enrollment.v1").unwrap();
+        let events = log.read("govhub.education.enrollment.v2").unwrap();
         let keys: BTreeSet<Option<String>> = events.iter().map(|e| e.key.clone()).collect();
         assert_eq!((events.len(), keys.len()), (108, 108));
         // Replayed records are resolved like the others: keyed by person id, with a
@@ -330,7 +330,7 @@ fields = { "/student_id" = "share", "/grade" = "share" }"#,
                 .collect()
         };
         let viewed = log
-            .read("govhub.view.school_app.education.enrollment.v1")
+            .read("govhub.view.school_app.education.enrollment.v2")
             .unwrap();
         assert_eq!(viewed.len(), 108);
         assert_eq!(ids(&viewed), ids(&events));

@@ -263,7 +263,7 @@ fn a_config_sets_the_topic_prefix_and_the_servers() {
 
     let (path, doc) = generate(dir.path(), &["--config", config_path.to_str().unwrap()]);
     assert_valid(&path);
-    channel(&doc, "cityx.education.enrollment.v1");
+    channel(&doc, "cityx.education.enrollment.v2");
     channel(&doc, "cityx.person.v1");
     channel(&doc, "cityx.dlq.v1");
     assert!(!doc["channels"].to_string().contains("\"govhub."));
@@ -352,7 +352,7 @@ fn the_events_of_a_demo_run_match_the_document() {
     }
     // Records, dead letters, golden records and identity decisions all came out.
     for topic in [
-        "govhub.education.enrollment.v1",
+        "govhub.education.enrollment.v2",
         "govhub.dlq.v1",
         "govhub.person.v1",
         "govhub.identity.v1",

@@ -53,7 +53,7 @@ const POLL: Duration = Duration::from_millis(250);
 /// The good connectors (the example config's) and their topics.
 const GOOD: [(&str, &str); 4] = [
     ("civil_affairs", "govhub.civil-affairs.household-member.v1"),
-    ("education", "govhub.education.enrollment.v1"),
+    ("education", "govhub.education.enrollment.v2"),
     ("health", "govhub.health.encounter.v1"),
     ("urban", "govhub.urban-management.grid-case.v1"),
 ];

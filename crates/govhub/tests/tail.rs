@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 mod common;
 use common::{demo, govhub};
 
-const ENROLLMENT: &str = "govhub.education.enrollment.v1";
+const ENROLLMENT: &str = "govhub.education.enrollment.v2";
 
 /// What the demo wrote to `topic`, read directly from the log.
 fn stored(data: &Path, topic: &str) -> Vec<LogEntry> {
@@ -73,7 +73,7 @@ fn reads_a_topic_from_the_beginning_in_both_formats() {
     );
 
     // Short names: without the prefix, and without the version (the latest).
-    for short in ["education.enrollment", "education.enrollment.v1"] {
+    for short in ["education.enrollment", "education.enrollment.v2"] {
         let lines = json_lines(&tail(
             &data,
             &[short, "--from-beginning", "-n", "3", "--format", "json"],

@@ -28,17 +28,22 @@ pub enum Comparison {
     /// compared: the same is one person, different are two): the same digits; one
     /// digit different or two adjacent digits swapped (one keystroke); different.
     ResidentId,
+    /// Address text ([`address`](super::address)): the same address once divisions,
+    /// width, spacing and traditional characters are set aside; the same street,
+    /// village or compound, another number (or none); different.
+    Address,
 }
 
 impl Comparison {
     /// Every comparison, in the order of the model's arrays.
-    pub const ALL: [Comparison; 6] = [
+    pub const ALL: [Comparison; 7] = [
         Comparison::Name,
         Comparison::BirthDate,
         Comparison::Sex,
         Comparison::Phone,
         Comparison::Division,
         Comparison::ResidentId,
+        Comparison::Address,
     ];
 
     /// Name used in the model file and in evidence.
@@ -50,6 +55,7 @@ impl Comparison {
             Comparison::Phone => "phone",
             Comparison::Division => "division_code",
             Comparison::ResidentId => "resident_id",
+            Comparison::Address => "address",
         }
     }
 
@@ -75,6 +81,7 @@ impl Comparison {
             Comparison::Sex | Comparison::Phone => &["same", "different"],
             Comparison::Division => &["same", "same_city", "different"],
             Comparison::ResidentId => &["exact", "one_keystroke", "different"],
+            Comparison::Address => &["same", "same_street", "different"],
         }
     }
 }
@@ -105,6 +112,7 @@ pub fn compare(a: &Features<'_>, b: &Features<'_>) -> Levels {
             }
         }),
         resident_id(a, b),
+        super::address::compare(a.address, b.address),
     ]
 }
 

@@ -1,5 +1,6 @@
 //! Observations reduced to what comparisons and blocking need, in a few machine words.
 
+use super::address::address_key;
 use super::name::pinyin;
 use super::observation::{Observation, Sex, unverified_digits};
 
@@ -29,6 +30,8 @@ pub struct Features<'a> {
     /// Unverified resident ID (failed its check) packed the same way; 0 when absent or
     /// when the record has a valid one.
     pub unverified: u64,
+    /// The address's key ([`address_key`]); 0 when absent.
+    pub address: u64,
 }
 
 /// Owned strings behind [`Features`] of an observation being resolved.
@@ -45,6 +48,7 @@ pub struct Owned {
     pub division: u32,
     pub id: u64,
     pub unverified: u64,
+    pub address: u64,
     /// First character of the folded name (the surname's), as a number; 0 when none.
     pub initial: u32,
     /// Hash of the pinyin of the folded name after its first character (the given
@@ -91,6 +95,10 @@ impl Owned {
                     .and_then(unverified_digits)
                     .map_or(0, |id| pack_id(&id)),
             },
+            address: match &o.address {
+                Some(text) => address_key(text),
+                None => o.address_key.unwrap_or(0),
+            },
         }
     }
 
@@ -107,6 +115,7 @@ impl Owned {
             division: self.division,
             id: self.id,
             unverified: self.unverified,
+            address: self.address,
         }
     }
 }

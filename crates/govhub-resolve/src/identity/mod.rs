@@ -3,11 +3,12 @@
 //! Each record's person ([`Observation`]) is resolved as it arrives:
 //! deterministically by resident ID (the same ID is the same person; two different IDs
 //! are never one person), otherwise by a Fellegi–Sunter match weight over name, birth
-//! date, sex, phone and division code against the records sharing a blocking key. The
+//! date, sex, phone, division code and address against the records sharing a blocking key. The
 //! persons are clusters with stable ids: a merge keeps the older id, a record that turns
 //! out to belong elsewhere is split out. Each person has a golden record chosen field by
 //! field by survivorship rules, with provenance.
 
+mod address;
 mod compare;
 mod config;
 mod features;

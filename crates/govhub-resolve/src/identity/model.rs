@@ -254,12 +254,12 @@ pub fn weight_of(probability: f64) -> f64 {
 mod tests {
     use super::*;
 
-    /// A model file written before the `resident_id` comparison existed still loads, and
-    /// that comparison weighs nothing until the model is retrained.
+    /// A model file written before the `address` comparison (the newest, last) existed
+    /// still loads, and that comparison weighs nothing until the model is retrained.
     #[test]
     fn a_model_without_a_newer_comparison_loads_and_weighs_it_zero() {
         let mut model = Model::builtin().unwrap();
-        model.comparisons.remove("resident_id");
+        model.comparisons.remove("address");
         let model = Model::from_json(&serde_json::to_string(&model).unwrap()).unwrap();
         let weights = model.compile().unwrap();
         let f = Features::default();

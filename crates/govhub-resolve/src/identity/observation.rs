@@ -50,6 +50,14 @@ pub struct Observation {
     /// Division code (6 digits) of the registered address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub division_code: Option<String>,
+    /// The address as written (`address.text`): where the person lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The address's comparison key ([`address_key`](super::address::address_key)) when
+    /// the text is not at hand: a record rebuilt from the index, which keeps the key
+    /// only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_key: Option<u64>,
 }
 
 impl Observation {
@@ -79,7 +87,11 @@ impl Observation {
                 .get("resident_id")
                 .or_else(|| person.pointer("/identifiers/resident_id")),
         );
-        let resident_id_unverified = text(person.pointer("/identifiers/resident_id_unverified"));
+        let resident_id_unverified = text(
+            person
+                .get("resident_id_unverified")
+                .or_else(|| person.pointer("/identifiers/resident_id_unverified")),
+        );
         if name.is_none() && resident_id.is_none() && resident_id_unverified.is_none() {
             return None;
         }
@@ -114,6 +126,11 @@ impl Observation {
                 .pointer("/address/division_code")
                 .or_else(|| outside(&location.division_code)),
         );
+        let address = text(
+            person
+                .pointer("/address/text")
+                .or_else(|| outside(&location.address_text)),
+        );
         Some(Observation {
             record,
             at_ms,
@@ -124,6 +141,8 @@ impl Observation {
             birth_date,
             phone,
             division_code,
+            address,
+            address_key: None,
         })
     }
 }
@@ -160,6 +179,7 @@ mod tests {
             person: person.into(),
             phone: phone.map(str::to_owned),
             division_code: division_code.map(str::to_owned),
+            address_text: division_code.map(|_| "/address/text".to_owned()),
         }
     }
 
@@ -180,6 +200,7 @@ mod tests {
         assert_eq!(o.birth_date.as_deref(), Some("1990-03-05"));
         assert_eq!(o.phone.as_deref(), Some("13800000000"));
         assert_eq!(o.division_code.as_deref(), Some("110105"));
+        assert_eq!(o.address.as_deref(), Some("某街道"));
     }
 
     #[test]
@@ -207,6 +228,11 @@ mod tests {
         assert_eq!(o.birth_date.as_deref(), Some("1949-12-31"));
         assert_eq!(o.sex, Some(Sex::Female));
         assert_eq!(o.division_code.as_deref(), Some("310115"));
+        assert_eq!(
+            o.address.as_deref(),
+            Some("某路1号"),
+            "the person's own address"
+        );
         // What the record says wins over what its ID encodes; an ID that fails its
         // check says nothing.
         let stated = json!({"person": {"name": "陈伟", "sex": "male", "birth_date": "1950-01-01",

@@ -122,6 +122,8 @@ mod tests {
             birth_date: Some(birth.into()),
             phone: phone.map(str::to_owned),
             division_code: None,
+            address: None,
+            address_key: None,
         }
     }
 

@@ -3,8 +3,8 @@
 //! threaded through the slots, and the lookup from source record to slot.
 //!
 //! Per record this costs one [`Rec`] (64 bytes), its text (name and source record id:
-//! about 25 bytes) and one entry in the record table and in each blocking table; the
-//! README reports the measured bytes per resident.
+//! about 25 bytes; 8 bytes more for an address's key) and one entry in the record table
+//! and in each blocking table; the README reports the measured bytes per resident.
 
 use hashbrown::HashTable;
 use rustc_hash::FxHashMap;
@@ -65,7 +65,8 @@ pub struct Rec {
     pub at_s: u32,
     /// The packed resident ID ([`pack_id`](super::features::pack_id)), with
     /// [`UNVERIFIED`] set when it failed its check: one field for both, since a record
-    /// with a valid ID has no use for an unverified one.
+    /// with a valid ID has no use for an unverified one. [`HAS_ADDRESS`] says the
+    /// record's text is followed by an address key.
     ids: u64,
     /// The phone number (lower [`PHONE_BITS`] bits) and the division code (above).
     contact: u64,
@@ -77,6 +78,11 @@ const PHONE_BITS: u32 = 44;
 
 /// The bit of [`Rec::ids`] that marks an unverified ID (packed IDs stay below 2^60).
 const UNVERIFIED: u64 = 1 << 63;
+/// The bit of [`Rec::ids`] that marks a record with an address key: only those records
+/// spend its 8 bytes in the arena.
+const HAS_ADDRESS: u64 = 1 << 62;
+/// The bits of [`Rec::ids`] that hold the packed ID.
+const ID_BITS: u64 = !(UNVERIFIED | HAS_ADDRESS);
 
 impl Rec {
     /// Index of the record's (department, connector) in [`Store::sources`].
@@ -102,7 +108,7 @@ impl Rec {
     /// The packed valid resident ID; 0 when none.
     pub fn id(&self) -> u64 {
         if self.ids & UNVERIFIED == 0 {
-            self.ids
+            self.ids & ID_BITS
         } else {
             0
         }
@@ -113,7 +119,7 @@ impl Rec {
         if self.ids & UNVERIFIED == 0 {
             0
         } else {
-            self.ids & !UNVERIFIED
+            self.ids & ID_BITS
         }
     }
 }
@@ -204,9 +210,16 @@ impl Store {
         let slot = self.recs.len() as u32;
         let text = self.arena.len() as u32;
         let (name, srid) = (cap(&f.name), cap(source_record_id));
-        grow(&mut self.arena, name.len() + srid.len());
+        let address = (f.address != 0).then(|| f.address.to_le_bytes());
+        grow(
+            &mut self.arena,
+            name.len() + srid.len() + address.map_or(0, |a| a.len()),
+        );
         self.arena.extend_from_slice(name.as_bytes());
         self.arena.extend_from_slice(srid.as_bytes());
+        if let Some(address) = address {
+            self.arena.extend_from_slice(&address);
+        }
         let keys = block_keys(f);
         let mut next = [NONE; BLOCKS];
         for (b, key) in keys.iter().enumerate() {
@@ -232,7 +245,7 @@ impl Store {
                 f.unverified | UNVERIFIED
             } else {
                 0
-            },
+            } | if address.is_some() { HAS_ADDRESS } else { 0 },
             contact: if f.phone < 1 << PHONE_BITS {
                 f.phone
             } else {
@@ -283,6 +296,18 @@ impl Store {
         self.text(slot, 1)
     }
 
+    /// The record's address key; 0 when it has none.
+    pub fn address(&self, slot: u32) -> u64 {
+        let r = &self.recs[slot as usize];
+        if r.ids & HAS_ADDRESS == 0 {
+            return 0;
+        }
+        let at = r.text as usize + usize::from(r.lens[0]) + usize::from(r.lens[1]);
+        self.arena[at..at + 8]
+            .try_into()
+            .map_or(0, u64::from_le_bytes)
+    }
+
     /// The comparable fields of a slot.
     pub fn features(&self, slot: u32) -> Features<'_> {
         let r = &self.recs[slot as usize];
@@ -297,6 +322,7 @@ impl Store {
             division: r.division(),
             id: r.id(),
             unverified: r.unverified(),
+            address: self.address(slot),
         }
     }
 

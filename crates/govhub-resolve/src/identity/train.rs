@@ -542,6 +542,8 @@ mod tests {
                     birth_date: Some(format!("{year}-{month:02}-{day:02}")),
                     phone: phone.map(|p| p.to_string()),
                     division_code: None,
+                    address: None,
+                    address_key: None,
                 });
             }
         }

@@ -24,8 +24,8 @@ use super::{CONFIG_ERROR, load_config, load_standard};
 /// Arguments of `govhub tail`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The topic: its full name (`govhub.education.enrollment.v1`), or short: without
-    /// the prefix (`education.enrollment.v1`) or also without the version
+    /// The topic: its full name (`govhub.education.enrollment.v2`), or short: without
+    /// the prefix (`education.enrollment.v2`) or also without the version
     /// (`education.enrollment`, `dlq`, `person`: the latest version).
     pub topic: String,
     /// The config file (TOML): Kafka when it has `[kafka]`, else the embedded log under

@@ -57,6 +57,8 @@ impl Resolver {
             }),
             phone: (r.phone() != 0).then(|| r.phone().to_string()),
             division_code: (r.division() != 0).then(|| format!("{:06}", r.division())),
+            address: None,
+            address_key: Some(self.store.address(slot)).filter(|k| *k != 0),
         }
     }
 
