@@ -58,7 +58,7 @@ use crate::noise::{Noise, full_width};
 use crate::perm::Permutation;
 use crate::population::{Place, Population, Role};
 use crate::record::{Department, PersonRef, SimRecord, compact_date};
-use crate::rng::{SplitMix64, hash};
+use crate::rng::{SplitMix64, hash, unit};
 use crate::timeline::{Churn, Clock, Timeline, TimelineView, local};
 
 /// Path of the encounters endpoint.
@@ -264,7 +264,7 @@ impl HealthSim {
     /// [`HealthSim::patient_address`] of encounter `k` by a patient of `household`.
     fn address_in(&self, k: u64, household: u64) -> PatientAddress {
         let mut rng = SplitMix64::new(hash(&[self.key(), TAG_ADDRESS, k]));
-        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let u = unit(rng.next_u64());
         let n = self.address_noise;
         let registered = || self.population.address(household, 0);
         let (text, kind) = if u < n.missing {

@@ -17,7 +17,9 @@
 //!
 //! A hash shared by chance is rare (2^-31) and the model's u for each level absorbs it.
 
-use super::features::hash32;
+use govhub_schema::text::fold_char;
+
+use super::features::{hash_parts, hash32};
 
 /// Characters after which an address part ends.
 const PART_ENDS: &[char] = &[
@@ -46,7 +48,9 @@ pub fn address_key(text: &str) -> u64 {
         return 0;
     };
     // The lowest bit of each half is set so a present key is never 0 in either half.
-    let whole = hash32(&local.concat()) | 1;
+    // The parts hashed one after the other: the hash of their concatenation.
+    let bytes: Vec<&[u8]> = local.iter().map(|p| p.as_bytes()).collect();
+    let whole = hash_parts(&bytes) as u32 | 1;
     let street = hash32(street) | 1;
     u64::from(street) << 32 | u64::from(whole)
 }
@@ -77,11 +81,7 @@ fn fold(text: &str) -> String {
     };
     let narrow: String = text
         .chars()
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '\u{3000}' => ' ',
-            _ => c,
-        })
+        .map(fold_char)
         .filter(|c| !(c.is_whitespace() || is_punctuation(*c)))
         .map(|c| c.to_ascii_uppercase())
         .collect();
