@@ -207,9 +207,11 @@ async fn ensure_topics_creates_a_topic_named_twice_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_broker_logs_a_handful_of_lines_and_reads_as_down() {
     install_capture();
-    // Nothing listens on port 1: librdkafka retries the connection every few hundred
-    // milliseconds and reports each failure.
-    let servers = "127.0.0.1:1";
+    // Nothing listens on port 2: librdkafka retries the connection every few hundred
+    // milliseconds and reports each failure. Lines are told apart by this address, so
+    // no other test may use it (the others use port 1): each of their clients has a
+    // limiter of its own and would add its lines to these.
+    let servers = "127.0.0.1:2";
     let mut config = KafkaSinkConfig::new(servers);
     config.delivery_timeout_ms = 2_500;
     let mut sink = KafkaSink::new(config).unwrap();
@@ -227,7 +229,7 @@ async fn an_unreachable_broker_logs_a_handful_of_lines_and_reads_as_down() {
     let state = sink.probe().broker_state();
     assert!(!state.connected);
     let cause = state.last_error.unwrap_or_default();
-    assert!(cause.contains("127.0.0.1:1"), "{cause}");
+    assert!(cause.contains(servers), "{cause}");
 
     let lines: Vec<Line> = lock_lines()
         .iter()
