@@ -113,10 +113,10 @@ pub fn name(input: &str) -> String {
 /// simplified (`陳` and `陈` match), middle dots removed, and Latin letters lower-cased.
 /// For matching only; never shown or published in place of the name.
 pub fn name_match_key(input: &str) -> String {
-    let simplified = fast2s::convert(&name(input));
-    simplified
+    name(input)
         .chars()
         .filter(|c| *c != MIDDLE_DOT && !c.is_whitespace())
+        .map(crate::text::simplified)
         .flat_map(char::to_lowercase)
         .collect()
 }

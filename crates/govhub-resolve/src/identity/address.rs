@@ -17,7 +17,7 @@
 //!
 //! A hash shared by chance is rare (2^-31) and the model's u for each level absorbs it.
 
-use govhub_schema::text::fold_char;
+use govhub_schema::text::{fold_char, simplified};
 
 use super::features::{hash_parts, hash32};
 
@@ -79,13 +79,11 @@ fn fold(text: &str) -> String {
         Some((head, tail)) if tail.len() == 6 && tail.bytes().all(|b| b.is_ascii_digit()) => head,
         _ => text,
     };
-    let narrow: String = text
-        .chars()
+    text.chars()
         .map(fold_char)
         .filter(|c| !(c.is_whitespace() || is_punctuation(*c)))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    fast2s::convert(&narrow)
+        .map(|c| simplified(c.to_ascii_uppercase()))
+        .collect()
 }
 
 fn is_punctuation(c: char) -> bool {
