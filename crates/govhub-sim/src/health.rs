@@ -678,14 +678,7 @@ mod tests {
                 AddressKind::FullWidth => {
                     let shown = shown.unwrap();
                     assert!(!shown.chars().any(|c| c.is_ascii_digit()), "{shown}");
-                    let folded: String = shown
-                        .chars()
-                        .map(|c| match c {
-                            '０'..='９' => char::from_u32(c as u32 - 0xFEE0).unwrap(),
-                            _ => c,
-                        })
-                        .collect();
-                    assert_eq!(folded, registered);
+                    assert_eq!(govhub_schema::text::fold_width(shown), registered);
                 }
             }
             *counts.entry(address.kind).or_default() += 1;

@@ -19,7 +19,7 @@
 
 use govhub_schema::text::{fold_char, simplified};
 
-use super::features::{hash_parts, hash32};
+use super::features::hash32;
 
 /// Characters after which an address part ends.
 const PART_ENDS: &[char] = &[
@@ -40,18 +40,15 @@ const NOT_DIVISIONS: &[&str] = &["小区", "社区", "园区", "校区", "街区
 pub fn address_key(text: &str) -> u64 {
     let folded = fold(text);
     let parts = parts(&folded);
-    let local = parts
-        .iter()
-        .position(|p| !is_division(p))
-        .map_or(&parts[..0], |at| &parts[at..]);
-    let Some(street) = local.first() else {
+    let Some(at) = parts.iter().position(|p| !is_division(p)) else {
         return 0;
     };
-    // The lowest bit of each half is set so a present key is never 0 in either half.
-    // The parts hashed one after the other: the hash of their concatenation.
-    let bytes: Vec<&[u8]> = local.iter().map(|p| p.as_bytes()).collect();
-    let whole = hash_parts(&bytes) as u32 | 1;
-    let street = hash32(street) | 1;
+    // The parts cut the text end to end, so the local part is the text after the
+    // divisions. The lowest bit of each half is set so a present key is never 0 in
+    // either half.
+    let divisions: usize = parts[..at].iter().map(|p| p.len()).sum();
+    let whole = hash32(&folded[divisions..]);
+    let street = hash32(parts[at]);
     u64::from(street) << 32 | u64::from(whole)
 }
 

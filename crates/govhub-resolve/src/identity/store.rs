@@ -302,7 +302,7 @@ impl Store {
         if r.ids & HAS_ADDRESS == 0 {
             return 0;
         }
-        let at = r.text as usize + usize::from(r.lens[0]) + usize::from(r.lens[1]);
+        let at = text_start(r, 2);
         self.arena[at..at + 8]
             .try_into()
             .map_or(0, u64::from_le_bytes)
@@ -383,14 +383,20 @@ impl Store {
 /// Text `part` (0 the name, 1 the source record id) of a slot.
 fn text_of<'a>(recs: &[Rec], arena: &'a [u8], slot: u32, part: usize) -> &'a str {
     let rec = &recs[slot as usize];
-    let start = rec.text as usize
-        + rec.lens[..part]
-            .iter()
-            .map(|l| usize::from(*l))
-            .sum::<usize>();
+    let start = text_start(rec, part);
     let end = start + usize::from(rec.lens[part]);
     // Written from &str at character boundaries, so always valid.
     std::str::from_utf8(&arena[start..end]).unwrap_or_default()
+}
+
+/// Where part `part` of a slot's text starts in the arena: 0 the name, 1 the source
+/// record id, 2 the address key (after both).
+fn text_start(rec: &Rec, part: usize) -> usize {
+    rec.text as usize
+        + rec.lens[..part]
+            .iter()
+            .map(|l| usize::from(*l))
+            .sum::<usize>()
 }
 
 /// Whether `slot` holds (a version of) source record `srid` of `source`.
